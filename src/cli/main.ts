@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { AtencaoError } from '../errors.js';
+import { benchCommand } from './bench.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** Bad flags exit 2; library errors exit 1 with their one-line message; anything else is a bug. */
+export async function main(argv: string[]): Promise<void> {
+  await yargs(argv)
+    .scriptName('atencao')
+    .usage('$0 <command> [options]\n\nA small encoder–decoder transformer for TensorFlow.js, built to show how attention works.')
+    .command(benchCommand)
+    .demandCommand(1, 'Choose a command (see the list above).')
+    .strict()
+    .version(pkg.version)
+    .alias('h', 'help')
+    .alias('v', 'version')
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((message, error) => {
+      if (error) throw error;
+      process.stderr.write(`atencao: ${message}\nRun 'atencao --help' for usage.\n`);
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+main(hideBin(process.argv)).catch((error: unknown) => {
+  if (error instanceof AtencaoError) {
+    process.stderr.write(`atencao: ${error.message}\n`);
+    process.exit(1);
+  }
+  throw error;
+});

@@ -1,0 +1,147 @@
+import { ConfigError } from './errors.js';
+
+export type Activation = 'relu' | 'gelu';
+export type NormPlacement = 'pre' | 'post';
+export type PositionalEncodingKind = 'sinusoidal' | 'learned';
+
+/** Everything that decides the shape of an encoder–decoder transformer. */
+export interface TransformerConfig {
+  /** Number of source tokens (including the special ones). */
+  srcVocabSize: number;
+  /** Number of target tokens (including the special ones). */
+  tgtVocabSize: number;
+  /** Width of every token vector carried between blocks. */
+  dModel: number;
+  /** Attention heads per attention layer; each head sees dModel / numHeads dimensions. */
+  numHeads: number;
+  /** Encoder blocks (self-attention + feed-forward). */
+  numEncoderLayers: number;
+  /** Decoder blocks (causal self-attention + cross-attention + feed-forward). */
+  numDecoderLayers: number;
+  /** Hidden width of the position-wise feed-forward network. */
+  dFF: number;
+  /** Dropout rate on attention weights, sublayer outputs and embeddings, during training only. */
+  dropout: number;
+  /** Longest sequence (source or target, special tokens included) the positions cover. */
+  maxLen: number;
+  /** Non-linearity of the feed-forward network. */
+  activation: Activation;
+  /** Layer norm before each sublayer ('pre', trains without warm-up tricks) or after the residual add ('post', the 2017 paper). */
+  normPlacement: NormPlacement;
+  /** Fixed sinusoids (the paper) or a learned position table. */
+  positionalEncoding: PositionalEncodingKind;
+  /** Use the target embedding matrix (transposed) as the output projection; needs no separate weights. */
+  tieEmbeddings: boolean;
+  /** Id of the padding token, masked out of attention. */
+  padId: number;
+}
+
+/** The defaults, in one place. Vocabulary sizes have none: they come from the data. */
+export const DEFAULT_CONFIG: Omit<TransformerConfig, 'srcVocabSize' | 'tgtVocabSize'> = {
+  dModel: 64,
+  numHeads: 4,
+  numEncoderLayers: 2,
+  numDecoderLayers: 2,
+  dFF: 256,
+  dropout: 0.1,
+  maxLen: 64,
+  activation: 'relu',
+  normPlacement: 'pre',
+  positionalEncoding: 'sinusoidal',
+  tieEmbeddings: false,
+  padId: 0,
+};
+
+export type TransformerConfigInput = Partial<TransformerConfig> &
+  Pick<TransformerConfig, 'srcVocabSize' | 'tgtVocabSize'>;
+
+/** Fill in defaults and validate; the only way a config enters the library. */
+export function resolveConfig(input: TransformerConfigInput): TransformerConfig {
+  if (input === null || typeof input !== 'object') {
+    throw new ConfigError(`config must be an object (got ${show(input)})`);
+  }
+  const known = new Set<string>([...Object.keys(DEFAULT_CONFIG), 'srcVocabSize', 'tgtVocabSize']);
+  const unknown = Object.keys(input).filter((key) => !known.has(key));
+  if (unknown.length > 0) {
+    throw new ConfigError(`unknown config field ${show(unknown[0])} (known: ${[...known].join(', ')})`);
+  }
+  const config = { ...DEFAULT_CONFIG, ...dropUndefined(input) } as TransformerConfig;
+  validateConfig(config);
+  return config;
+}
+
+const POSITIVE_INTEGERS = [
+  'srcVocabSize',
+  'tgtVocabSize',
+  'dModel',
+  'numHeads',
+  'dFF',
+  'maxLen',
+] as const;
+const NON_NEGATIVE_INTEGERS = ['numEncoderLayers', 'numDecoderLayers', 'padId'] as const;
+
+/** Throws a `ConfigError` naming the first bad field and echoing its value. */
+export function validateConfig(config: TransformerConfig): void {
+  for (const key of POSITIVE_INTEGERS) {
+    const value = config[key];
+    if (!Number.isInteger(value) || value < 1) {
+      throw new ConfigError(`${key} (${show(value)}) must be a positive integer`);
+    }
+  }
+  for (const key of NON_NEGATIVE_INTEGERS) {
+    const value = config[key];
+    if (!Number.isInteger(value) || value < 0) {
+      throw new ConfigError(`${key} (${show(value)}) must be a non-negative integer`);
+    }
+  }
+  if (config.numEncoderLayers < 1) {
+    throw new ConfigError(`numEncoderLayers (${config.numEncoderLayers}) must be at least 1`);
+  }
+  if (config.numDecoderLayers < 1) {
+    throw new ConfigError(`numDecoderLayers (${config.numDecoderLayers}) must be at least 1`);
+  }
+  if (config.dModel % config.numHeads !== 0) {
+    throw new ConfigError(
+      `dModel (${config.dModel}) must be divisible by numHeads (${config.numHeads})`,
+    );
+  }
+  if (config.positionalEncoding === 'sinusoidal' && config.dModel % 2 !== 0) {
+    throw new ConfigError(`dModel (${config.dModel}) must be even for sinusoidal positions`);
+  }
+  if (typeof config.dropout !== 'number' || !(config.dropout >= 0 && config.dropout < 1)) {
+    throw new ConfigError(`dropout (${show(config.dropout)}) must be in [0, 1)`);
+  }
+  oneOf('activation', config.activation, ['relu', 'gelu']);
+  oneOf('normPlacement', config.normPlacement, ['pre', 'post']);
+  oneOf('positionalEncoding', config.positionalEncoding, ['sinusoidal', 'learned']);
+  if (typeof config.tieEmbeddings !== 'boolean') {
+    throw new ConfigError(`tieEmbeddings (${show(config.tieEmbeddings)}) must be true or false`);
+  }
+  if (config.padId >= config.srcVocabSize || config.padId >= config.tgtVocabSize) {
+    throw new ConfigError(
+      `padId (${config.padId}) must be smaller than both vocabulary sizes ` +
+        `(${config.srcVocabSize}, ${config.tgtVocabSize})`,
+    );
+  }
+}
+
+function oneOf(key: string, value: unknown, allowed: readonly string[]): void {
+  if (!allowed.includes(value as string)) {
+    throw new ConfigError(`${key} (${show(value)}) must be one of ${allowed.join(', ')}`);
+  }
+}
+
+/** Render a bad value for an error message: strings quoted, everything else as JSON would. */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function dropUndefined<T extends object>(input: T): Partial<T> {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

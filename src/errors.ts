@@ -1,0 +1,22 @@
+/**
+ * Named errors. Every error the library raises on purpose is an `AtencaoError`, so the CLI can
+ * print its message as one line and exit non-zero, while anything else is a bug worth a stack trace.
+ */
+export class AtencaoError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A `TransformerConfig` (or a layer's arguments) holds a value the model cannot be built with. */
+export class ConfigError extends AtencaoError {}
+
+/** A requested TensorFlow.js backend is unknown, not installed, or failed to start. */
+export class BackendError extends AtencaoError {}
+
+/** Tensors given to a function have shapes or types it cannot work with. */
+export class ShapeError extends AtencaoError {}
+
+/** A serialized layer or model cannot be read back (unknown class, bad structure). */
+export class ModelFormatError extends AtencaoError {}

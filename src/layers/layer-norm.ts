@@ -1,0 +1,47 @@
+import * as tf from '@tensorflow/tfjs';
+import { AtencaoLayer, lastDim, ones, zeros, type Kwargs, type LayerArgs, type LayerVariable } from './base.js';
+
+export interface LayerNormArgs extends LayerArgs {
+  /** Added to the variance before the square root. Default: 1e-5. */
+  epsilon?: number;
+}
+
+/** Layer normalization over the last axis, with a learned gain and bias. (…, d) → (…, d). */
+export class LayerNorm extends AtencaoLayer {
+  static className = 'LayerNorm';
+  readonly epsilon: number;
+  gamma!: LayerVariable;
+  beta!: LayerVariable;
+
+  constructor(args: LayerNormArgs = {}) {
+    super(args);
+    this.epsilon = args.epsilon ?? 1e-5;
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const d = lastDim(inputShape as (number | null)[], this.name);
+    this.gamma = this.weight('gamma', [d], ones());
+    this.beta = this.weight('beta', [d], zeros());
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    return inputShape as tf.Shape;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    return tf.tidy(() => {
+      const axis = x.rank - 1;
+      const centred = tf.sub(x, tf.mean(x, axis, true));
+      const variance = tf.mean(tf.mul(centred, centred), axis, true);
+      const normed = tf.mul(centred, tf.rsqrt(tf.add(variance, this.epsilon)));
+      return tf.add(tf.mul(normed, this.gamma.read()), this.beta.read());
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), epsilon: this.epsilon };
+  }
+}
+tf.serialization.registerClass(LayerNorm);

@@ -1,0 +1,157 @@
+import * as tf from '@tensorflow/tfjs';
+import { causalMask, combineMasks } from '../attention/masks.js';
+import { scaledDotProductAttention } from '../attention/scaled-dot-product.js';
+import { ConfigError } from '../errors.js';
+import { linear } from '../ops/linear.js';
+import { AtencaoLayer, glorot, lastDim, zeros, type Kwargs, type LayerArgs, type LayerVariable, type Shape } from './base.js';
+import { mergeHeads, positiveInt, QKVProjection } from './qkv-projection.js';
+
+export interface MultiHeadAttentionArgs extends LayerArgs {
+  /** Number of attention heads (H). */
+  numHeads: number;
+  /** Size of each head's query and key vectors (dk). */
+  keyDim: number;
+  /** Size of each head's value vectors (dv). Default: keyDim. */
+  valueDim?: number;
+  /** Dropout rate on the attention weights during training. Default: 0. */
+  dropout?: number;
+  /** Biases on the Q/K/V and output projections. Default: true. */
+  useBias?: boolean;
+  /** Width of the output. Default: the query's last dimension. */
+  outputDim?: number;
+}
+
+/** Call options, as in Keras: `layer.apply([query, value, key?], options)`. */
+export interface MultiHeadAttentionCallArgs {
+  /** Broadcastable to (B, H, Tq, Tk) or (B, Tq, Tk); 1 = attend, 0 = blocked. */
+  attentionMask?: tf.Tensor;
+  /** Block each query from keys at later positions (decoder self-attention). */
+  useCausalMask?: boolean;
+  /** Also return the attention weights (B, H, Tq, Tk). */
+  returnAttentionScores?: boolean;
+  /** Apply dropout. Default: false. */
+  training?: boolean;
+}
+
+export interface MultiHeadAttentionResult {
+  /** (B, Tq, outputDim) */
+  output: tf.Tensor;
+  /** (B, H, Tq, Tk), only when asked for. */
+  weights?: tf.Tensor;
+}
+
+/**
+ * Multi-head attention: Q/K/V projections split into H heads, scaled dot-product attention in every
+ * head at once, heads concatenated and projected back with Wo. Inputs follow Keras:
+ * [query (B, Tq, dq), value (B, Tk, dv_in), key (B, Tk, dk_in)?]; key defaults to value.
+ */
+export class MultiHeadAttention extends AtencaoLayer {
+  static className = 'MultiHeadAttention';
+  readonly numHeads: number;
+  readonly keyDim: number;
+  readonly valueDim: number;
+  readonly dropoutRate: number;
+  readonly useBias: boolean;
+  readonly outputDim: number | undefined;
+  readonly projection: QKVProjection;
+  wo!: LayerVariable;
+  bo?: LayerVariable;
+
+  constructor(args: MultiHeadAttentionArgs) {
+    super(args);
+    this.numHeads = positiveInt('numHeads', args.numHeads);
+    this.keyDim = positiveInt('keyDim', args.keyDim);
+    this.valueDim = positiveInt('valueDim', args.valueDim ?? args.keyDim);
+    this.dropoutRate = args.dropout ?? 0;
+    if (!(this.dropoutRate >= 0 && this.dropoutRate < 1)) {
+      throw new ConfigError(`dropout (${String(args.dropout)}) must be in [0, 1)`);
+    }
+    this.useBias = args.useBias ?? true;
+    this.outputDim = args.outputDim === undefined ? undefined : positiveInt('outputDim', args.outputDim);
+    this.projection = this.child(
+      'projection',
+      new QKVProjection({
+        name: `${this.name}_qkv`,
+        numHeads: this.numHeads,
+        keyDim: this.keyDim,
+        valueDim: this.valueDim,
+        useBias: this.useBias,
+      }),
+    );
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const [q, v, k] = shapesOf(inputShape as Shape | Shape[]);
+    this.buildChild(this.projection, [q, k, v]);
+    const out = this.outputDim ?? lastDim(q, this.name);
+    this.wo = this.weight('wo', [this.numHeads * this.valueDim, out], glorot());
+    if (this.useBias) this.bo = this.weight('bo', [out], zeros());
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const [q] = shapesOf(inputShape as Shape | Shape[]);
+    return [q[0] ?? null, q[1] ?? null, this.outputDim ?? lastDim(q, this.name)];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const query = list[0]!;
+    const value = list[1] ?? query;
+    const key = list[2] ?? value;
+    const options = kwargs as MultiHeadAttentionCallArgs;
+    const { output, weights } = this.attend(query, value, key, options);
+    return options.returnAttentionScores === true ? [output, weights!] : output;
+  }
+
+  /**
+   * The same as `apply([query, value, key], options)`, typed: returns the output and, when
+   * `returnAttentionScores` is set, the weights. Builds the layer on first use.
+   */
+  attend(query: tf.Tensor, value: tf.Tensor = query, key: tf.Tensor = value, options: MultiHeadAttentionCallArgs = {}): MultiHeadAttentionResult {
+    if (!this.built) {
+      this.build([query.shape, value.shape, key.shape]);
+    }
+    return tf.tidy(() => {
+      const { q, k, v } = this.projection.project(query, key, value); // (B, H, T, d) each
+      const mask = combineMasks(
+        options.attentionMask === undefined ? undefined : toHeadMask(options.attentionMask),
+        options.useCausalMask === true ? causalMask(query.shape[1]!) : undefined,
+      );
+      const attention = scaledDotProductAttention(q, k, v, mask, {
+        dropout: options.training === true ? this.dropoutRate : 0,
+      });
+      const merged = mergeHeads(attention.output); // (B, Tq, H·dv)
+      const output = linear(merged, this.wo.read(), this.bo?.read()); // (B, Tq, out)
+      return options.returnAttentionScores === true ? { output, weights: attention.weights } : { output };
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    const config: tf.serialization.ConfigDict = {
+      ...super.getConfig(),
+      numHeads: this.numHeads,
+      keyDim: this.keyDim,
+      valueDim: this.valueDim,
+      dropout: this.dropoutRate,
+      useBias: this.useBias,
+    };
+    if (this.outputDim !== undefined) config.outputDim = this.outputDim;
+    return config;
+  }
+}
+tf.serialization.registerClass(MultiHeadAttention);
+
+/** [query, value, key?] shapes; value defaults to query and key to value. */
+function shapesOf(shape: Shape | Shape[]): [Shape, Shape, Shape] {
+  const list = Array.isArray(shape[0]) ? (shape as Shape[]) : [shape as Shape];
+  const q = list[0]!;
+  const v = list[1] ?? q;
+  return [q, v, list[2] ?? v];
+}
+
+/** A (B, Tq, Tk) mask gains a head axis: (B, 1, Tq, Tk). Other ranks already broadcast. */
+function toHeadMask(mask: tf.Tensor): tf.Tensor {
+  const m = mask.dtype === 'float32' ? mask : tf.cast(mask, 'float32');
+  return m.rank === 3 ? tf.expandDims(m, 1) : m;
+}

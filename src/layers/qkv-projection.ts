@@ -1,0 +1,146 @@
+import * as tf from '@tensorflow/tfjs';
+import { ConfigError, ShapeError } from '../errors.js';
+import { linear } from '../ops/linear.js';
+import { AtencaoLayer, glorot, lastDim, zeros, type Kwargs, type LayerArgs, type LayerVariable, type Shape } from './base.js';
+
+export interface QKVProjectionArgs extends LayerArgs {
+  /** Number of heads the projections are split into. */
+  numHeads: number;
+  /** Size of each head's query and key vectors (dk). */
+  keyDim: number;
+  /** Size of each head's value vectors (dv). Default: keyDim. */
+  valueDim?: number;
+  /** Add a bias to each projection. Default: true. */
+  useBias?: boolean;
+}
+
+export interface Projected {
+  /** (B, H, Tq, dk) */
+  q: tf.Tensor;
+  /** (B, H, Tk, dk) */
+  k: tf.Tensor;
+  /** (B, H, Tk, dv) */
+  v: tf.Tensor;
+}
+
+/**
+ * Step 1 of attention: project the query, key and value inputs with Wq, Wk, Wv and split the
+ * result into heads. Inputs: [query (B, Tq, dq), key (B, Tk, dk_in), value (B, Tk, dv_in)];
+ * outputs [q (B, H, Tq, dk), k (B, H, Tk, dk), v (B, H, Tk, dv)].
+ */
+export class QKVProjection extends AtencaoLayer {
+  static className = 'QKVProjection';
+  readonly numHeads: number;
+  readonly keyDim: number;
+  readonly valueDim: number;
+  readonly useBias: boolean;
+  wq!: LayerVariable;
+  wk!: LayerVariable;
+  wv!: LayerVariable;
+  bq?: LayerVariable;
+  bk?: LayerVariable;
+  bv?: LayerVariable;
+
+  constructor(args: QKVProjectionArgs) {
+    super(args);
+    this.numHeads = positiveInt('numHeads', args.numHeads);
+    this.keyDim = positiveInt('keyDim', args.keyDim);
+    this.valueDim = positiveInt('valueDim', args.valueDim ?? args.keyDim);
+    this.useBias = args.useBias ?? true;
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const [qShape, kShape, vShape] = splitShapes(inputShape as Shape | Shape[]);
+    const { numHeads: h, keyDim: dk, valueDim: dv } = this;
+    this.wq = this.weight('wq', [lastDim(qShape, this.name), h * dk], glorot());
+    this.wk = this.weight('wk', [lastDim(kShape, this.name), h * dk], glorot());
+    this.wv = this.weight('wv', [lastDim(vShape, this.name), h * dv], glorot());
+    if (this.useBias) {
+      this.bq = this.weight('bq', [h * dk], zeros());
+      this.bk = this.weight('bk', [h * dk], zeros());
+      this.bv = this.weight('bv', [h * dv], zeros());
+    }
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape[] {
+    const [qShape, kShape] = splitShapes(inputShape as Shape | Shape[]);
+    const h = this.numHeads;
+    return [
+      [qShape[0] ?? null, h, qShape[1] ?? null, this.keyDim],
+      [kShape[0] ?? null, h, kShape[1] ?? null, this.keyDim],
+      [kShape[0] ?? null, h, kShape[1] ?? null, this.valueDim],
+    ];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor[] {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const query = list[0]!;
+    const key = list[1] ?? query;
+    const value = list[2] ?? key;
+    const { q, k, v } = this.project(query, key, value);
+    return [q, k, v];
+  }
+
+  /** Project and split into heads; see the class comment for shapes. */
+  project(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor): Projected {
+    for (const [name, t] of [['query', query], ['key', key], ['value', value]] as const) {
+      if (t.rank !== 3) throw new ShapeError(`${this.name}: ${name} must have shape (B, T, dim), got (${t.shape.join(', ')})`);
+    }
+    return tf.tidy(() => {
+      const h = this.numHeads;
+      if (query === key && key === value && this.keyDim === this.valueDim) {
+        // Self-attention: one matMul with [Wq | Wk | Wv] instead of three.
+        const w = tf.concat([this.wq.read(), this.wk.read(), this.wv.read()], 1); // (d, 3·H·dk)
+        const b = this.useBias ? tf.concat([this.bq!.read(), this.bk!.read(), this.bv!.read()]) : undefined;
+        const [q, k, v] = tf.split(linear(query, w, b), 3, 2); // 3 × (B, T, H·dk)
+        return { q: splitHeads(q!, h), k: splitHeads(k!, h), v: splitHeads(v!, h) };
+      }
+      return {
+        q: splitHeads(linear(query, this.wq.read(), this.bq?.read()), h),
+        k: splitHeads(linear(key, this.wk.read(), this.bk?.read()), h),
+        v: splitHeads(linear(value, this.wv.read(), this.bv?.read()), h),
+      };
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      numHeads: this.numHeads,
+      keyDim: this.keyDim,
+      valueDim: this.valueDim,
+      useBias: this.useBias,
+    };
+  }
+}
+tf.serialization.registerClass(QKVProjection);
+
+/** (B, T, H·d) → (B, H, T, d) */
+export function splitHeads(x: tf.Tensor, numHeads: number): tf.Tensor {
+  const [b, t, hd] = x.shape as [number, number, number];
+  const split = tf.reshape(x, [b, t, numHeads, hd / numHeads]); // (B, T, H, d)
+  return tf.transpose(split, [0, 2, 1, 3]); // (B, H, T, d)
+}
+
+/** (B, H, T, d) → (B, T, H·d) */
+export function mergeHeads(x: tf.Tensor): tf.Tensor {
+  const [b, h, t, d] = x.shape as [number, number, number, number];
+  const merged = tf.transpose(x, [0, 2, 1, 3]); // (B, T, H, d)
+  return tf.reshape(merged, [b, t, h * d]); // (B, T, H·d)
+}
+
+/** [query, key?, value?] shapes; key defaults to query and value to key. */
+function splitShapes(shape: Shape | Shape[]): [Shape, Shape, Shape] {
+  const list = Array.isArray(shape[0]) ? (shape as Shape[]) : [shape as Shape];
+  const q = list[0]!;
+  const k = list[1] ?? q;
+  return [q, k, list[2] ?? k];
+}
+
+export function positiveInt(name: string, value: unknown): number {
+  if (!Number.isInteger(value) || (value as number) < 1) {
+    throw new ConfigError(`${name} (${String(value)}) must be a positive integer`);
+  }
+  return value as number;
+}

@@ -1,0 +1,23 @@
+import * as tf from '@tensorflow/tfjs';
+import type { NormPlacement } from '../config.js';
+import { dropout } from './base.js';
+import type { LayerNorm } from './layer-norm.js';
+
+/**
+ * The residual wiring around every sublayer, written once:
+ * pre-norm  x + dropout(sublayer(norm(x)))   (default; trains stably without warm-up tricks)
+ * post-norm norm(x + dropout(sublayer(x)))   (the 2017 paper)
+ */
+export function residual(
+  x: tf.Tensor,
+  norm: LayerNorm,
+  placement: NormPlacement,
+  rate: number,
+  training: boolean | undefined,
+  sublayer: (h: tf.Tensor) => tf.Tensor,
+): tf.Tensor {
+  if (placement === 'pre') {
+    return tf.add(x, dropout(sublayer(norm.apply(x) as tf.Tensor), rate, training));
+  }
+  return norm.apply(tf.add(x, dropout(sublayer(x), rate, training))) as tf.Tensor;
+}

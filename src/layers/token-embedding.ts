@@ -1,0 +1,58 @@
+import * as tf from '@tensorflow/tfjs';
+import { ShapeError } from '../errors.js';
+import { matMul } from '../ops/matmul.js';
+import { AtencaoLayer, normal, type Kwargs, type LayerArgs, type LayerVariable } from './base.js';
+import { positiveInt } from './qkv-projection.js';
+
+export interface TokenEmbeddingArgs extends LayerArgs {
+  vocabSize: number;
+  dModel: number;
+}
+
+/**
+ * Token ids → vectors, scaled by √dModel so they are not drowned by the position vectors:
+ * (B, T) int32 → (B, T, d). `unembed` reuses the same matrix as an output projection (tied weights).
+ */
+export class TokenEmbedding extends AtencaoLayer {
+  static className = 'TokenEmbedding';
+  readonly vocabSize: number;
+  readonly dModel: number;
+  table!: LayerVariable;
+
+  constructor(args: TokenEmbeddingArgs) {
+    super(args);
+    this.vocabSize = positiveInt('vocabSize', args.vocabSize);
+    this.dModel = positiveInt('dModel', args.dModel);
+  }
+
+  override build(_inputShape: tf.Shape | tf.Shape[]): void {
+    // N(0, 1/d): after the √d scale the embedded vectors have unit variance, like the positions.
+    const stddev = 1 / Math.sqrt(this.dModel);
+    this.table = this.weight('table', [this.vocabSize, this.dModel], normal(stddev));
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    return [...(inputShape as tf.Shape), this.dModel];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    const ids = Array.isArray(inputs) ? inputs[0]! : inputs;
+    if (ids.dtype !== 'int32') throw new ShapeError(`${this.name}: token ids must be int32, got ${ids.dtype}`);
+    return tf.tidy(() => tf.mul(tf.gather(this.table.read(), ids), Math.sqrt(this.dModel))); // (B, T, d)
+  }
+
+  /** h (…, d) · tableᵀ → (…, vocabSize): scores for every token, with this layer's matrix. */
+  unembed(h: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const flat = tf.reshape(h, [-1, this.dModel]); // (N, d)
+      const logits = matMul(flat, this.table.read(), false, true); // (N, V)
+      return tf.reshape(logits, [...h.shape.slice(0, -1), this.vocabSize]);
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), vocabSize: this.vocabSize, dModel: this.dModel };
+  }
+}
+tf.serialization.registerClass(TokenEmbedding);
