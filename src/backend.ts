@@ -113,6 +113,8 @@ async function activate(name: ConcreteBackend): Promise<void> {
   if (!ok || tf.getBackend() !== spec.tfName) {
     throw new BackendError(`backend '${name}' failed to start (tfjs could not initialise '${spec.tfName}')`);
   }
+  // The cpu backend prints a banner suggesting tfjs-node on first use; describeBackend says it better.
+  if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
 }
 
 async function loadPackage(name: ConcreteBackend, spec: BackendSpec): Promise<void> {

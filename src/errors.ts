@@ -20,3 +20,6 @@ export class ShapeError extends AtencaoError {}
 
 /** A serialized layer or model cannot be read back (unknown class, bad structure). */
 export class ModelFormatError extends AtencaoError {}
+
+/** A command-line flag has a value or combination the command cannot use (exit code 2). */
+export class UsageError extends AtencaoError {}

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { setBackend, type ConcreteBackend } from '../backend.js';
 import { BENCH_CONFIGS, measureTrainSpeed, type TrainSpeed } from '../bench/train-speed.js';
-import { BackendError } from '../errors.js';
+import { BackendError, UsageError } from '../errors.js';
 
 interface BenchArgs {
   config: string[];
@@ -27,7 +27,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .check((a) => {
         for (const k of ['steps', 'warmup'] as const) {
           const v = a[k];
-          if (v !== undefined && (!Number.isInteger(v) || v < (k === 'steps' ? 1 : 0))) throw new Error(`--${k} (${v}) must be a ${k === 'steps' ? 'positive' : 'non-negative'} integer`);
+          if (v !== undefined && (!Number.isInteger(v) || v < (k === 'steps' ? 1 : 0))) throw new UsageError(`--${k} (${v}) must be a ${k === 'steps' ? 'positive' : 'non-negative'} integer`);
         }
         return true;
       })

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { AtencaoError } from '../errors.js';
+import { AtencaoError, UsageError } from '../errors.js';
 import { benchCommand } from './bench.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -20,8 +20,8 @@ export async function main(argv: string[]): Promise<void> {
     .alias('v', 'version')
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((message, error) => {
-      if (error) throw error;
-      process.stderr.write(`atencao: ${message}\nRun 'atencao --help' for usage.\n`);
+      if (error && !(error instanceof UsageError)) throw error;
+      process.stderr.write(`atencao: ${error?.message ?? message} (see 'atencao --help')\n`);
       process.exit(2);
     })
     .parseAsync();
