@@ -23,3 +23,6 @@ export class ModelFormatError extends AtencaoError {}
 
 /** A command-line flag has a value or combination the command cannot use (exit code 2). */
 export class UsageError extends AtencaoError {}
+
+/** A data file or generated corpus cannot be used (unreadable, empty, malformed). */
+export class DataError extends AtencaoError {}
