@@ -145,3 +145,27 @@ export function show(value: unknown): string {
 function dropUndefined<T extends object>(input: T): Partial<T> {
   return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+const CONFIG_KEYS = [...Object.keys(DEFAULT_CONFIG), 'srcVocabSize', 'tgtVocabSize'];
+
+/** camelCase → snake_case the way TF.js writes layer configs into model.json ("dFF" → "d_ff"). */
+function pythonic(key: string): string {
+  return key.replace(/(.)([A-Z][a-z0-9]+)/g, '$1_$2').replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+/** snake_case → camelCase the way TF.js reads them back ("d_ff" → "dFf"). */
+function camel(key: string): string {
+  return key.replace(/_+(\w|$)/g, (_, c: string) => c.toUpperCase());
+}
+
+const ALIASES = new Map<string, string>(CONFIG_KEYS.flatMap((k) => [[pythonic(k), k], [camel(pythonic(k)), k]] as [string, string][]));
+
+/**
+ * Config keys as written in model.json ("d_ff", "src_vocab_size") or as TF.js's loader turns them
+ * back into camelCase ("dFf"), mapped to their `TransformerConfig` names; other keys are kept.
+ */
+export function normalizeConfigKeys(input: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(input).map(([k, v]) => [CONFIG_KEYS.includes(k) ? k : (ALIASES.get(k) ?? k), v]),
+  );
+}

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShapeError } from '../errors.js';
+import { dropout as applyDropout } from '../ops/dropout.js';
 import { matMul } from '../ops/matmul.js';
 
 export interface AttentionResult {
@@ -40,7 +41,7 @@ export function scaledDotProductAttention(
     // exp(-1e9) underflows to 0 already; the product also zeroes rows that were blocked entirely.
     if (mask !== undefined) weights = tf.mul(weights, mask);
     const dropout = options.dropout ?? 0;
-    const attended = dropout > 0 ? tf.dropout(weights, dropout) : weights;
+    const attended = applyDropout(weights, dropout, dropout > 0);
     const output = tf.matMul(attended, v); // (…, Tq, dv)
     return { output, weights };
   });

@@ -23,11 +23,19 @@ export abstract class AtencaoLayer extends tf.layers.Layer {
   private readonly ownWeights: [string, LayerVariable][] = [];
   private readonly constants: tf.Tensor[] = [];
   private disposed = false;
+  /** Path of this layer inside its root ("decoder/layer_0/"), the prefix of its weights' names. */
+  private pathPrefix = '';
 
   /** Adopt a child layer under `name` (its weights become part of this layer's weights). */
   protected child<L extends AtencaoLayer>(name: string, layer: L): L {
     this.children.push([name, layer]);
+    layer.setPathPrefix(`${this.pathPrefix}${name}/`);
     return layer;
+  }
+
+  private setPathPrefix(prefix: string): void {
+    this.pathPrefix = prefix;
+    for (const [name, c] of this.children) c.setPathPrefix(`${prefix}${name}/`);
   }
 
   /** Build a child now, with a known input shape. */
@@ -38,9 +46,12 @@ export abstract class AtencaoLayer extends tf.layers.Layer {
     }
   }
 
-  /** Create a trainable float32 weight and remember its short name. */
+  /**
+   * Create a float32 weight. Its variable is named by its full path, so a model's weight names are
+   * unique and stable, which lets `tf.loadLayersModel` match saved weights to variables by name.
+   */
   protected weight(name: string, shape: number[], initializer: Initializer, trainable = true): LayerVariable {
-    const variable = this.addWeight(name, shape, 'float32', initializer, undefined, trainable);
+    const variable = this.addWeight(`${this.pathPrefix}${name}`, shape, 'float32', initializer, undefined, trainable);
     this.ownWeights.push([name, variable]);
     return variable;
   }
@@ -95,10 +106,7 @@ export abstract class AtencaoLayer extends tf.layers.Layer {
   }
 }
 
-/** Dropout during training only. */
-export function dropout(x: tf.Tensor, rate: number, training: boolean | undefined): tf.Tensor {
-  return training === true && rate > 0 ? tf.dropout(x, rate) : x;
-}
+export { dropout } from '../ops/dropout.js';
 
 /** The last dimension of a shape, which must be known. */
 export function lastDim(shape: Shape, what: string): number {

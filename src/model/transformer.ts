@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { paddingMask } from '../attention/masks.js';
-import { resolveConfig, type TransformerConfig, type TransformerConfigInput } from '../config.js';
+import { normalizeConfigKeys, resolveConfig, type TransformerConfig, type TransformerConfigInput } from '../config.js';
 import { ShapeError } from '../errors.js';
 import { AtencaoLayer, applyEager, glorot, withInitSeed, zeros, type Kwargs, type LayerArgs, type LayerVariable } from '../layers/base.js';
 import { linear } from '../ops/linear.js';
@@ -47,8 +47,9 @@ export class Transformer extends AtencaoLayer {
   outputBias!: LayerVariable;
 
   constructor(args: TransformerArgs) {
-    // Layer bookkeeping fields (from getConfig) are not part of the model's config.
-    const { name, trainable, dtype: _d, batchInputShape: _b, inputShape: _i, batchSize: _s, weights: _w, inputDType: _t, ...config } = args;
+    // Layer bookkeeping (from getConfig, or added by TF.js's deserializer) is not part of the model config.
+    const { name, trainable, dtype: _d, batchInputShape: _b, inputShape: _i, batchSize: _s, weights: _w, inputDType: _t, customObjects: _c, ...config } =
+      normalizeConfigKeys(args as unknown as Record<string, unknown>) as unknown as TransformerArgs & { customObjects?: unknown };
     super({ name: name ?? 'transformer', trainable });
     this.config = resolveConfig(config);
     const c = this.config;
@@ -155,12 +156,14 @@ tf.serialization.registerClass(Transformer);
 export interface CreateOptions {
   /** Seed for the initial weights: the same seed gives the same model. */
   seed?: number;
+  /** Layer name (the prefix of the weight names in model.json). Default: 'transformer'. */
+  name?: string;
 }
 
 /** Build a transformer from a (partial) config: defaults filled in, validated, weights created. */
 export function createTransformer(config: TransformerConfigInput, options: CreateOptions = {}): Transformer {
   const build = () => {
-    const model = new Transformer(config);
+    const model = new Transformer({ ...config, name: options.name });
     model.build();
     return model;
   };
