@@ -26,3 +26,6 @@ export class UsageError extends AtencaoError {}
 
 /** A data file or generated corpus cannot be used (unreadable, empty, malformed). */
 export class DataError extends AtencaoError {}
+
+/** Training cannot go on (e.g. the loss became NaN or infinite). */
+export class TrainingError extends AtencaoError {}

@@ -10,7 +10,7 @@ export {
   type NormPlacement,
   type PositionalEncodingKind,
 } from './config.js';
-export { AtencaoError, ConfigError, BackendError, ShapeError, ModelFormatError, UsageError, DataError } from './errors.js';
+export { AtencaoError, ConfigError, BackendError, ShapeError, ModelFormatError, UsageError, DataError, TrainingError } from './errors.js';
 export {
   setBackend,
   currentBackend,

@@ -4,6 +4,9 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { AtencaoError, UsageError } from '../errors.js';
 import { benchCommand } from './bench.js';
+import { dataCommand } from './data.js';
+import { evalCommand } from './eval.js';
+import { trainCommand } from './train.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -12,6 +15,9 @@ export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
     .scriptName('atencao')
     .usage('$0 <command> [options]\n\nA small encoder–decoder transformer for TensorFlow.js, built to show how attention works.')
+    .command(trainCommand)
+    .command(evalCommand)
+    .command(dataCommand)
     .command(benchCommand)
     .demandCommand(1, 'Choose a command (see the list above).')
     .strict()

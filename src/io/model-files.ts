@@ -45,8 +45,13 @@ export async function encodeModelWeights(model: Transformer): Promise<{ data: Ui
  * Write model.json and weights.bin (the standard TF.js layers-model layout). weights.bin is written
  * first: model.json does not change between checkpoints of a run, so at every moment the pair loads.
  */
-export async function saveModelFiles(dir: string, model: Transformer, metadata: Record<string, unknown> = {}): Promise<Uint8Array> {
-  const { data, specs } = await encodeModelWeights(model);
+export async function saveModelFiles(dir: string, model: Transformer, metadata: Record<string, unknown> = {}): Promise<void> {
+  writeModelFiles(dir, model, await encodeModelWeights(model), metadata);
+}
+
+/** `saveModelFiles` with weights already encoded by `encodeModelWeights`. */
+export function writeModelFiles(dir: string, model: Transformer, encoded: { data: Uint8Array; specs: tf.io.WeightsManifestEntry[] }, metadata: Record<string, unknown> = {}): void {
+  const { data, specs } = encoded;
   writeFileAtomic(join(dir, WEIGHTS_BIN), data);
   const json = {
     format: 'layers-model',
@@ -59,7 +64,6 @@ export async function saveModelFiles(dir: string, model: Transformer, metadata: 
   const text = JSON.stringify(json);
   const path = join(dir, MODEL_JSON);
   if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileAtomic(path, text);
-  return data;
 }
 
 /** The transformer's config as stored in a model.json topology. */

@@ -11,6 +11,17 @@ export interface Batch {
   tgtOut: tf.Tensor2D;
 }
 
+export interface StepOptions extends LossOptions {
+  /** Rescale gradients whose global L2 norm exceeds this (0 or undefined: no clipping). */
+  clipNorm?: number;
+}
+
+export interface StepResult {
+  loss: number;
+  /** Global L2 norm of the gradients before clipping. */
+  gradNorm: number;
+}
+
 /** The loss of one batch under teacher forcing: a scalar tensor (caller disposes). */
 export function batchLoss(model: Transformer, batch: Batch, options: LossOptions & { training?: boolean } = {}): tf.Scalar {
   return tf.tidy(() => {
@@ -20,13 +31,28 @@ export function batchLoss(model: Transformer, batch: Batch, options: LossOptions
 }
 
 /**
- * One optimisation step on a batch: forward with dropout, backward, update. Returns the loss.
- * Everything it creates is freed before it returns (the optimizer keeps only its own slots).
+ * One optimisation step on a batch: forward with dropout, backward, optional global-norm clipping,
+ * update. Everything it creates is freed before it returns (the optimizer keeps only its own slots).
  */
-export function trainStep(model: Transformer, optimizer: tf.Optimizer, batch: Batch, options: LossOptions = {}): number {
+export function trainStep(model: Transformer, optimizer: tf.Optimizer, batch: Batch, options: StepOptions = {}): StepResult {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const loss = optimizer.minimize(() => batchLoss(model, batch, { ...options, training: true }), true, vars);
-  const value = loss!.dataSync()[0]!;
-  loss!.dispose();
-  return value;
+  const { value, grads } = optimizer.computeGradients(() => batchLoss(model, batch, { ...options, training: true }), vars);
+  try {
+    const [loss, gradNorm] = tf.tidy(() => {
+      const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
+      return [value.dataSync()[0]!, norm.dataSync()[0]!];
+    });
+    const clip = options.clipNorm ?? 0;
+    if (clip > 0 && gradNorm > clip) {
+      const scale = clip / gradNorm;
+      const clipped = tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, scale)])));
+      optimizer.applyGradients(clipped);
+      tf.dispose(Object.values(clipped));
+    } else if (Number.isFinite(loss)) {
+      optimizer.applyGradients(grads);
+    }
+    return { loss: loss!, gradNorm: gradNorm! };
+  } finally {
+    tf.dispose([value, ...Object.values(grads)]);
+  }
 }

@@ -1,0 +1,245 @@
+import { writeFileSync } from 'node:fs';
+import type { Argv, CommandModule } from 'yargs';
+import { SYNTHETIC_TASKS, type SyntheticTaskName } from '../data/tasks.js';
+import { UsageError } from '../errors.js';
+import { RECIPES, type ModelArgs, type TrainingArgs } from '../train/defaults.js';
+import type { DataSpec } from '../train/prepare-data.js';
+import { describeModel, resumeRun, startRun, type RunSummary } from '../train/run.js';
+import { backendOption, nonNegativeInt, numberIn, positiveInt, positiveNumber, startBackend } from './options.js';
+import { formatSeconds, ProgressReporter } from './progress.js';
+
+interface TrainArgs {
+  task?: string;
+  data?: string;
+  valid?: string;
+  'valid-fraction'?: number;
+  tokenizer?: string;
+  symbols?: number;
+  lengths?: string;
+  size?: number;
+  out: string;
+  resume: boolean;
+  'd-model'?: number;
+  heads?: number;
+  layers?: number;
+  'encoder-layers'?: number;
+  'decoder-layers'?: number;
+  'd-ff'?: number;
+  dropout?: number;
+  'max-len'?: number;
+  activation?: string;
+  norm?: string;
+  positions?: string;
+  'tie-embeddings'?: boolean;
+  steps?: number;
+  epochs?: number;
+  'batch-size'?: number;
+  lr?: number;
+  warmup?: number;
+  schedule?: string;
+  'label-smoothing'?: number;
+  clip?: number;
+  'valid-every'?: number;
+  'until-exact'?: number;
+  seed?: number;
+  backend: string;
+}
+
+const TASKS = [...SYNTHETIC_TASKS, 'pt-en'];
+/** Flags that --resume may change; everything else comes from the run's config.json. */
+const RESUMABLE = new Set(['steps', 'until-exact', 'valid-every', 'backend', 'out', 'resume']);
+
+export const trainCommand: CommandModule<object, TrainArgs> = {
+  command: 'train',
+  describe: 'Train a model on a task or a corpus and save it to a folder',
+  builder: (y: Argv) =>
+    y
+      .group(['task', 'data', 'valid', 'valid-fraction', 'tokenizer', 'symbols', 'lengths', 'size'], 'Data:')
+      .option('task', { type: 'string', choices: TASKS, describe: 'A built-in task: copy, reverse, sort (synthetic) or pt-en (toy translation)' })
+      .option('data', { type: 'string', describe: "Your corpus: one 'source<TAB>target' pair per line (more columns are ignored)" })
+      .option('valid', { type: 'string', describe: 'Validation pairs in the same format (default: hold out --valid-fraction)' })
+      .option('valid-fraction', { type: 'number', describe: 'Fraction of --data held out for validation [default: 0.05]' })
+      .option('tokenizer', { type: 'string', choices: ['char', 'word'], describe: 'Tokens of --data [default: word]' })
+      .option('symbols', { type: 'number', describe: 'Synthetic tasks: distinct symbols [default: 10]' })
+      .option('lengths', { type: 'string', describe: 'Synthetic tasks: sequence length N or MIN:MAX [default: 10]' })
+      .option('size', { type: 'number', describe: 'pt-en: training pairs to generate [default: 6000]' })
+      .group(['out', 'resume'], 'Output:')
+      .option('out', { type: 'string', demandOption: true, describe: 'Model folder to create (or continue with --resume)' })
+      .option('resume', { type: 'boolean', default: false, describe: 'Continue the run saved in --out (same data, schedule and optimizer state)' })
+      .group(['d-model', 'heads', 'layers', 'encoder-layers', 'decoder-layers', 'd-ff', 'dropout', 'max-len', 'activation', 'norm', 'positions', 'tie-embeddings'], 'Model (defaults depend on the task):')
+      .option('d-model', { type: 'number', describe: 'Width of token vectors' })
+      .option('heads', { type: 'number', describe: 'Attention heads' })
+      .option('layers', { type: 'number', describe: 'Encoder and decoder layers' })
+      .option('encoder-layers', { type: 'number', describe: 'Encoder layers' })
+      .option('decoder-layers', { type: 'number', describe: 'Decoder layers' })
+      .option('d-ff', { type: 'number', describe: 'Feed-forward hidden width' })
+      .option('dropout', { type: 'number', describe: 'Dropout rate in [0, 1)' })
+      .option('max-len', { type: 'number', describe: 'Longest sequence in tokens (default: fits the data, at most 128)' })
+      .option('activation', { type: 'string', choices: ['relu', 'gelu'], describe: 'Feed-forward non-linearity' })
+      .option('norm', { type: 'string', choices: ['pre', 'post'], describe: 'Layer norm before sublayers or after the residual add' })
+      .option('positions', { type: 'string', choices: ['sinusoidal', 'learned'], describe: 'Positional encoding' })
+      .option('tie-embeddings', { type: 'boolean', describe: 'Use the target embedding as the output projection' })
+      .group(['steps', 'epochs', 'batch-size', 'lr', 'warmup', 'schedule', 'label-smoothing', 'clip', 'valid-every', 'until-exact', 'seed', 'backend'], 'Training:')
+      .option('steps', { type: 'number', describe: 'Optimisation steps in total' })
+      .option('epochs', { type: 'number', describe: 'Passes over --data or pt-en (instead of --steps)' })
+      .option('batch-size', { type: 'number', describe: 'Sentences per step' })
+      .option('lr', { type: 'number', describe: 'Peak learning rate (Adam 0.9/0.98/1e-9)' })
+      .option('warmup', { type: 'number', describe: 'Warm-up steps' })
+      .option('schedule', { type: 'string', choices: ['noam', 'constant'], describe: 'After warm-up: decay ∝ 1/√step (noam) or stay flat' })
+      .option('label-smoothing', { type: 'number', describe: 'Label smoothing in [0, 1)' })
+      .option('clip', { type: 'number', describe: 'Clip gradients to this global norm (0: off)' })
+      .option('valid-every', { type: 'number', describe: 'Validate and save every N steps' })
+      .option('until-exact', { type: 'number', describe: 'Stop once validation exact match reaches this (0–1)' })
+      .option('seed', { type: 'number', describe: 'Seed for data, weights and dropout [default: 1]' })
+      .option('backend', backendOption)
+      .conflicts('task', 'data')
+      .conflicts('steps', 'epochs')
+      .example('$0 train --task copy --out models/copy', 'learn to copy sequences')
+      .example('$0 train --task pt-en --out models/pt-en', 'toy Portuguese → English translation')
+      .example('$0 train --data pairs.tsv --tokenizer word --out models/mine', 'your own corpus')
+      .example('$0 train --out models/copy --resume --steps 5000', 'continue a run'),
+  handler: async (args) => {
+    const given = explicitFlags(args);
+    if (args.resume) {
+      const extra = [...given].filter((f) => !RESUMABLE.has(f));
+      if (extra.length > 0) throw new UsageError(`--resume continues the run as it was configured; only --steps, --until-exact and --valid-every may change (got --${extra[0]})`);
+    } else if (args.task === undefined && args.data === undefined) {
+      throw new UsageError('choose the data: --task copy|reverse|sort|pt-en or --data FILE');
+    }
+    const training = trainingArgs(args);
+    const info = await startBackend(args.backend);
+    const progress = new ProgressReporter();
+    const stop = interruptFlag(progress);
+    const reporter = { info: (m: string) => progress.info(m), warn: (m: string) => progress.warn(m), step: progress.step.bind(progress), validation: progress.validation.bind(progress), shouldStop: stop.requested };
+    let summary: RunSummary;
+    try {
+      if (args.resume) {
+        summary = await resumeRun({ out: args.out, overrides: { steps: training.steps, untilExact: training.untilExact, validEvery: training.validEvery }, backend: info.name }, reporter);
+      } else {
+        const recipe = RECIPES[args.data !== undefined ? 'corpus' : (args.task as keyof typeof RECIPES)];
+        const data = dataSpec(args);
+        const full: TrainingArgs = { ...recipe.training, ...training };
+        summary = await startRun({ out: args.out, data, model: { ...recipe.model, ...modelArgs(args) }, training: full, epochs: args.epochs, backend: info.name }, reporter);
+      }
+    } finally {
+      progress.done();
+      stop.dispose();
+    }
+    report(summary, stop.signal());
+    if (stop.signal() !== undefined) process.exitCode = 130;
+  },
+};
+
+function report(s: RunSummary, signal: string | undefined): void {
+  const r = s.result;
+  const why = r.reason === 'target' ? `reached exact match ${pct(r.last!.exactMatch)} on validation` : r.reason === 'interrupted' ? `interrupted by ${signal ?? 'a signal'}; checkpoint saved` : 'finished its steps';
+  const t = s.test;
+  const lines = [
+    `${why} at step ${r.state.step} after ${formatSeconds(r.state.elapsedSeconds)} (${r.state.elapsedSeconds.toFixed(1)} s)`,
+    `${t.split} set (${t.n} pairs): exact match ${pct(t.exactMatch)}, token accuracy ${pct(t.tokenAccuracy)}${t.bleu === undefined ? '' : `, BLEU ${(100 * t.bleu).toFixed(1)}`}`,
+  ];
+  if (s.referentAccuracy !== undefined) lines.push(`held-out container pairs: right referent in ${pct(s.referentAccuracy)}`);
+  lines.push(`model (${describeModel(s.config.model)}) saved in ${s.dir}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  writeFileSync(`${s.dir}/evaluation.json`, `${JSON.stringify({ step: r.state.step, elapsedSeconds: r.state.elapsedSeconds, ...t, referentAccuracy: s.referentAccuracy }, null, 2)}\n`);
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}
+
+function dataSpec(args: TrainArgs): DataSpec {
+  if (args.data !== undefined) {
+    numberIn('valid-fraction', args['valid-fraction'], 0, 1);
+    if (args['valid-fraction'] !== undefined && (args['valid-fraction'] <= 0 || args['valid-fraction'] >= 1)) {
+      throw new UsageError(`--valid-fraction (${args['valid-fraction']}) must be between 0 and 1`);
+    }
+    return { kind: 'corpus', file: args.data, valid: args.valid, validFraction: args['valid-fraction'], tokenizer: (args.tokenizer ?? 'word') as 'char' | 'word' };
+  }
+  for (const flag of ['valid', 'valid-fraction', 'tokenizer'] as const) {
+    if (args[flag] !== undefined) throw new UsageError(`--${flag} goes with --data, not --task`);
+  }
+  if (args.task === 'pt-en') {
+    if (args.symbols !== undefined || args.lengths !== undefined) throw new UsageError('--symbols and --lengths go with the synthetic tasks, not pt-en');
+    return { kind: 'pt-en', size: positiveInt('size', args.size) };
+  }
+  if (args.size !== undefined) throw new UsageError('--size goes with --task pt-en');
+  const [minLen, maxLen] = parseLengths(args.lengths);
+  return { kind: 'task', task: args.task as SyntheticTaskName, symbols: positiveInt('symbols', args.symbols), minLen, maxLen };
+}
+
+function parseLengths(text: string | undefined): [number | undefined, number | undefined] {
+  if (text === undefined) return [undefined, undefined];
+  const m = /^(\d+)(?::(\d+))?$/.exec(text.trim());
+  if (!m) throw new UsageError(`--lengths (${text}) must be N or MIN:MAX, e.g. 10 or 5:12`);
+  const min = Number(m[1]);
+  const max = m[2] === undefined ? min : Number(m[2]);
+  if (min < 1 || max < min) throw new UsageError(`--lengths (${text}) needs 1 ≤ MIN ≤ MAX`);
+  return [min, max];
+}
+
+function modelArgs(args: TrainArgs): ModelArgs {
+  const layers = positiveInt('layers', args.layers);
+  const out: ModelArgs = {
+    dModel: positiveInt('d-model', args['d-model']),
+    numHeads: positiveInt('heads', args.heads),
+    numEncoderLayers: positiveInt('encoder-layers', args['encoder-layers']) ?? layers,
+    numDecoderLayers: positiveInt('decoder-layers', args['decoder-layers']) ?? layers,
+    dFF: positiveInt('d-ff', args['d-ff']),
+    dropout: numberIn('dropout', args.dropout, 0, 1, true),
+    maxLen: positiveInt('max-len', args['max-len']),
+    activation: args.activation as ModelArgs['activation'],
+    normPlacement: args.norm as ModelArgs['normPlacement'],
+    positionalEncoding: args.positions as ModelArgs['positionalEncoding'],
+    tieEmbeddings: args['tie-embeddings'],
+  };
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as ModelArgs;
+}
+
+function trainingArgs(args: TrainArgs): Partial<TrainingArgs> {
+  positiveInt('epochs', args.epochs);
+  const out: Partial<TrainingArgs> = {
+    steps: positiveInt('steps', args.steps),
+    batchSize: positiveInt('batch-size', args['batch-size']),
+    lr: positiveNumber('lr', args.lr),
+    warmup: nonNegativeInt('warmup', args.warmup),
+    schedule: args.schedule as TrainingArgs['schedule'],
+    labelSmoothing: numberIn('label-smoothing', args['label-smoothing'], 0, 1, true),
+    clip: numberIn('clip', args.clip, 0, Number.MAX_VALUE),
+    validEvery: positiveInt('valid-every', args['valid-every']),
+    untilExact: numberIn('until-exact', args['until-exact'], 0, 1),
+    seed: nonNegativeInt('seed', args.seed),
+  };
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as Partial<TrainingArgs>;
+}
+
+/** Flags the user typed (yargs also fills in aliases and defaults; this keeps only what was given). */
+function explicitFlags(args: TrainArgs): Set<string> {
+  const given = new Set<string>();
+  for (const arg of process.argv.slice(2)) {
+    const m = /^--(?:no-)?([a-z][a-z0-9-]*)/.exec(arg);
+    if (m) given.add(m[1]!);
+  }
+  void args;
+  return given;
+}
+
+/** SIGINT/SIGTERM ask the run to stop at the next step; a second one exits at once. */
+function interruptFlag(progress: ProgressReporter) {
+  let signal: string | undefined;
+  const handler = (name: NodeJS.Signals) => {
+    if (signal !== undefined) process.exit(130);
+    signal = name;
+    progress.warn(`${name}: saving a checkpoint and stopping (press Ctrl-C again to quit at once)`);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    requested: () => signal !== undefined,
+    signal: () => signal,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ModelFormatError } from '../errors.js';
+import type { Transformer } from '../model/transformer.js';
+import { writeFileAtomic } from './atomic.js';
+import { encodeModelWeights, WEIGHTS_BIN, writeModelFiles } from './model-files.js';
+
+/** Where a run stands: enough, with the weights and optimizer state, to continue it exactly. */
+export interface TrainingState {
+  /** Optimisation steps done. */
+  step: number;
+  /** Training wall time so far, across resumes. */
+  elapsedSeconds: number;
+  /** Target tokens trained on so far. */
+  tokensSeen: number;
+}
+
+interface OptimizerHeader extends TrainingState {
+  formatVersion: 1;
+  /** SHA-256 of the weights.bin this optimizer state belongs to. */
+  weightsSha256: string;
+  specs: tf.io.WeightsManifestEntry[];
+}
+
+const MAGIC = 'ATNCOPT1';
+const OPTIMIZER_FILE = /^optimizer-(\d+)\.bin$/;
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * Save weights, model.json and the optimizer state for `state.step`.
+ *
+ * Crash safety: the optimizer state goes to a new file optimizer-<step>.bin that records the hash of
+ * the weights it belongs to; then weights.bin is replaced; only then are older optimizer files
+ * removed. Whatever moment a crash hits, weights.bin is complete and some optimizer file matches it.
+ */
+export async function saveCheckpoint(dir: string, model: Transformer, optimizer: tf.Optimizer, state: TrainingState, metadata: Record<string, unknown> = {}): Promise<void> {
+  const weights = await encodeModelWeights(model);
+  const weightsSha256 = sha256(weights.data);
+  const slots = await optimizer.getWeights();
+  const { data, specs } = await tf.io.encodeWeights(slots);
+  // getWeights returns the live slot variables plus a fresh scalar for the step count: free only that.
+  tf.dispose(slots.map((s) => s.tensor).filter((t) => !(t instanceof tf.Variable)));
+  const header: OptimizerHeader = { formatVersion: 1, ...state, weightsSha256, specs };
+  const file = `optimizer-${state.step}.bin`;
+  writeFileAtomic(join(dir, file), packOptimizerFile(header, new Uint8Array(data as ArrayBuffer)));
+  writeModelFiles(dir, model, weights, metadata);
+  for (const other of readdirSync(dir)) {
+    if (OPTIMIZER_FILE.test(other) && other !== file) rmSync(join(dir, other), { force: true });
+  }
+}
+
+/**
+ * Restore the optimizer state that belongs to the folder's weights.bin (the model must already hold
+ * those weights) and return where the run stood.
+ */
+export async function restoreOptimizer(dir: string, optimizer: tf.Optimizer): Promise<TrainingState> {
+  const weightsSha256 = sha256(readFileSync(join(dir, WEIGHTS_BIN)));
+  const candidates = readdirSync(dir)
+    .map((f) => OPTIMIZER_FILE.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .sort((a, b) => Number(b[1]) - Number(a[1]));
+  for (const match of candidates) {
+    let parsed: { header: OptimizerHeader; data: Uint8Array };
+    try {
+      parsed = unpackOptimizerFile(readFileSync(join(dir, match[0])));
+    } catch {
+      continue; // a damaged leftover; an older file may still match
+    }
+    if (parsed.header.weightsSha256 !== weightsSha256) continue;
+    const buffer = parsed.data.buffer.slice(parsed.data.byteOffset, parsed.data.byteOffset + parsed.data.byteLength) as ArrayBuffer;
+    const tensors = tf.io.decodeWeights(buffer, parsed.header.specs);
+    const slots = parsed.header.specs.map((s) => ({ name: s.name, tensor: tensors[s.name]! }));
+    await optimizer.setWeights(slots);
+    tf.dispose(Object.values(tensors));
+    const { step, elapsedSeconds, tokensSeen } = parsed.header;
+    return { step, elapsedSeconds, tokensSeen };
+  }
+  throw new ModelFormatError(`${dir} has no optimizer state matching its weights.bin, so the run cannot be resumed`);
+}
+
+function packOptimizerFile(header: OptimizerHeader, data: Uint8Array): Uint8Array {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const out = new Uint8Array(MAGIC.length + 4 + json.length + data.length);
+  out.set(Buffer.from(MAGIC, 'ascii'), 0);
+  new DataView(out.buffer).setUint32(MAGIC.length, json.length, true);
+  out.set(json, MAGIC.length + 4);
+  out.set(data, MAGIC.length + 4 + json.length);
+  return out;
+}
+
+function unpackOptimizerFile(bytes: Uint8Array): { header: OptimizerHeader; data: Uint8Array } {
+  if (Buffer.from(bytes.subarray(0, MAGIC.length)).toString('ascii') !== MAGIC) throw new ModelFormatError('not an optimizer state file');
+  const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(MAGIC.length, true);
+  const start = MAGIC.length + 4;
+  const header = JSON.parse(Buffer.from(bytes.subarray(start, start + length)).toString('utf8')) as OptimizerHeader;
+  const data = bytes.subarray(start + length);
+  const expected = header.specs.reduce((n, s) => n + 4 * (s.shape as number[]).reduce((a, b) => a * b, 1), 0);
+  if (data.length !== expected) throw new ModelFormatError('optimizer state file is truncated');
+  return { header, data };
+}

@@ -1,0 +1,177 @@
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { TransformerConfig } from '../config.js';
+import { BOS_ID, EOS_ID, PAD_ID } from '../data/tokenizer.js';
+import { UsageError } from '../errors.js';
+import { restoreOptimizer, saveCheckpoint, type TrainingState } from '../io/checkpoint.js';
+import { loadModelFiles, MODEL_JSON } from '../io/model-files.js';
+import { readRunConfig, readMetrics, readTokenizers, writeMetrics, writeRunConfig, writeTokenizers, RUN_CONFIG, FORMAT_VERSION, type RunConfig } from '../io/model-dir.js';
+import { createTransformer } from '../model/transformer.js';
+import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
+import { prepareData, type DataSpec, type PreparedData } from './prepare-data.js';
+import { train, type StepEvent, type TrainResult, type ValidationRecord } from './trainer.js';
+import type { ModelArgs, TrainingArgs } from './defaults.js';
+
+export interface RunOptions {
+  out: string;
+  data: DataSpec;
+  model: ModelArgs;
+  training: TrainingArgs;
+  /** Train for this many passes over the data instead of `training.steps` (finite data only). */
+  epochs?: number;
+  /** Name of the backend in use, recorded with the run. */
+  backend: string;
+}
+
+export interface ResumeOptions {
+  out: string;
+  /** Values given on the command line that may change on resume. */
+  overrides: Partial<Pick<TrainingArgs, 'steps' | 'untilExact' | 'validEvery'>>;
+  backend: string;
+}
+
+export interface RunReporter {
+  info(message: string): void;
+  warn(message: string): void;
+  step?(event: StepEvent): void;
+  validation?(record: ValidationRecord): void;
+  /** Polled before each step; true stops training after a checkpoint. */
+  shouldStop?(): boolean;
+}
+
+export interface RunSummary {
+  dir: string;
+  result: TrainResult;
+  /** Metrics on the held-out test set (synthetic tasks and pt-en) or the validation set (corpora). */
+  test: EvalMetrics & { split: 'test' | 'valid' };
+  /** For pt-en: fraction of held-out container pairs whose referent noun the model writes correctly. */
+  referentAccuracy?: number;
+  config: RunConfig;
+}
+
+/** Start a new run in `out` (refusing to overwrite an existing model). */
+export async function startRun(options: RunOptions, reporter: RunReporter): Promise<RunSummary> {
+  const dir = resolve(options.out);
+  if (existsSync(join(dir, MODEL_JSON)) || existsSync(join(dir, RUN_CONFIG))) {
+    throw new UsageError(`${options.out} already holds a model; add --resume to continue it, or choose another --out`);
+  }
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${options.out} is a file, not a folder`);
+  const prepared = prepareData(options.data, { maxLen: options.model.maxLen, seed: options.training.seed }, reporter);
+  const training = { ...options.training };
+  if (options.epochs !== undefined) {
+    const perEpoch = prepared.train.batchesPerEpoch?.(training.batchSize);
+    if (perEpoch === undefined) throw new UsageError('--epochs needs a finite data set (pt-en or --data); synthetic tasks use --steps');
+    training.steps = options.epochs * perEpoch;
+    reporter.info(`${options.epochs} epochs of ${perEpoch} batches: ${training.steps} steps`);
+  }
+  const modelConfig = {
+    ...options.model,
+    srcVocabSize: prepared.source.size,
+    tgtVocabSize: prepared.target.size,
+    maxLen: options.model.maxLen ?? prepared.maxLen,
+    padId: PAD_ID,
+  };
+  const model = createTransformer(modelConfig, { seed: options.training.seed });
+  const config: RunConfig = {
+    formatVersion: FORMAT_VERSION,
+    createdAt: new Date().toISOString(),
+    model: model.config,
+    data: prepared.provenance,
+    training,
+    backend: options.backend,
+  };
+  mkdirSync(dir, { recursive: true });
+  writeTokenizers(dir, prepared.source, prepared.target);
+  writeRunConfig(dir, config);
+  writeMetrics(dir, []);
+  const optimizer = tf.train.adam(training.lr, 0.9, 0.98, 1e-9);
+  const start: TrainingState = { step: 0, elapsedSeconds: 0, tokensSeen: 0 };
+  await saveCheckpoint(dir, model, optimizer, start); // the folder holds a loadable model from now on
+  reporter.info(`model: ${model.countTrainableParams().toLocaleString('en')} parameters, ${describeModel(model.config)}`);
+  return runLoop(dir, model, optimizer, prepared, config, start, [], reporter);
+}
+
+/** Continue a run from its last checkpoint: same data, schedule, optimizer state and dropout stream. */
+export async function resumeRun(options: ResumeOptions, reporter: RunReporter): Promise<RunSummary> {
+  const dir = resolve(options.out);
+  if (!existsSync(join(dir, MODEL_JSON)) || !existsSync(join(dir, RUN_CONFIG))) {
+    throw new UsageError(`${options.out} is not a model folder made by 'atencao train' (no ${MODEL_JSON} or ${RUN_CONFIG}); nothing to resume`);
+  }
+  const stored = readRunConfig(dir);
+  const config: RunConfig = { ...stored, training: { ...stored.training, ...dropUndefined(options.overrides) }, backend: options.backend };
+  const { source, target } = readTokenizers(dir);
+  const prepared = prepareData(config.data.spec, { maxLen: config.model.maxLen, seed: config.training.seed, tokenizers: { source, target }, expect: config.data }, reporter);
+  const model = loadModelFiles(dir);
+  const optimizer = tf.train.adam(config.training.lr, 0.9, 0.98, 1e-9);
+  const start = await restoreOptimizer(dir, optimizer);
+  const metrics = readMetrics(dir).filter((m) => m.step <= start.step);
+  writeRunConfig(dir, config);
+  reporter.info(`resuming at step ${start.step} of ${config.training.steps}`);
+  return runLoop(dir, model, optimizer, prepared, config, start, metrics, reporter);
+}
+
+async function runLoop(
+  dir: string,
+  model: ReturnType<typeof createTransformer>,
+  optimizer: tf.Optimizer,
+  prepared: PreparedData,
+  config: RunConfig,
+  start: TrainingState,
+  metrics: ValidationRecord[],
+  reporter: RunReporter,
+): Promise<RunSummary> {
+  const t = config.training;
+  const evalOptions: EvalOptions = {
+    ids: { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID },
+    bleu: prepared.bleu,
+    tokensOf: (ids) => prepared.target.tokensOf(ids),
+  };
+  try {
+    const result = await train(
+      model,
+      optimizer,
+      prepared.train,
+      prepared.valid,
+      evalOptions,
+      {
+        steps: t.steps,
+        batchSize: t.batchSize,
+        schedule: { lr: t.lr, warmup: t.warmup, kind: t.schedule },
+        labelSmoothing: t.labelSmoothing,
+        clipNorm: t.clip,
+        validEvery: t.validEvery,
+        untilExact: t.untilExact,
+        seed: t.seed,
+      },
+      start,
+      {
+        onStep: (e) => reporter.step?.(e),
+        onValidation: (r) => {
+          metrics.push(r);
+          reporter.validation?.(r);
+        },
+        checkpoint: async (state) => {
+          await saveCheckpoint(dir, model, optimizer, state);
+          writeMetrics(dir, metrics);
+        },
+        shouldStop: () => reporter.shouldStop?.() === true,
+      },
+    );
+    const testSet = prepared.test ?? prepared.valid;
+    const test = { ...evaluate(model, testSet, evalOptions), split: prepared.test ? ('test' as const) : ('valid' as const) };
+    const referentAccuracy = prepared.referent ? prepared.referent.score(model) : undefined;
+    return { dir, result, test, referentAccuracy, config };
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+export function describeModel(c: TransformerConfig): string {
+  return `d ${c.dModel}, ${c.numHeads} heads, ${c.numEncoderLayers}+${c.numDecoderLayers} layers, ff ${c.dFF}, vocab ${c.srcVocabSize}/${c.tgtVocabSize}, maxLen ${c.maxLen}`;
+}
+
+function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
