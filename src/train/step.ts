@@ -18,8 +18,8 @@ export interface StepOptions extends LossOptions {
 
 export interface StepResult {
   loss: number;
-  /** Global L2 norm of the gradients before clipping. */
-  gradNorm: number;
+  /** Global L2 norm of the gradients before clipping (computed only when clipping is on). */
+  gradNorm?: number;
 }
 
 /** The loss of one batch under teacher forcing: a scalar tensor (caller disposes). */
@@ -38,12 +38,10 @@ export function trainStep(model: Transformer, optimizer: tf.Optimizer, batch: Ba
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const { value, grads } = optimizer.computeGradients(() => batchLoss(model, batch, { ...options, training: true }), vars);
   try {
-    const [loss, gradNorm] = tf.tidy(() => {
-      const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
-      return [value.dataSync()[0]!, norm.dataSync()[0]!];
-    });
+    const loss = value.dataSync()[0]!;
     const clip = options.clipNorm ?? 0;
-    if (clip > 0 && gradNorm > clip) {
+    const gradNorm = clip > 0 ? tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]!) : undefined;
+    if (gradNorm !== undefined && gradNorm > clip) {
       const scale = clip / gradNorm;
       const clipped = tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, scale)])));
       optimizer.applyGradients(clipped);
@@ -51,7 +49,7 @@ export function trainStep(model: Transformer, optimizer: tf.Optimizer, batch: Ba
     } else if (Number.isFinite(loss)) {
       optimizer.applyGradients(grads);
     }
-    return { loss: loss!, gradNorm: gradNorm! };
+    return { loss, gradNorm };
   } finally {
     tf.dispose([value, ...Object.values(grads)]);
   }
