@@ -27,7 +27,7 @@ export async function main(argv: string[]): Promise<void> {
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((message, error) => {
       if (error && !(error instanceof UsageError)) throw error;
-      process.stderr.write(`atencao: ${error?.message ?? message} (see 'atencao --help')\n`);
+      process.stderr.write(`atencao: ${(error?.message ?? message).replace(/\s*\n\s*/g, ' ')} (see 'atencao --help')\n`);
       process.exit(2);
     })
     .parseAsync();

@@ -1,0 +1,452 @@
+import { DataError } from '../errors.js';
+import { Random } from '../util/random.js';
+import type { Pair, Splits } from './types.js';
+
+/*
+ * A toy Portuguese→English corpus from a small grammar, built around one construction whose
+ * translation can only be right if attention follows gender agreement:
+ *
+ *   Ela derramou água da jarra para o copo até que ficasse cheio.  → … until the glass was full.
+ *   Ela derramou água da jarra para o copo até que ficasse vazia.  → … until the jug was empty.
+ *
+ * "Full" can only describe the container poured into and "empty" the one poured from, but the only
+ * clue in the sentence for which noun to write after "until the" is the adjective's gender. So the
+ * two containers always differ in gender, and plain sentences teach every noun with its gender.
+ */
+
+type Gender = 'f' | 'm';
+
+interface Word {
+  readonly pt: string;
+  readonly en: string;
+}
+
+interface Noun extends Word {
+  readonly gender: Gender;
+}
+
+/** Portuguese adjectives agree with their noun; English ones do not. */
+interface Adjective {
+  readonly f: string;
+  readonly m: string;
+  readonly en: string;
+}
+
+const SUBJECTS: readonly Word[] = [
+  { pt: 'Ela', en: 'She' },
+  { pt: 'Ele', en: 'He' },
+  { pt: 'A menina', en: 'The girl' },
+  { pt: 'O menino', en: 'The boy' },
+  { pt: 'A mulher', en: 'The woman' },
+  { pt: 'O homem', en: 'The man' },
+];
+
+const POUR_VERBS: readonly Word[] = [
+  { pt: 'derramou', en: 'poured' },
+  { pt: 'despejou', en: 'tipped' },
+];
+
+/** Mass nouns: Portuguese uses no article after the verb ("derramou água"), like English. */
+const LIQUIDS: readonly Word[] = [
+  { pt: 'água', en: 'water' },
+  { pt: 'leite', en: 'milk' },
+  { pt: 'suco', en: 'juice' },
+  { pt: 'vinho', en: 'wine' },
+  { pt: 'café', en: 'coffee' },
+  { pt: 'chá', en: 'tea' },
+];
+
+/**
+ * The containers, half of each gender. Not every masculine noun ends in -o (balde, pote, tanque,
+ * cálice, barril), so gender has to be learnt per noun rather than read off the last letter, and
+ * jarra/jarro differ only in gender.
+ */
+export const CONTAINERS: readonly Noun[] = Object.freeze([
+  { pt: 'jarra', en: 'jug', gender: 'f' },
+  { pt: 'garrafa', en: 'bottle', gender: 'f' },
+  { pt: 'xícara', en: 'cup', gender: 'f' },
+  { pt: 'panela', en: 'pot', gender: 'f' },
+  { pt: 'tigela', en: 'bowl', gender: 'f' },
+  { pt: 'caneca', en: 'mug', gender: 'f' },
+  { pt: 'lata', en: 'can', gender: 'f' },
+  { pt: 'chaleira', en: 'kettle', gender: 'f' },
+  { pt: 'copo', en: 'glass', gender: 'm' },
+  { pt: 'balde', en: 'bucket', gender: 'm' },
+  { pt: 'pote', en: 'jar', gender: 'm' },
+  { pt: 'jarro', en: 'pitcher', gender: 'm' },
+  { pt: 'barril', en: 'barrel', gender: 'm' },
+  { pt: 'tanque', en: 'tank', gender: 'm' },
+  { pt: 'frasco', en: 'flask', gender: 'm' },
+  { pt: 'cálice', en: 'goblet', gender: 'm' },
+] as const);
+
+/** "de"/"em" contract with the article; "para" does not. */
+const ARTICLES = {
+  f: { the: 'a', from: 'da', in: 'na', to: 'para a' },
+  m: { the: 'o', from: 'do', in: 'no', to: 'para o' },
+} as const;
+
+const FULL: Adjective = { f: 'cheia', m: 'cheio', en: 'full' };
+const EMPTY: Adjective = { f: 'vazia', m: 'vazio', en: 'empty' };
+const QUALITIES: readonly Adjective[] = [
+  { f: 'limpa', m: 'limpo', en: 'clean' },
+  { f: 'suja', m: 'sujo', en: 'dirty' },
+  { f: 'pequena', m: 'pequeno', en: 'small' },
+  { f: 'grande', m: 'grande', en: 'big' },
+];
+/** Adjectives said of a container on its own ("O copo está cheio."). */
+const STATES: readonly Adjective[] = [FULL, EMPTY, ...QUALITIES];
+/**
+ * An optional adjective after the noun in plain action sentences. Full/empty stay out of them, so
+ * that after a verb of pouring they only ever appear in the referent construction.
+ */
+const ATTRIBUTES: readonly (Adjective | undefined)[] = [undefined, ...QUALITIES];
+
+/** Plain-sentence actions on one container ("Ele lavou o balde."). */
+const HANDLE_VERBS: readonly Word[] = [
+  { pt: 'lavou', en: 'washed' },
+  { pt: 'quebrou', en: 'broke' },
+  { pt: 'esvaziou', en: 'emptied' },
+  { pt: 'comprou', en: 'bought' },
+];
+
+export interface ReferentCase extends Pair {
+  /** Portuguese source container (poured from) and destination (poured into). */
+  from: string;
+  into: string;
+  /** English nouns of the two containers. */
+  fromEn: string;
+  intoEn: string;
+  /** The Portuguese adjective as written, e.g. 'vazia'. */
+  adjective: string;
+  /** Which container the adjective refers to: 'into' for full, 'from' for empty. */
+  referent: 'from' | 'into';
+  /** English noun of the referent. */
+  referentEn: string;
+}
+
+export interface PtEnCorpus extends Splits {
+  /**
+   * Referent sentences of the test split whose (from, into) container pair never occurs together
+   * (either order) in any training or validation referent sentence.
+   */
+  heldOutReferent: ReferentCase[];
+}
+
+export interface PtEnOptions {
+  /** Seed of every random choice. Default: 1. */
+  seed?: number;
+  /** Training pairs, including both seed pairs. Default: 6000. */
+  size?: number;
+  /** Validation pairs. Default: 300. */
+  validSize?: number;
+  /** Test pairs. Default: 500. */
+  testSize?: number;
+}
+
+const DEFAULTS: Required<PtEnOptions> = { seed: 1, size: 6000, validSize: 300, testSize: 500 };
+
+/** Share of the feminine–masculine container pairs kept out of training referent sentences. */
+const HELD_OUT_SHARE = 0.2;
+/** Shares of the test split: referent sentences of held-out pairs, and of training pairs. */
+const TEST_HELD_OUT_SHARE = 0.3;
+const TEST_TRAINED_SHARE = 0.2;
+/** Share of referent sentences in the training and validation splits. */
+const REFERENT_SHARE = 0.5;
+/** Drawing distinct sentences by rejection slows down sharply as a pool runs out; stop well before. */
+const MAX_FILL = 0.75;
+
+/** Build one referent sentence (used by scripts to probe the model). */
+export function referentSentence(args: {
+  subject?: string;
+  verb?: string;
+  liquid?: string;
+  from: string;
+  into: string;
+  referent: 'from' | 'into';
+}): ReferentCase {
+  const from = lookup(CONTAINERS, args.from, 'container');
+  const into = lookup(CONTAINERS, args.into, 'container');
+  if (from.gender === into.gender) {
+    throw new DataError(
+      `containers '${from.pt}' and '${into.pt}' have the same gender (${from.gender}), ` +
+        'so the adjective could refer to either; pick one feminine and one masculine container',
+    );
+  }
+  if (args.referent !== 'from' && args.referent !== 'into') {
+    throw new DataError(`referent '${String(args.referent)}' must be 'from' or 'into'`);
+  }
+  return buildReferent(
+    lookup(SUBJECTS, args.subject ?? 'Ela', 'subject'),
+    lookup(POUR_VERBS, args.verb ?? 'derramou', 'verb'),
+    lookup(LIQUIDS, args.liquid ?? 'água', 'liquid'),
+    from,
+    into,
+    args.referent,
+  );
+}
+
+/** The pair of seed sentences: the same pouring, once ending "full" (the glass), once "empty" (the jug). */
+export const SEED_PAIRS: readonly ReferentCase[] = Object.freeze([
+  referentSentence({ from: 'jarra', into: 'copo', referent: 'into' }),
+  referentSentence({ from: 'jarra', into: 'copo', referent: 'from' }),
+]);
+
+/** Write pairs as TSV text: one `source<TAB>target` per line, ending with a newline. */
+export function toTsv(pairs: readonly Pair[]): string {
+  return pairs
+    .map(({ source, target }) => {
+      // A tab or newline inside a sentence would silently shift the columns of every later line.
+      if (/[\t\n\r]/.test(source + target)) {
+        throw new DataError(`pair ${JSON.stringify({ source, target })} contains a tab or newline`);
+      }
+      return `${source}\t${target}\n`;
+    })
+    .join('');
+}
+
+/**
+ * Generate train / validation / test splits. Every source sentence occurs once in the whole corpus.
+ * The test split is drawn first, from its own random stream, so it does not change with `size`.
+ */
+export function generatePtEn(options: PtEnOptions = {}): PtEnCorpus {
+  const o = resolveOptions(options);
+  const random = new Random(o.seed);
+  const { trained, heldOut } = splitContainerPairs(random.fork());
+  const [testRandom, validRandom, trainRandom] = [random.fork(), random.fork(), random.fork()];
+
+  const testHeldOut = Math.round(o.testSize * TEST_HELD_OUT_SHARE);
+  const testTrained = Math.round(o.testSize * TEST_TRAINED_SHARE);
+  const validReferent = Math.round(o.validSize * REFERENT_SHARE);
+  const trainReferent = Math.max(SEED_PAIRS.length, Math.round(o.size * REFERENT_SHARE));
+  const plainNeeded = o.size - trainReferent + (o.validSize - validReferent) + (o.testSize - testHeldOut - testTrained);
+  checkCapacity('plain', plainNeeded, PLAIN_CAPACITY);
+  checkCapacity('referent (training pairs)', trainReferent + validReferent + testTrained, trained.length * REFERENT_PER_PAIR);
+  checkCapacity('referent (held-out pairs)', testHeldOut, heldOut.length * REFERENT_PER_PAIR);
+
+  const seen = new Set(SEED_PAIRS.map((p) => p.source));
+  const testPairs: Pair[] = testRandom.shuffle([
+    ...drawDistinct(testHeldOut, seen, () => drawReferent(testRandom, heldOut)),
+    ...drawDistinct(testTrained, seen, () => drawReferent(testRandom, trained)),
+    ...drawPlain(testRandom, o.testSize - testHeldOut - testTrained, seen, false),
+  ]);
+  const validPairs: Pair[] = validRandom.shuffle([
+    ...drawDistinct(validReferent, seen, () => drawReferent(validRandom, trained)),
+    ...drawPlain(validRandom, o.validSize - validReferent, seen, false),
+  ]);
+  const trainPairs: Pair[] = trainRandom.shuffle([
+    ...SEED_PAIRS,
+    ...drawDistinct(trainReferent - SEED_PAIRS.length, seen, () => drawReferent(trainRandom, trained)),
+    ...drawPlain(trainRandom, o.size - trainReferent, seen, true),
+  ]);
+
+  // Decided from the sentences themselves, so the field means exactly what its doc says.
+  const seenTogether = new Set([...trainPairs, ...validPairs].filter(isReferentCase).map(pairKey));
+  return {
+    train: trainPairs.map(stripPair),
+    valid: validPairs.map(stripPair),
+    test: testPairs.map(stripPair),
+    heldOutReferent: testPairs.filter(isReferentCase).filter((c) => !seenTogether.has(pairKey(c))),
+  };
+}
+
+function buildReferent(subject: Word, verb: Word, liquid: Word, from: Noun, into: Noun, referent: 'from' | 'into'): ReferentCase {
+  const noun = referent === 'into' ? into : from;
+  const state = referent === 'into' ? FULL : EMPTY;
+  return {
+    source:
+      `${subject.pt} ${verb.pt} ${liquid.pt} ${ARTICLES[from.gender].from} ${from.pt} ` +
+      `${ARTICLES[into.gender].to} ${into.pt} até que ficasse ${state[noun.gender]}.`,
+    target: `${subject.en} ${verb.en} ${liquid.en} from the ${from.en} into the ${into.en} until the ${noun.en} was ${state.en}.`,
+    from: from.pt,
+    into: into.pt,
+    fromEn: from.en,
+    intoEn: into.en,
+    adjective: state[noun.gender],
+    referent,
+    referentEn: noun.en,
+  };
+}
+
+type ContainerPair = readonly [Noun, Noun];
+
+/** Distinct sentences one unordered container pair yields: 2 orders × 2 referents × the rest. */
+const REFERENT_PER_PAIR = 2 * 2 * SUBJECTS.length * POUR_VERBS.length * LIQUIDS.length;
+
+function drawReferent(random: Random, pairs: readonly ContainerPair[]): ReferentCase {
+  const [a, b] = random.pick(pairs);
+  const [from, into] = random.next() < 0.5 ? [a, b] : [b, a];
+  const referent = random.next() < 0.5 ? 'into' : 'from';
+  return buildReferent(random.pick(SUBJECTS), random.pick(POUR_VERBS), random.pick(LIQUIDS), from, into, referent);
+}
+
+/** All unordered feminine–masculine pairs, split into those trained on and those held out. */
+function splitContainerPairs(random: Random): { trained: ContainerPair[]; heldOut: ContainerPair[] } {
+  const feminine = CONTAINERS.filter((c) => c.gender === 'f');
+  const masculine = CONTAINERS.filter((c) => c.gender === 'm');
+  const all = feminine.flatMap((f) => masculine.map((m): ContainerPair => [f, m]));
+  // The seed sentences are training examples, so their pair can never be held out.
+  const seed = SEED_PAIRS[0]!;
+  const isSeed = ([f, m]: ContainerPair) => f.pt === seed.from && m.pt === seed.into;
+  const candidates = random.shuffle(all.filter((p) => !isSeed(p)));
+  const count = Math.round(all.length * HELD_OUT_SHARE);
+  return { heldOut: candidates.slice(0, count), trained: [...all.filter(isSeed), ...candidates.slice(count)] };
+}
+
+interface PlainTemplate {
+  /** Relative frequency among plain sentences. */
+  readonly weight: number;
+  /** How many distinct sentences the template can make. */
+  readonly size: number;
+  draw(random: Random, container: Noun): Pair;
+}
+
+const PLAIN_TEMPLATES: readonly PlainTemplate[] = [
+  {
+    // "Ela derramou leite na xícara limpa." → "She poured milk into the clean cup."
+    weight: 3,
+    size: SUBJECTS.length * POUR_VERBS.length * LIQUIDS.length * CONTAINERS.length * ATTRIBUTES.length,
+    draw(random, c) {
+      const [s, v, l, n] = [random.pick(SUBJECTS), random.pick(POUR_VERBS), random.pick(LIQUIDS), phrase(c, random.pick(ATTRIBUTES))];
+      return sentence(`${s.pt} ${v.pt} ${l.pt} ${ARTICLES[c.gender].in} ${n.pt}`, `${s.en} ${v.en} ${l.en} into the ${n.en}`);
+    },
+  },
+  {
+    // "O homem encheu a garrafa de suco." → "The man filled the bottle with juice."
+    weight: 2,
+    size: SUBJECTS.length * LIQUIDS.length * CONTAINERS.length * ATTRIBUTES.length,
+    draw(random, c) {
+      const [s, l, n] = [random.pick(SUBJECTS), random.pick(LIQUIDS), phrase(c, random.pick(ATTRIBUTES))];
+      return sentence(`${s.pt} encheu ${ARTICLES[c.gender].the} ${n.pt} de ${l.pt}`, `${s.en} filled the ${n.en} with ${l.en}`);
+    },
+  },
+  {
+    // "A menina bebeu chá da caneca suja." → "The girl drank tea from the dirty mug."
+    weight: 2,
+    size: SUBJECTS.length * LIQUIDS.length * CONTAINERS.length * ATTRIBUTES.length,
+    draw(random, c) {
+      const [s, l, n] = [random.pick(SUBJECTS), random.pick(LIQUIDS), phrase(c, random.pick(ATTRIBUTES))];
+      return sentence(`${s.pt} bebeu ${l.pt} ${ARTICLES[c.gender].from} ${n.pt}`, `${s.en} drank ${l.en} from the ${n.en}`);
+    },
+  },
+  {
+    // "Ele lavou o balde grande." → "He washed the big bucket."
+    weight: 2,
+    size: SUBJECTS.length * HANDLE_VERBS.length * CONTAINERS.length * ATTRIBUTES.length,
+    draw(random, c) {
+      const [s, v, n] = [random.pick(SUBJECTS), random.pick(HANDLE_VERBS), phrase(c, random.pick(ATTRIBUTES))];
+      return sentence(`${s.pt} ${v.pt} ${ARTICLES[c.gender].the} ${n.pt}`, `${s.en} ${v.en} the ${n.en}`);
+    },
+  },
+  {
+    // "A jarra está vazia." → "The jug is empty." The same predicative agreement as "ficasse vazia".
+    weight: 1,
+    size: CONTAINERS.length * STATES.length,
+    draw(random, c) {
+      const a = random.pick(STATES);
+      return sentence(`${ARTICLES[c.gender].the} ${c.pt} está ${a[c.gender]}`, `the ${c.en} is ${a.en}`);
+    },
+  },
+  {
+    // "O copo cheio está na mesa." → "The full glass is on the table." The adjective moves in English.
+    weight: 1,
+    size: CONTAINERS.length * STATES.length,
+    draw(random, c) {
+      const n = phrase(c, random.pick(STATES));
+      return sentence(`${ARTICLES[c.gender].the} ${n.pt} está na mesa`, `the ${n.en} is on the table`);
+    },
+  },
+];
+
+const PLAIN_CAPACITY = PLAIN_TEMPLATES.reduce((sum, t) => sum + t.size, 0);
+const PLAIN_WEIGHT = PLAIN_TEMPLATES.reduce((sum, t) => sum + t.weight, 0);
+
+/**
+ * `count` distinct plain sentences. With `coverContainers`, the first ones go through every
+ * container in turn, so each noun and its gender are seen in training even in a small corpus.
+ */
+function drawPlain(random: Random, count: number, seen: Set<string>, coverContainers: boolean): Pair[] {
+  const covered = coverContainers ? CONTAINERS.slice(0, count) : [];
+  return [
+    ...covered.flatMap((c) => drawDistinct(1, seen, () => pickTemplate(random).draw(random, c))),
+    ...drawDistinct(count - covered.length, seen, () => pickTemplate(random).draw(random, random.pick(CONTAINERS))),
+  ];
+}
+
+function pickTemplate(random: Random): PlainTemplate {
+  let r = random.next() * PLAIN_WEIGHT;
+  for (const t of PLAIN_TEMPLATES) {
+    r -= t.weight;
+    if (r < 0) return t;
+  }
+  return PLAIN_TEMPLATES[PLAIN_TEMPLATES.length - 1]!;
+}
+
+/** Draw until `count` sentences not in `seen` are found, adding each to `seen`. */
+function drawDistinct<T extends Pair>(count: number, seen: Set<string>, draw: () => T): T[] {
+  const out: T[] = [];
+  // checkCapacity keeps every pool at most MAX_FILL full, so this bound is only reached through a bug.
+  const maxAttempts = 1000 + 100 * count;
+  for (let attempt = 0; out.length < count; attempt++) {
+    if (attempt >= maxAttempts) throw new DataError(`found only ${out.length} of ${count} distinct sentences after ${attempt} draws`);
+    const pair = draw();
+    if (seen.has(pair.source)) continue;
+    seen.add(pair.source);
+    out.push(pair);
+  }
+  return out;
+}
+
+function checkCapacity(kind: string, needed: number, capacity: number): void {
+  const limit = Math.floor(capacity * MAX_FILL);
+  if (needed > limit) {
+    throw new DataError(
+      `the options need ${needed} distinct ${kind} sentences, more than ${limit} ` +
+        `(3/4 of the ${capacity} the grammar can make); lower size, validSize or testSize`,
+    );
+  }
+}
+
+function resolveOptions(options: PtEnOptions): Required<PtEnOptions> {
+  const o: Required<PtEnOptions> = {
+    seed: options.seed ?? DEFAULTS.seed,
+    size: options.size ?? DEFAULTS.size,
+    validSize: options.validSize ?? DEFAULTS.validSize,
+    testSize: options.testSize ?? DEFAULTS.testSize,
+  };
+  if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw new DataError(`seed (${o.seed}) must be a non-negative integer`);
+  for (const name of ['size', 'validSize', 'testSize'] as const) {
+    if (!Number.isSafeInteger(o[name]) || o[name] < 1) throw new DataError(`${name} (${o[name]}) must be a positive integer`);
+  }
+  if (o.size < SEED_PAIRS.length) throw new DataError(`size (${o.size}) must be at least ${SEED_PAIRS.length}, to hold both seed pairs`);
+  return o;
+}
+
+function lookup<T extends Word>(words: readonly T[], value: string, what: string): T {
+  const found = words.find((w) => w.pt === value);
+  if (!found) throw new DataError(`unknown ${what} '${value}' (choose one of: ${words.map((w) => w.pt).join(', ')})`);
+  return found;
+}
+
+/** A container with an optional adjective: after the noun in Portuguese, before it in English. */
+function phrase(noun: Noun, adjective: Adjective | undefined): Word {
+  return adjective ? { pt: `${noun.pt} ${adjective[noun.gender]}`, en: `${adjective.en} ${noun.en}` } : noun;
+}
+
+/** Capitalise the first word and attach the full stop, the way the tokenizer expects. */
+function sentence(pt: string, en: string): Pair {
+  const finish = (s: string) => `${s[0]!.toUpperCase()}${s.slice(1)}.`;
+  return { source: finish(pt), target: finish(en) };
+}
+
+function isReferentCase(pair: Pair): pair is ReferentCase {
+  return 'referent' in pair;
+}
+
+function pairKey(c: ReferentCase): string {
+  return [c.from, c.into].sort().join('+');
+}
+
+function stripPair({ source, target }: Pair): Pair {
+  return { source, target };
+}
