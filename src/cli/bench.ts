@@ -1,10 +1,12 @@
 import type { CommandModule } from 'yargs';
 import { setBackend, type ConcreteBackend } from '../backend.js';
+import { measureTimeToTarget, TARGET_TASKS, type TargetTask } from '../bench/time-to-target.js';
 import { BENCH_CONFIGS, measureTrainSpeed, type TrainSpeed } from '../bench/train-speed.js';
 import { BackendError, UsageError } from '../errors.js';
 
 interface BenchArgs {
   config: string[];
+  targets: string[];
   backend: string[];
   steps?: number;
   warmup?: number;
@@ -23,6 +25,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('backend', { type: 'string', array: true, default: ['tensorflow', 'wasm', 'cpu'], choices: ['tensorflow', 'tensorflow-gpu', 'wasm', 'cpu'], describe: 'Backends to try (those not installed are skipped)' })
       .option('steps', { type: 'number', describe: 'Timed steps per run (default: 20, or 3 on cpu)' })
       .option('warmup', { type: 'number', describe: 'Untimed steps first (default: 3, or 1 on cpu)' })
+      .option('targets', { type: 'string', array: true, default: [...TARGET_TASKS], choices: [...TARGET_TASKS, 'none'], describe: 'Also time training to the target with default settings (none: skip)' })
       .option('json', { type: 'boolean', default: false, describe: 'One JSON object per line instead of a table' })
       .check((a) => {
         for (const k of ['steps', 'warmup'] as const) {
@@ -34,8 +37,8 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .example('$0 bench', 'both configs on every installed backend')
       .example('$0 bench --backend wasm --config small --json', 'one line of JSON'),
   handler: async (args) => {
-    const results: TrainSpeed[] = [];
     if (!args.json) process.stdout.write(header());
+    const started: ConcreteBackend[] = [];
     for (const backend of args.backend as ConcreteBackend[]) {
       try {
         await setBackend(backend);
@@ -44,11 +47,25 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         if (!args.json) process.stdout.write(`  ${backend}: skipped (${error.message})\n`);
         continue;
       }
+      started.push(backend);
       const [defSteps, defWarmup] = DEFAULT_STEPS[backend] ?? [20, 3];
       for (const name of args.config) {
         const r = measureTrainSpeed(name, BENCH_CONFIGS[name]!, args.steps ?? defSteps, args.warmup ?? defWarmup);
-        results.push(r);
         process.stdout.write(args.json ? `${JSON.stringify({ ...r, backend })}\n` : row({ ...r, backend }));
+      }
+    }
+    // Time-to-target runs on the fastest backend that started (the first in the list).
+    const targets = args.targets.filter((t): t is TargetTask => t !== 'none');
+    if (targets.length === 0 || started.length === 0) return;
+    await setBackend(started[0]!);
+    if (!args.json) process.stdout.write(`\n${'task'.padEnd(8)}${'backend'.padEnd(12)}${'seconds'.padStart(10)}${'steps'.padStart(8)}${'test exact'.padStart(12)}${'referent'.padStart(10)}\n`);
+    for (const task of targets) {
+      const t = await measureTimeToTarget(task, started[0]!);
+      if (args.json) {
+        process.stdout.write(`${JSON.stringify({ kind: 'time-to-target', ...t })}\n`);
+      } else {
+        const referent = t.referentAccuracy === undefined ? '' : `${(100 * t.referentAccuracy).toFixed(1)}%`;
+        process.stdout.write(`${t.task.padEnd(8)}${t.backend.padEnd(12)}${t.seconds.toFixed(1).padStart(10)}${String(t.steps).padStart(8)}${`${(100 * t.testExactMatch).toFixed(1)}%`.padStart(12)}${referent.padStart(10)}\n`);
       }
     }
   },
