@@ -169,3 +169,20 @@ export function normalizeConfigKeys(input: Record<string, unknown>): Record<stri
     Object.entries(input).map(([k, v]) => [CONFIG_KEYS.includes(k) ? k : (ALIASES.get(k) ?? k), v]),
   );
 }
+
+/**
+ * Number of weights a config builds, computed from the architecture alone (no allocation), so a
+ * saved model's size can be checked before anything is created.
+ */
+export function countParameters(c: TransformerConfig): number {
+  const d = c.dModel;
+  const attention = 4 * d * d + 4 * d; // Wq, Wk, Wv, Wo and their biases
+  const feedForward = 2 * d * c.dFF + c.dFF + d;
+  const norm = 2 * d;
+  const positions = c.positionalEncoding === 'learned' ? c.maxLen * d : 0;
+  const finalNorm = c.normPlacement === 'pre' ? norm : 0;
+  const encoder = c.srcVocabSize * d + positions + c.numEncoderLayers * (attention + feedForward + 2 * norm) + finalNorm;
+  const decoder = c.tgtVocabSize * d + positions + c.numDecoderLayers * (2 * attention + feedForward + 3 * norm) + finalNorm;
+  const output = (c.tieEmbeddings ? 0 : d * c.tgtVocabSize) + c.tgtVocabSize;
+  return encoder + decoder + output;
+}

@@ -4,6 +4,7 @@ export {
   DEFAULT_CONFIG,
   resolveConfig,
   validateConfig,
+  countParameters,
   type TransformerConfig,
   type TransformerConfigInput,
   type Activation,

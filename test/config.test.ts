@@ -53,3 +53,15 @@ it('layer arguments are validated with the same kind of message', () => {
   expect(() => new MultiHeadAttention({ numHeads: 0, keyDim: 4 })).toThrow(new ConfigError('numHeads (0) must be a positive integer'));
   expect(() => new MultiHeadAttention({ numHeads: 2, keyDim: 4, dropout: 2 })).toThrow(new ConfigError('dropout (2) must be in [0, 1)'));
 });
+
+it('countParameters matches the weights a model really creates', async () => {
+  const { countParameters, createTransformer } = await import('../src/index.js');
+  for (const extra of [{}, { tieEmbeddings: true, normPlacement: 'post' as const, positionalEncoding: 'learned' as const, numEncoderLayers: 3 }]) {
+    const model = createTransformer({ ...base, dModel: 16, numHeads: 2, dFF: 24, maxLen: 9, ...extra });
+    expect(countParameters(model.config)).toBe(model.countTrainableParams());
+    model.dispose();
+  }
+  // The two benchmark configurations match PyTorch's nn.Transformer parameter counts (239,904 and 938,528).
+  expect(countParameters(resolveConfig({ srcVocabSize: 32, tgtVocabSize: 32 }))).toBe(239904);
+  expect(countParameters(resolveConfig({ srcVocabSize: 32, tgtVocabSize: 32, dModel: 128, numHeads: 8, dFF: 512 }))).toBe(938528);
+});

@@ -49,7 +49,7 @@ it('synthetic tasks: targets, determinism, held-out sequences never trained on',
     expect(p.target).toBe(solve('sort', p.source));
   }
   expect(() => new SyntheticTask('copy', { symbols: 2, minLen: 2, maxLen: 2 })).toThrow(
-    'copy with 2 symbols and lengths 2–2 has only 4 distinct sequences, too few to hold out 1200; use more symbols, longer sequences or smaller held-out sets',
+    'copy with 2 symbols and lengths 2–2 has only 4 distinct sequences, too few to hold out 2000; use more symbols, longer sequences or smaller held-out sets',
   );
   expect(() => new SyntheticTask('copy', { symbols: 99 })).toThrow('symbols (99) must be an integer from 2 to 62');
 });

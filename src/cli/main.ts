@@ -7,6 +7,7 @@ import { benchCommand } from './bench.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { trainCommand } from './train.js';
+import { translateCommand } from './translate.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<void> {
     .usage('$0 <command> [options]\n\nA small encoder–decoder transformer for TensorFlow.js, built to show how attention works.')
     .command(trainCommand)
     .command(evalCommand)
+    .command(translateCommand)
     .command(dataCommand)
     .command(benchCommand)
     .demandCommand(1, 'Choose a command (see the list above).')

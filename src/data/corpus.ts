@@ -10,130 +10,153 @@ export interface SkippedLine {
 }
 
 export interface Corpus {
+  /** Usable pairs in file order, duplicates removed. */
   pairs: Pair[];
-  /** Lines read (including blank and skipped ones). */
+  /** Lines in the file, blank and skipped ones included. */
   lines: number;
-  /** Whitespace-only lines, skipped silently. */
+  /** Whitespace-only lines, skipped without a mention. */
   blank: number;
+  /** Lines that are not a pair, in file order. */
   skipped: SkippedLine[];
-  /** Repeated (source, target) pairs removed, the first kept. */
+  /** Repeated (source, target) pairs removed, the first of each kept. */
   duplicates: number;
 }
 
+/** At most this many line numbers per reason in `describeSkips`, to keep it one readable line. */
+const MAX_LINES_SHOWN = 10;
+
 /**
- * Parse a parallel corpus: one `source<TAB>target` pair per line; further columns are ignored, so
- * Tatoeba and Anki exports work as they are. A UTF-8 BOM and CRLF/CR line endings are accepted.
+ * Parse a parallel corpus: one `source<TAB>target` pair per line. Further columns are ignored, so
+ * Tatoeba and Anki exports work as they are; a UTF-8 BOM and CRLF or CR line endings are accepted.
+ * Fields are trimmed and NFC-normalised, so the same sentence typed two ways is one pair.
  */
-export function parseCorpus(input: Uint8Array | string, name = 'corpus'): Corpus {
-  let text: string;
-  if (typeof input === 'string') {
-    text = input;
-  } else {
-    try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(input);
-    } catch {
-      throw new DataError(`${name} is not valid UTF-8 (first bad byte on line ${lineOfFirstBadByte(input)})`);
-    }
-  }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const rawLines = text.split(/\r\n|\r|\n/);
-  if (rawLines.length > 0 && rawLines[rawLines.length - 1] === '') rawLines.pop();
-  const corpus: Corpus = { pairs: [], lines: rawLines.length, blank: 0, skipped: [], duplicates: 0 };
+export function parseCorpus(bytes: Uint8Array | string, name = 'corpus'): Corpus {
+  let text = typeof bytes === 'string' ? bytes : decodeUtf8(bytes, name);
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
+  const rows = text.split(/\r\n|\r|\n/);
+  // A final line break ends the last line rather than starting an empty one.
+  if (rows[rows.length - 1] === '') rows.pop();
+
+  const corpus: Corpus = { pairs: [], lines: rows.length, blank: 0, skipped: [], duplicates: 0 };
   const seen = new Set<string>();
-  rawLines.forEach((raw, i) => {
+  rows.forEach((row, i) => {
     const line = i + 1;
-    if (raw.trim() === '') {
+    if (row.trim() === '') {
       corpus.blank++;
       return;
     }
-    const tab = raw.indexOf('\t');
-    if (tab < 0) {
-      corpus.skipped.push({ line, reason: 'no tab' });
-      return;
-    }
-    const columns = raw.split('\t');
+    const columns = row.split('\t');
+    if (columns.length < 2) return void corpus.skipped.push({ line, reason: 'no tab' });
     const source = clean(columns[0]!);
     const target = clean(columns[1]!);
     if (source === '') return void corpus.skipped.push({ line, reason: 'empty source' });
     if (target === '') return void corpus.skipped.push({ line, reason: 'empty target' });
+    // Fields hold no tab, so joining with one gives a unique key.
     const key = `${source}\t${target}`;
-    if (seen.has(key)) {
-      corpus.duplicates++;
-      return;
-    }
+    if (seen.has(key)) return void corpus.duplicates++;
     seen.add(key);
     corpus.pairs.push({ source, target });
   });
+
   if (corpus.pairs.length === 0) {
-    throw new DataError(
-      `${name} has no usable pairs (expected 'source<TAB>target' per line; ${corpus.lines} lines, ${corpus.skipped.length} skipped)`,
-    );
+    const lines = `${corpus.lines} line${corpus.lines === 1 ? '' : 's'}`;
+    throw new DataError(`${name} has no usable pairs (expected 'source<TAB>target' per line; ${lines}, ${corpus.skipped.length} skipped)`);
   }
   return corpus;
 }
 
-/** Read and parse a corpus file; file problems become one-line `DataError`s naming the path. */
+/** Read and parse a corpus file; problems with the file itself become one line naming the path. */
 export function readCorpus(path: string): Corpus {
+  const label = `corpus file '${path}'`;
   let bytes: Uint8Array;
   try {
-    if (statSync(path).isDirectory()) throw new DataError(`corpus file '${path}' is a directory`);
+    if (statSync(path).isDirectory()) throw new DataError(`${label} is a directory`);
     bytes = readFileSync(path);
   } catch (error) {
     if (error instanceof DataError) throw error;
-    const code = (error as { code?: string }).code;
-    if (code === 'ENOENT') throw new DataError(`corpus file '${path}' not found`, { cause: error });
-    throw new DataError(`corpus file '${path}' cannot be read (${code ?? (error as Error).message})`, { cause: error });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new DataError(`${label} not found`, { cause: error });
+    if (code === 'EISDIR') throw new DataError(`${label} is a directory`, { cause: error });
+    if (code === 'EACCES' || code === 'EPERM') throw new DataError(`${label} cannot be read (permission denied)`, { cause: error });
+    throw new DataError(`${label} cannot be read (${code ?? (error as Error).message})`, { cause: error });
   }
-  if (bytes.length === 0) throw new DataError(`corpus file '${path}' is empty`);
-  return parseCorpus(bytes, `corpus file '${path}'`);
+  if (bytes.length === 0) throw new DataError(`${label} is empty`);
+  return parseCorpus(bytes, label);
 }
 
 /** Split off a held-out fraction after a seeded shuffle; both sides get at least one pair. */
 export function holdOut(pairs: readonly Pair[], fraction: number, seed: number): { train: Pair[]; valid: Pair[] } {
   if (!(fraction > 0 && fraction < 1)) throw new DataError(`held-out fraction (${fraction}) must be between 0 and 1`);
-  if (pairs.length < 2) throw new DataError(`a corpus of ${pairs.length} pair cannot be split into training and validation pairs`);
+  if (pairs.length < 2) {
+    throw new DataError(`cannot hold out validation pairs from ${pairs.length} pair${pairs.length === 1 ? '' : 's'} (at least 2 are needed)`);
+  }
   const shuffled = new Random(seed).shuffle([...pairs]);
-  const n = Math.min(pairs.length - 1, Math.max(1, Math.round(pairs.length * fraction)));
-  return { valid: shuffled.slice(0, n), train: shuffled.slice(n) };
+  const size = Math.min(pairs.length - 1, Math.max(1, Math.round(pairs.length * fraction)));
+  return { train: shuffled.slice(size), valid: shuffled.slice(0, size) };
 }
 
-/** One line for the user about skipped lines and removed duplicates ('' when there were none). */
+/**
+ * One line for the user about what was left out, e.g. "skipped 3 of 120 lines: 2 without a tab
+ * (lines 4, 9), 1 with an empty target (line 17); removed 5 duplicate pairs". '' when nothing was.
+ */
 export function describeSkips(corpus: Corpus): string {
-  const parts: string[] = [];
-  const groups: [SkippedLine['reason'], string][] = [
+  const reasons: [SkippedLine['reason'], string][] = [
     ['no tab', 'without a tab'],
     ['empty source', 'with an empty source'],
     ['empty target', 'with an empty target'],
   ];
-  for (const [reason, text] of groups) {
+  const groups: string[] = [];
+  for (const [reason, wording] of reasons) {
     const lines = corpus.skipped.filter((s) => s.reason === reason).map((s) => s.line);
     if (lines.length === 0) continue;
-    const shown = lines.slice(0, 10).join(', ') + (lines.length > 10 ? ', …' : '');
-    parts.push(`${lines.length} ${text} (line${lines.length > 1 ? 's' : ''} ${shown})`);
+    const shown = lines.slice(0, MAX_LINES_SHOWN).join(', ') + (lines.length > MAX_LINES_SHOWN ? ', …' : '');
+    groups.push(`${lines.length} ${wording} (line${lines.length === 1 ? '' : 's'} ${shown})`);
   }
-  const out: string[] = [];
-  if (parts.length > 0) out.push(`skipped ${corpus.skipped.length} of ${corpus.lines} lines: ${parts.join(', ')}`);
-  if (corpus.duplicates > 0) out.push(`removed ${corpus.duplicates} duplicate pair${corpus.duplicates > 1 ? 's' : ''}`);
-  return out.join('; ');
+  const parts: string[] = [];
+  if (groups.length > 0) parts.push(`skipped ${corpus.skipped.length} of ${corpus.lines} lines: ${groups.join(', ')}`);
+  if (corpus.duplicates > 0) parts.push(`removed ${corpus.duplicates} duplicate pair${corpus.duplicates === 1 ? '' : 's'}`);
+  return parts.join('; ');
 }
 
+/** Trim all whitespace at the ends (spaces, tabs, no-break spaces) and normalise to NFC. */
 function clean(field: string): string {
-  return field.replace(/^[ \t]+|[ \t]+$/g, '').normalize('NFC');
+  return field.trim().normalize('NFC');
 }
 
+function decodeUtf8(bytes: Uint8Array, name: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new DataError(`${name} is not valid UTF-8 (first bad byte on line ${lineOfFirstBadByte(bytes)})`, { cause: error });
+  }
+}
+
+/**
+ * Let the decoder itself find the error: a streaming decoder accepts every prefix up to the byte
+ * that makes the text invalid (an unfinished sequence at the very end only fails when the stream
+ * ends). Binary search for the longest accepted prefix, then count the line breaks before it.
+ */
 function lineOfFirstBadByte(bytes: Uint8Array): number {
+  let good = 0;
+  let bad = bytes.length + 1;
+  while (bad - good > 1) {
+    const mid = Math.floor((good + bad) / 2);
+    if (acceptsPrefix(bytes.subarray(0, mid))) good = mid;
+    else bad = mid;
+  }
   let line = 1;
-  let i = 0;
-  while (i < bytes.length) {
-    const b = bytes[i]!;
-    const need = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
-    if (need < 0 || i + need >= bytes.length + (need === 0 ? 1 : 0)) return line;
-    for (let k = 1; k <= need; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return line;
-    // Overlong 3-byte forms, surrogates and code points past U+10FFFF are invalid too.
-    if (need === 2 && ((b === 0xe0 && bytes[i + 1]! < 0xa0) || (b === 0xed && bytes[i + 1]! > 0x9f))) return line;
-    if (need === 3 && ((b === 0xf0 && bytes[i + 1]! < 0x90) || (b === 0xf4 && bytes[i + 1]! > 0x8f))) return line;
-    if (b === 0x0a) line++;
-    i += need + 1;
+  for (let i = 0; i < good; i++) {
+    // CRLF, CR and LF each end one line, as in `parseCorpus`.
+    if (bytes[i] === 0x0a || (bytes[i] === 0x0d && bytes[i + 1] !== 0x0a)) line++;
   }
   return line;
+}
+
+function acceptsPrefix(prefix: Uint8Array): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(prefix, { stream: true });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -19,7 +19,7 @@ export interface SyntheticOptions {
   seed?: number;
   /** Held-out test sequences. Default: 1000. */
   testSize?: number;
-  /** Held-out validation sequences. Default: 200. */
+  /** Held-out validation sequences (the early stop looks at these, so not too few). Default: 1000. */
   validSize?: number;
 }
 
@@ -48,7 +48,7 @@ export class SyntheticTask {
       throw new DataError(`unknown task '${String(name)}' (choose one of: ${SYNTHETIC_TASKS.join(', ')})`);
     }
     this.name = name;
-    const o = { symbols: 10, minLen: 10, maxLen: 10, seed: 1, testSize: 1000, validSize: 200, ...dropUndefined(options) };
+    const o = { symbols: 10, minLen: 10, maxLen: 10, seed: 1, testSize: 1000, validSize: 1000, ...dropUndefined(options) };
     checkInt('symbols', o.symbols, 2, SYMBOLS.length);
     checkInt('minLen', o.minLen, 1, 10_000);
     checkInt('maxLen', o.maxLen, o.minLen, 10_000);

@@ -1,4 +1,4 @@
-import { ModelFormatError } from '../errors.js';
+import { ConfigError, ModelFormatError } from '../errors.js';
 
 export const PAD = '<pad>';
 export const BOS = '<bos>';
@@ -8,7 +8,8 @@ export const PAD_ID = 0;
 export const BOS_ID = 1;
 export const EOS_ID = 2;
 export const UNK_ID = 3;
-const SPECIALS = [PAD, BOS, EOS, UNK];
+/** Always the first ids, in this order, so padding is 0 and a model can rely on the numbers. */
+const SPECIALS: readonly string[] = [PAD, BOS, EOS, UNK];
 
 export type TokenizerKind = 'char' | 'word';
 
@@ -18,54 +19,86 @@ export interface TokenizerJSON {
   version: 1;
 }
 
-/**
- * Characters split off words as tokens of their own: anything but letters, digits, apostrophes and
- * hyphens ("cheio." → "cheio", "."; "d'água" and "guarda-chuva" stay whole).
- */
-const PUNCTUATION = /([^\p{L}\p{M}\p{N}'’-])/u;
-const NO_SPACE_BEFORE = new Set(['.', ',', ';', ':', '!', '?', ')', ']', '}', '»', '…', '%']);
-const NO_SPACE_AFTER = new Set(['(', '[', '{', '«', '¿', '¡']);
+export interface BuildOptions {
+  /** Tokens seen fewer times than this are left out (they encode as unk). Default 1. */
+  minCount?: number;
+  /** Largest vocabulary, special tokens included; the most frequent tokens are kept. Default: no cap. */
+  maxVocab?: number;
+}
 
 /**
- * Text ↔ token ids, by characters (Unicode code points) or by words (whitespace-separated, with
- * punctuation as separate tokens; case is kept). Ids 0–3 are pad, bos, eos, unk; the rest are the
- * training tokens by descending frequency (ties: first seen first), so a vocabulary is deterministic.
+ * A word token is a run of anything but whitespace and punctuation (\p{P}); every punctuation
+ * character is a token of its own ("cheio." → "cheio", "."). Two exceptions keep common words
+ * whole: an apostrophe or hyphen between letters/digits ("d'água", "don't", "guarda-chuva"), and a
+ * point or comma between digits ("3.5", "1,25"). Symbols such as "€" or emoji are not punctuation
+ * and stay attached to their word.
+ */
+const WORD_TOKEN = /(?:[^\s\p{P}]|(?<=[\p{L}\p{M}\p{N}])['’\-‐](?=[\p{L}\p{M}\p{N}])|(?<=\p{N})[.,](?=\p{N}))+|\p{P}/gu;
+/** Written without a space before them: "cheio." not "cheio .". */
+const CLOSING = new Set(['.', ',', ';', ':', '!', '?', '…', '%', ')', ']', '}', '»', '”', '’']);
+/** Written without a space after them: "(sim)", "¿Qué?". */
+const OPENING = new Set(['(', '[', '{', '«', '“', '‘', '¿', '¡']);
+
+/**
+ * Text ↔ token ids, by characters (Unicode code points) or by words (see `WORD_TOKEN`); case is
+ * kept and text is NFC-normalised first, so "água" typed with a combining accent is the same word.
+ * Ids 0–3 are pad, bos, eos, unk; the rest are training tokens by descending frequency, ties in
+ * order of first appearance, so the same texts always give the same vocabulary.
  */
 export class Tokenizer {
   readonly kind: TokenizerKind;
   readonly vocab: readonly string[];
-  private readonly index: Map<string, number>;
+  private readonly ids: ReadonlyMap<string, number>;
 
-  private constructor(kind: TokenizerKind, vocab: string[]) {
+  private constructor(kind: TokenizerKind, vocab: readonly string[]) {
     this.kind = kind;
-    this.vocab = vocab;
-    this.index = new Map(vocab.map((t, i) => [t, i]));
+    this.vocab = Object.freeze([...vocab]);
+    this.ids = new Map(vocab.map((token, id) => [token, id]));
   }
 
   /** Build a vocabulary from training texts. */
-  static build(kind: TokenizerKind, texts: Iterable<string>, options: { minCount?: number; maxVocab?: number } = {}): Tokenizer {
-    const counts = new Map<string, number>();
-    const probe = new Tokenizer(kind, [...SPECIALS]);
-    for (const text of texts) {
-      for (const token of probe.tokenize(text)) counts.set(token, (counts.get(token) ?? 0) + 1);
-    }
+  static build(kind: TokenizerKind, texts: Iterable<string>, options: BuildOptions = {}): Tokenizer {
     const minCount = options.minCount ?? 1;
-    // Map iteration follows insertion (first appearance); a stable sort keeps that order for ties.
-    const ranked = [...counts.entries()].filter(([t, c]) => c >= minCount && !SPECIALS.includes(t)).sort((a, b) => b[1] - a[1]);
-    const limit = options.maxVocab === undefined ? ranked.length : Math.max(0, options.maxVocab - SPECIALS.length);
-    return new Tokenizer(kind, [...SPECIALS, ...ranked.slice(0, limit).map(([t]) => t)]);
+    if (!Number.isInteger(minCount) || minCount < 1) throw new ConfigError(`minCount (${minCount}) must be a positive integer`);
+    const maxVocab = options.maxVocab ?? Infinity;
+    if (maxVocab !== Infinity && (!Number.isInteger(maxVocab) || maxVocab < SPECIALS.length)) {
+      throw new ConfigError(`maxVocab (${maxVocab}) must be an integer of at least ${SPECIALS.length} (the special tokens)`);
+    }
+    const tokenizer = new Tokenizer(kind, SPECIALS);
+    // A Map iterates in insertion order, i.e. first appearance; the stable sort keeps it for ties.
+    const counts = new Map<string, number>();
+    for (const text of texts) {
+      for (const token of tokenizer.tokenize(text)) counts.set(token, (counts.get(token) ?? 0) + 1);
+    }
+    const ranked = [...counts]
+      .filter(([token, count]) => count >= minCount && !SPECIALS.includes(token))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, maxVocab - SPECIALS.length)
+      .map(([token]) => token);
+    return new Tokenizer(kind, [...SPECIALS, ...ranked]);
   }
 
-  /** Read a saved vocabulary, checking its structure. */
+  /** Read a saved tokenizer; any structural problem is a `ModelFormatError` naming it. */
   static fromJSON(json: unknown): Tokenizer {
-    const j = json as Partial<TokenizerJSON> | null;
-    if (typeof j !== 'object' || j === null) throw new ModelFormatError('tokenizer must be a JSON object');
-    if (j.version !== 1) throw new ModelFormatError(`tokenizer version (${String(j.version)}) must be 1`);
-    if (j.kind !== 'char' && j.kind !== 'word') throw new ModelFormatError(`tokenizer kind (${String(j.kind)}) must be char or word`);
-    if (!Array.isArray(j.vocab) || !j.vocab.every((t) => typeof t === 'string')) throw new ModelFormatError('tokenizer vocab must be an array of strings');
-    if (!SPECIALS.every((s, i) => j.vocab![i] === s)) throw new ModelFormatError(`tokenizer vocab must start with ${SPECIALS.join(', ')}`);
-    if (new Set(j.vocab).size !== j.vocab.length) throw new ModelFormatError('tokenizer vocab has duplicate tokens');
-    return new Tokenizer(j.kind, [...j.vocab]);
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+      throw new ModelFormatError(`tokenizer must be a JSON object (got ${show(json)})`);
+    }
+    const { kind, version, vocab } = json as Record<string, unknown>;
+    if (kind !== 'char' && kind !== 'word') throw new ModelFormatError(`tokenizer kind (${show(kind)}) must be 'char' or 'word'`);
+    if (version !== 1) throw new ModelFormatError(`tokenizer version (${show(version)}) must be 1`);
+    if (!Array.isArray(vocab)) throw new ModelFormatError(`tokenizer vocab (${show(vocab)}) must be an array of strings`);
+    const bad = vocab.findIndex((token) => typeof token !== 'string');
+    if (bad >= 0) throw new ModelFormatError(`tokenizer vocab[${bad}] (${show(vocab[bad])}) must be a string`);
+    if (!SPECIALS.every((special, id) => vocab[id] === special)) {
+      throw new ModelFormatError(`tokenizer vocab must start with ${SPECIALS.join(', ')}`);
+    }
+    const first = new Map<string, number>();
+    vocab.forEach((token: string, id) => {
+      const earlier = first.get(token);
+      if (earlier !== undefined) throw new ModelFormatError(`tokenizer vocab has ${show(token)} twice (ids ${earlier} and ${id})`);
+      first.set(token, id);
+    });
+    return new Tokenizer(kind, vocab as string[]);
   }
 
   toJSON(): TokenizerJSON {
@@ -76,25 +109,28 @@ export class Tokenizer {
     return this.vocab.length;
   }
 
-  /** Split text into tokens (after Unicode NFC normalisation, so "água" typed either way is the same). */
+  /** Split text into tokens (no ids yet). */
   tokenize(text: string): string[] {
     const normal = text.normalize('NFC');
     if (this.kind === 'char') return [...normal];
-    return normal
-      .split(/\s+/u)
-      .flatMap((word) => word.split(PUNCTUATION))
-      .filter((t) => t !== '');
+    return normal.match(WORD_TOKEN) ?? [];
   }
 
-  /** Text → ids; unknown tokens become unk. */
+  /**
+   * Text → ids. Unknown tokens become unk; so do special tokens typed literally in the text, so a
+   * stray "<eos>" in a corpus can never end a sentence early.
+   */
   encode(text: string, options: { bos?: boolean; eos?: boolean } = {}): number[] {
-    const ids = this.tokenize(text).map((t) => this.id(t));
+    const ids = this.tokenize(text).map((token) => {
+      const id = this.id(token);
+      return id < SPECIALS.length ? UNK_ID : id;
+    });
     if (options.bos === true) ids.unshift(BOS_ID);
     if (options.eos === true) ids.push(EOS_ID);
     return ids;
   }
 
-  /** Ids → tokens, stopping at the first eos and skipping pad and bos. */
+  /** Ids → token strings, stopping at the first eos and skipping pad and bos; unknown ids show as unk. */
   tokensOf(ids: readonly number[]): string[] {
     const tokens: string[] = [];
     for (const id of ids) {
@@ -105,19 +141,32 @@ export class Tokenizer {
     return tokens;
   }
 
-  /** Ids → text: characters joined, or words joined with spaces except around punctuation. */
+  /** Ids → text: characters concatenated, or words joined by single spaces except around punctuation. */
   decode(ids: readonly number[]): string {
     const tokens = this.tokensOf(ids);
     if (this.kind === 'char') return tokens.join('');
     let text = '';
-    tokens.forEach((t, i) => {
-      const glue = i === 0 || NO_SPACE_BEFORE.has(t) || NO_SPACE_AFTER.has(tokens[i - 1]!) ? '' : ' ';
-      text += glue + t;
+    tokens.forEach((token, i) => {
+      const space = i > 0 && !CLOSING.has(token) && !OPENING.has(tokens[i - 1]!);
+      text += space ? ` ${token}` : token;
     });
     return text;
   }
 
+  /** The id of one token, unk when it is not in the vocabulary. */
   id(token: string): number {
-    return this.index.get(token) ?? UNK_ID;
+    return this.ids.get(token) ?? UNK_ID;
   }
+}
+
+/** A short, one-line rendering of any JSON value for error messages. */
+function show(value: unknown): string {
+  if (value === undefined) return 'missing';
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 40 ? `${text.slice(0, 39)}…` : text;
 }

@@ -1,60 +1,92 @@
 import * as tf from '@tensorflow/tfjs';
 import type { SpecialIds } from '../data/batching.js';
 import type { Transformer } from '../model/transformer.js';
+import { IncrementalDecoder } from './incremental.js';
 
 export interface GreedyOptions {
   /** Longest output, in tokens (eos not counted). */
   maxLen: number;
   /** Sentences decoded together. Default: 128. */
   batchSize?: number;
+  /** Use the key/value cache (default). `false` re-runs the decoder on the whole prefix at every step. */
+  cache?: boolean;
+}
+
+export interface GreedyResult {
+  /** Output ids without bos/eos. */
+  ids: number[];
+  /** Log-probability of each chosen token (eos included when produced). */
+  scores: number[];
 }
 
 /**
- * Greedy decoding: at every step feed the tokens so far and append the most likely next one, until
- * each sentence has produced eos or `maxLen` tokens. Sources are id arrays (ending with eos);
- * returns the output ids without bos/eos.
+ * Greedy decoding: at every step append the most likely next token, until each sentence has
+ * produced eos or `maxLen` tokens. Sources are id arrays (ending with eos); returns the output ids
+ * without bos/eos.
  */
 export function greedyDecode(model: Transformer, sources: readonly number[][], ids: SpecialIds, options: GreedyOptions): number[][] {
+  return greedyDecodeScored(model, sources, ids, options).map((r) => r.ids);
+}
+
+/** `greedyDecode` with the log-probability of every chosen token. */
+export function greedyDecodeScored(model: Transformer, sources: readonly number[][], ids: SpecialIds, options: GreedyOptions): GreedyResult[] {
   const batchSize = options.batchSize ?? 128;
   const limit = Math.min(options.maxLen, model.config.maxLen - 1);
-  const results: number[][] = [];
+  const results: GreedyResult[] = [];
   for (let start = 0; start < sources.length; start += batchSize) {
     const chunk = sources.slice(start, start + batchSize);
-    results.push(...decodeChunk(model, chunk, ids, limit));
+    results.push(...decodeChunk(model, chunk, ids, limit, options.cache ?? true));
   }
   return results;
 }
 
-function decodeChunk(model: Transformer, sources: readonly number[][], ids: SpecialIds, limit: number): number[][] {
-  const b = sources.length;
+/** Pad sources into a (B, Ts) int32 tensor. */
+export function sourceTensor(sources: readonly number[][], pad: number): tf.Tensor2D {
   const ts = Math.max(...sources.map((s) => s.length));
-  const srcData = new Int32Array(b * ts).fill(ids.pad);
-  sources.forEach((s, i) => srcData.set(s, i * ts));
-  const src = tf.tensor2d(srcData, [b, ts], 'int32');
+  const data = new Int32Array(sources.length * ts).fill(pad);
+  sources.forEach((s, i) => data.set(s, i * ts));
+  return tf.tensor2d(data, [sources.length, ts], 'int32');
+}
+
+function decodeChunk(model: Transformer, sources: readonly number[][], ids: SpecialIds, limit: number, cached: boolean): GreedyResult[] {
+  const b = sources.length;
+  const src = sourceTensor(sources, ids.pad);
   const { memory, memoryMask } = model.encode(src);
-  const outputs: number[][] = sources.map(() => []);
+  const results: GreedyResult[] = sources.map(() => ({ ids: [], scores: [] }));
   const done = new Array<boolean>(b).fill(false);
+  const decoder = cached ? new IncrementalDecoder(model, memory, memoryMask) : undefined;
+  let last = new Array<number>(b).fill(ids.bos);
   try {
-    for (let step = 0; step < limit && done.includes(false); step++) {
-      const next = tf.tidy(() => {
-        const prefix = tf.tensor2d(outputs.map((o) => [ids.bos, ...padTo(o, step, ids.pad)]), [b, step + 1], 'int32');
-        const { hidden } = model.decode(prefix, memory, memoryMask);
-        const last = tf.slice(hidden, [0, step, 0], [b, 1, -1]); // (B, 1, d)
-        return tf.argMax(model.project(last), -1).dataSync(); // (B, 1) → B ids
+    for (let step = 0; step < limit + 1 && done.includes(false); step++) {
+      // A finished row keeps being fed (its outputs are ignored) so the batch stays rectangular.
+      const logits = decoder ? decoder.step(last).logits : prefixLogits(model, results, ids, memory, memoryMask, step);
+      const [best, logProb] = tf.tidy(() => {
+        const logp = tf.logSoftmax(logits);
+        return [tf.argMax(logp, -1).dataSync(), tf.max(logp, -1).dataSync()];
       });
-      next.forEach((id, i) => {
-        if (done[i]) return;
-        if (id === ids.eos) done[i] = true;
-        else outputs[i]!.push(id);
+      logits.dispose();
+      last = Array.from(best, (id, i) => {
+        if (done[i]) return ids.pad;
+        results[i]!.scores.push(logProb[i]!);
+        if (id === ids.eos || step === limit) done[i] = true;
+        else results[i]!.ids.push(id);
+        return id;
       });
     }
   } finally {
+    decoder?.dispose();
     tf.dispose([src, memory, memoryMask]);
   }
-  return outputs;
+  return results;
 }
 
-/** Finished sentences keep being fed (their outputs are ignored); pad them to the common length. */
-function padTo(tokens: number[], length: number, pad: number): number[] {
-  return tokens.length >= length ? tokens.slice(0, length) : [...tokens, ...new Array<number>(length - tokens.length).fill(pad)];
+/** Without a cache: decode the whole prefix [bos, …outputs] and take the last position's logits (B, Vt). */
+function prefixLogits(model: Transformer, results: GreedyResult[], ids: SpecialIds, memory: tf.Tensor, memoryMask: tf.Tensor, step: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const rows = results.map((r) => [ids.bos, ...r.ids.slice(0, step), ...new Array<number>(Math.max(0, step - r.ids.length)).fill(ids.pad)]);
+    const prefix = tf.tensor2d(rows, [rows.length, step + 1], 'int32');
+    const { hidden } = model.decode(prefix, memory, memoryMask);
+    const lastRow = tf.slice(hidden, [0, step, 0], [rows.length, 1, -1]); // (B, 1, d)
+    return tf.reshape(model.project(lastRow), [rows.length, -1]) as tf.Tensor2D;
+  });
 }

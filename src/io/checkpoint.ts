@@ -83,6 +83,19 @@ export async function restoreOptimizer(dir: string, optimizer: tf.Optimizer): Pr
   throw new ModelFormatError(`${dir} has no optimizer state matching its weights.bin, so the run cannot be resumed`);
 }
 
+/** Hashes of the weights that the folder's optimizer checkpoints belong to (unreadable files are skipped). */
+export function checkpointWeightHashes(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => OPTIMIZER_FILE.test(f))
+    .flatMap((f) => {
+      try {
+        return [unpackOptimizerFile(readFileSync(join(dir, f))).header.weightsSha256];
+      } catch {
+        return [];
+      }
+    });
+}
+
 function packOptimizerFile(header: OptimizerHeader, data: Uint8Array): Uint8Array {
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const out = new Uint8Array(MAGIC.length + 4 + json.length + data.length);

@@ -6,6 +6,26 @@ import { LayerNorm } from './layer-norm.js';
 import { MultiHeadAttention } from './multi-head-attention.js';
 import { residual } from './residual.js';
 
+/** Keys and values one decoder layer keeps while decoding step by step. */
+export interface LayerCache {
+  /** Self-attention keys/values of the positions decoded so far, (B, H, t, dk|dv); absent before the first step. */
+  selfK?: tf.Tensor;
+  selfV?: tf.Tensor;
+  /** Cross-attention keys/values of the encoder output, computed once, (B, H, Ts, dk|dv). */
+  crossK: tf.Tensor;
+  crossV: tf.Tensor;
+}
+
+export interface StepResult {
+  /** (B, 1, d) */
+  output: tf.Tensor;
+  /** The cache with this position's self-attention keys/values appended (the cross part is shared). */
+  cache: LayerCache;
+  /** (B, H, 1, t) and (B, H, 1, Ts), when asked for. */
+  selfWeights?: tf.Tensor;
+  crossWeights?: tf.Tensor;
+}
+
 export interface DecoderLayerCallArgs {
   /** Padding mask of the target, (B, 1, 1, Tt); the causal mask is always added. */
   selfMask?: tf.Tensor;
@@ -76,6 +96,50 @@ export class DecoderLayer extends AtencaoLayer {
       h = residual(h, this.norm3, normPlacement, dropout, training, (n) => this.feedForward.apply(n, { training }) as tf.Tensor);
       return returnAttentionScores === true ? [h, selfWeights!, crossWeights!] : h;
     });
+  }
+
+  /** Project the encoder output once for cross-attention: the fixed part of the cache. */
+  startCache(memory: tf.Tensor): LayerCache {
+    const { k, v } = this.crossAttention.projection.projectKeyValue(memory, memory);
+    return { crossK: k, crossV: v };
+  }
+
+  /**
+   * Decode one new position, x (B, 1, d), attending to the cached positions before it: the same
+   * result as running `call` on the whole prefix and keeping its last row, without recomputing the
+   * earlier positions. The caller owns the returned cache's new selfK/selfV and the old ones.
+   */
+  step(x: tf.Tensor, cache: LayerCache, memoryMask: tf.Tensor | undefined, returnAttentionScores = false): StepResult {
+    const { normPlacement } = this.args;
+    const [output, selfK, selfV, selfWeights, crossWeights] = tf.tidy(() => {
+      let k!: tf.Tensor;
+      let v!: tf.Tensor;
+      let sw: tf.Tensor | undefined;
+      let cw: tf.Tensor | undefined;
+      let h = residual(x, this.norm1, normPlacement, 0, false, (n) => {
+        const projection = this.selfAttention.projection;
+        const q = projection.projectQuery(n); // (B, H, 1, dk)
+        const fresh = projection.projectKeyValue(n, n);
+        k = cache.selfK ? tf.concat([cache.selfK, fresh.k], 2) : fresh.k; // (B, H, t, dk)
+        v = cache.selfV ? tf.concat([cache.selfV, fresh.v], 2) : fresh.v;
+        const r = this.selfAttention.attendProjected(q, k, v, { returnAttentionScores });
+        sw = r.weights;
+        return r.output;
+      });
+      h = residual(h, this.norm2, normPlacement, 0, false, (n) => {
+        const q = this.crossAttention.projection.projectQuery(n);
+        const r = this.crossAttention.attendProjected(q, cache.crossK, cache.crossV, { attentionMask: memoryMask, returnAttentionScores });
+        cw = r.weights;
+        return r.output;
+      });
+      h = residual(h, this.norm3, normPlacement, 0, false, (n) => this.feedForward.apply(n) as tf.Tensor);
+      return [h, k, v, ...(sw && cw ? [sw, cw] : [])];
+    });
+    return {
+      output: output!,
+      cache: { ...cache, selfK, selfV },
+      ...(selfWeights && crossWeights ? { selfWeights, crossWeights } : {}),
+    };
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -112,11 +112,28 @@ export class MultiHeadAttention extends AtencaoLayer {
     if (!this.built) {
       this.build([query.shape, value.shape, key.shape]);
     }
+    const q = this.projection.projectQuery(query); // (B, H, Tq, dk)
+    const { k, v } = this.projection.projectKeyValue(key, value); // (B, H, Tk, dk), (B, H, Tk, dv)
+    try {
+      return this.attendProjected(q, k, v, options);
+    } finally {
+      tf.dispose([q, k, v]);
+    }
+  }
+
+  /**
+   * Attention on queries, keys and values already projected and split into heads — the entry point
+   * for decoding with a key/value cache. q (B, H, Tq, dk), k (B, H, Tk, dk), v (B, H, Tk, dv).
+   * With `useCausalMask`, query i is taken to sit at key position Tk − Tq + i (the last Tq keys are
+   * the queries' own positions).
+   */
+  attendProjected(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: MultiHeadAttentionCallArgs = {}): MultiHeadAttentionResult {
     return tf.tidy(() => {
-      const { q, k, v } = this.projection.project(query, key, value); // (B, H, T, d) each
+      const tq = q.shape[2]!;
+      const tk = k.shape[2]!;
       const mask = combineMasks(
         options.attentionMask === undefined ? undefined : toHeadMask(options.attentionMask),
-        options.useCausalMask === true ? causalMask(query.shape[1]!) : undefined,
+        options.useCausalMask === true ? offsetCausalMask(tq, tk) : undefined,
       );
       const attention = scaledDotProductAttention(q, k, v, mask, {
         dropout: options.training === true ? this.dropoutRate : 0,
@@ -148,6 +165,11 @@ function shapesOf(shape: Shape | Shape[]): [Shape, Shape, Shape] {
   const q = list[0]!;
   const v = list[1] ?? q;
   return [q, v, list[2] ?? v];
+}
+
+/** (Tq, Tk): query i may see keys 0 … Tk − Tq + i; the usual lower triangle when Tq = Tk. */
+function offsetCausalMask(tq: number, tk: number): tf.Tensor {
+  return tq === tk ? causalMask(tq) : tf.tidy(() => tf.linalg.bandPart(tf.ones([tq, tk]), -1, tk - tq));
 }
 
 /** A (B, Tq, Tk) mask gains a head axis: (B, 1, Tq, Tk). Other ranks already broadcast. */

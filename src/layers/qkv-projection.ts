@@ -84,19 +84,25 @@ export class QKVProjection extends AtencaoLayer {
 
   /** Project and split into heads; see the class comment for shapes. */
   project(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor): Projected {
-    for (const [name, t] of [['query', query], ['key', key], ['value', value]] as const) {
-      if (t.rank !== 3) throw new ShapeError(`${this.name}: ${name} must have shape (B, T, dim), got (${t.shape.join(', ')})`);
-    }
     // Three matMuls: fusing them into one with [Wq | Wk | Wv] measured no faster on wasm (the
     // concatenation costs what the fusion saves), and separate matrices are easier to inspect.
-    return tf.tidy(() => {
-      const h = this.numHeads;
-      return {
-        q: splitHeads(linear(query, this.wq.read(), this.bq?.read()), h),
-        k: splitHeads(linear(key, this.wk.read(), this.bk?.read()), h),
-        v: splitHeads(linear(value, this.wv.read(), this.bv?.read()), h),
-      };
-    });
+    return tf.tidy(() => ({ q: this.projectQuery(query), ...this.projectKeyValue(key, value) }));
+  }
+
+  /** query (B, Tq, dq) → q (B, H, Tq, dk). */
+  projectQuery(query: tf.Tensor): tf.Tensor {
+    checkRank3(this.name, 'query', query);
+    return tf.tidy(() => splitHeads(linear(query, this.wq.read(), this.bq?.read()), this.numHeads));
+  }
+
+  /** key (B, Tk, ·), value (B, Tk, ·) → k (B, H, Tk, dk), v (B, H, Tk, dv); cacheable during decoding. */
+  projectKeyValue(key: tf.Tensor, value: tf.Tensor): { k: tf.Tensor; v: tf.Tensor } {
+    checkRank3(this.name, 'key', key);
+    checkRank3(this.name, 'value', value);
+    return tf.tidy(() => ({
+      k: splitHeads(linear(key, this.wk.read(), this.bk?.read()), this.numHeads),
+      v: splitHeads(linear(value, this.wv.read(), this.bv?.read()), this.numHeads),
+    }));
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -123,6 +129,10 @@ export function mergeHeads(x: tf.Tensor): tf.Tensor {
   const [b, h, t, d] = x.shape as [number, number, number, number];
   const merged = tf.transpose(x, [0, 2, 1, 3]); // (B, T, H, d)
   return tf.reshape(merged, [b, t, h * d]); // (B, T, H·d)
+}
+
+function checkRank3(layer: string, name: string, t: tf.Tensor): void {
+  if (t.rank !== 3) throw new ShapeError(`${layer}: ${name} must have shape (B, T, dim), got (${t.shape.join(', ')})`);
 }
 
 /** [query, key?, value?] shapes; key defaults to query and value to key. */

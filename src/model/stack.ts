@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PositionalEncodingKind } from '../config.js';
 import { AtencaoLayer, applyEager, dropout, type Kwargs, type LayerArgs } from '../layers/base.js';
-import { DecoderLayer } from '../layers/decoder-layer.js';
+import { DecoderLayer, type LayerCache } from '../layers/decoder-layer.js';
 import { blockArgs, EncoderLayer, type BlockArgs } from '../layers/encoder-layer.js';
 import { LayerNorm } from '../layers/layer-norm.js';
 import { PositionalEncoding } from '../layers/positional-encoding.js';
@@ -116,6 +116,15 @@ export class Encoder extends Stack<EncoderLayer> {
 }
 tf.serialization.registerClass(Encoder);
 
+export interface DecoderStep {
+  /** (B, 1, d) */
+  hidden: tf.Tensor;
+  caches: LayerCache[];
+  /** Per layer, (B, H, 1, t) and (B, H, 1, Ts), when asked for. */
+  selfWeights?: tf.Tensor[];
+  crossWeights?: tf.Tensor[];
+}
+
 export interface DecoderCallArgs extends StackCallArgs {
   /** Source padding mask (B, 1, 1, Ts) for cross-attention. */
   memoryMask?: tf.Tensor;
@@ -141,6 +150,37 @@ export class Decoder extends Stack<DecoderLayer> {
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     return [...(inputShape as tf.Shape[])[0]!, this.stackArgs.dModel];
+  }
+
+  /** The per-layer caches for step-by-step decoding against `memory` (B, Ts, d). */
+  startCache(memory: tf.Tensor): LayerCache[] {
+    return this.blocks.map((block) => block.startCache(memory));
+  }
+
+  /**
+   * Decode position `position` for every sentence: ids (B, 1) → hidden (B, 1, d), with the caches
+   * advanced by one position. Old self-attention keys/values are left to the caller to free.
+   */
+  step(ids: tf.Tensor, position: number, caches: readonly LayerCache[], memoryMask: tf.Tensor | undefined, returnAttentionScores = false): DecoderStep {
+    const x = tf.tidy(() => this.embed(ids, false, position)); // (B, 1, d)
+    let h = x;
+    const next: LayerCache[] = [];
+    const selfWeights: tf.Tensor[] = [];
+    const crossWeights: tf.Tensor[] = [];
+    this.blocks.forEach((block, i) => {
+      const r = block.step(h, caches[i]!, memoryMask, returnAttentionScores);
+      if (h !== x) h.dispose();
+      h = r.output;
+      next.push(r.cache);
+      if (r.selfWeights && r.crossWeights) {
+        selfWeights.push(r.selfWeights);
+        crossWeights.push(r.crossWeights);
+      }
+    });
+    x.dispose();
+    const hidden = this.finalNorm ? tf.tidy(() => this.finish(h)) : h;
+    if (hidden !== h) h.dispose();
+    return { hidden, caches: next, ...(returnAttentionScores ? { selfWeights, crossWeights } : {}) };
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
