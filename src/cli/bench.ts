@@ -1,10 +1,14 @@
 import type { CommandModule } from 'yargs';
 import { setBackend, type ConcreteBackend } from '../backend.js';
+import { measureDecodeSpeed, measureTranslateSpeed } from '../bench/decode-speed.js';
 import { measureTimeToTarget, TARGET_TASKS, type TargetTask } from '../bench/time-to-target.js';
 import { BENCH_CONFIGS, measureTrainSpeed, type TrainSpeed } from '../bench/train-speed.js';
 import { BackendError, UsageError } from '../errors.js';
 
+const PARTS = ['train', 'decode', 'targets'] as const;
+
 interface BenchArgs {
+  parts: string[];
   config: string[];
   targets: string[];
   backend: string[];
@@ -15,18 +19,20 @@ interface BenchArgs {
 
 /** Steps per backend when not given: the pure-JS backend is ~15× slower, so it gets fewer. */
 const DEFAULT_STEPS: Record<string, [steps: number, warmup: number]> = { cpu: [3, 1], wasm: [20, 3], tensorflow: [20, 3], 'tensorflow-gpu': [20, 3] };
+const DECODE_LENGTHS = [16, 32, 64, 128];
 
 export const benchCommand: CommandModule<object, BenchArgs> = {
   command: 'bench',
-  describe: 'Measure training speed (ms/step, target tokens/s) per backend',
+  describe: 'Measure training speed, decoding latency and time to target per backend',
   builder: (y) =>
     y
-      .option('config', { type: 'string', array: true, default: Object.keys(BENCH_CONFIGS), choices: Object.keys(BENCH_CONFIGS), describe: 'Model/batch configurations to run' })
-      .option('backend', { type: 'string', array: true, default: ['tensorflow', 'wasm', 'cpu'], choices: ['tensorflow', 'tensorflow-gpu', 'wasm', 'cpu'], describe: 'Backends to try (those not installed are skipped)' })
-      .option('steps', { type: 'number', describe: 'Timed steps per run (default: 20, or 3 on cpu)' })
+      .option('parts', { type: 'string', array: true, default: [...PARTS], choices: [...PARTS], describe: 'train: ms/step and tokens/s; decode: per-token latency with and without the cache; targets: time to reach the target on copy and pt-en' })
+      .option('config', { type: 'string', array: true, default: Object.keys(BENCH_CONFIGS), choices: Object.keys(BENCH_CONFIGS), describe: 'Model/batch configurations for training speed' })
+      .option('targets', { type: 'string', array: true, default: [...TARGET_TASKS], choices: [...TARGET_TASKS], describe: 'Tasks to time to target (default settings)' })
+      .option('backend', { type: 'string', array: true, default: ['tensorflow', 'wasm', 'cpu'], choices: ['tensorflow', 'tensorflow-gpu', 'wasm', 'cpu'], describe: 'Backends to try (those not installed are skipped); decode and targets use the first that starts' })
+      .option('steps', { type: 'number', describe: 'Timed training steps per run (default: 20, or 3 on cpu)' })
       .option('warmup', { type: 'number', describe: 'Untimed steps first (default: 3, or 1 on cpu)' })
-      .option('targets', { type: 'string', array: true, default: [...TARGET_TASKS], choices: [...TARGET_TASKS, 'none'], describe: 'Also time training to the target with default settings (none: skip)' })
-      .option('json', { type: 'boolean', default: false, describe: 'One JSON object per line instead of a table' })
+      .option('json', { type: 'boolean', default: false, describe: 'One JSON object per line instead of tables' })
       .check((a) => {
         for (const k of ['steps', 'warmup'] as const) {
           const v = a[k];
@@ -34,47 +40,63 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         }
         return true;
       })
-      .example('$0 bench', 'both configs on every installed backend')
-      .example('$0 bench --backend wasm --config small --json', 'one line of JSON'),
+      .example('$0 bench', 'everything on every installed backend (a few minutes)')
+      .example('$0 bench --parts train --backend wasm --config small --json', 'one line of JSON'),
   handler: async (args) => {
-    if (!args.json) process.stdout.write(header());
+    const out = (row: object, text: string) => process.stdout.write(args.json ? `${JSON.stringify(row)}\n` : text);
     const started: ConcreteBackend[] = [];
     for (const backend of args.backend as ConcreteBackend[]) {
       try {
         await setBackend(backend);
+        started.push(backend);
       } catch (error) {
         if (!(error instanceof BackendError)) throw error;
-        if (!args.json) process.stdout.write(`  ${backend}: skipped (${error.message})\n`);
-        continue;
-      }
-      started.push(backend);
-      const [defSteps, defWarmup] = DEFAULT_STEPS[backend] ?? [20, 3];
-      for (const name of args.config) {
-        const r = measureTrainSpeed(name, BENCH_CONFIGS[name]!, args.steps ?? defSteps, args.warmup ?? defWarmup);
-        process.stdout.write(args.json ? `${JSON.stringify({ ...r, backend })}\n` : row({ ...r, backend }));
+        if (!args.json) process.stdout.write(`${backend}: skipped (${error.message})\n`);
       }
     }
-    // Time-to-target runs on the fastest backend that started (the first in the list).
-    const targets = args.targets.filter((t): t is TargetTask => t !== 'none');
-    if (targets.length === 0 || started.length === 0) return;
-    await setBackend(started[0]!);
-    if (!args.json) process.stdout.write(`\n${'task'.padEnd(8)}${'backend'.padEnd(12)}${'seconds'.padStart(10)}${'steps'.padStart(8)}${'test exact'.padStart(12)}${'referent'.padStart(10)}\n`);
-    for (const task of targets) {
-      const t = await measureTimeToTarget(task, started[0]!);
-      if (args.json) {
-        process.stdout.write(`${JSON.stringify({ kind: 'time-to-target', ...t })}\n`);
-      } else {
-        const referent = t.referentAccuracy === undefined ? '' : `${(100 * t.referentAccuracy).toFixed(1)}%`;
-        process.stdout.write(`${t.task.padEnd(8)}${t.backend.padEnd(12)}${t.seconds.toFixed(1).padStart(10)}${String(t.steps).padStart(8)}${`${(100 * t.testExactMatch).toFixed(1)}%`.padStart(12)}${referent.padStart(10)}\n`);
+    if (started.length === 0) return;
+    if (args.parts.includes('train')) {
+      if (!args.json) process.stdout.write(`\ntraining speed (median after warm-up)\n${cols(['config', 8], ['backend', 12], ['ms/step', -10], ['tokens/s', -12], ['steps', -7], ['params', -10])}`);
+      for (const backend of started) {
+        await setBackend(backend);
+        const [defSteps, defWarmup] = DEFAULT_STEPS[backend] ?? [20, 3];
+        for (const name of args.config) {
+          const r: TrainSpeed = { ...measureTrainSpeed(name, BENCH_CONFIGS[name]!, args.steps ?? defSteps, args.warmup ?? defWarmup), backend };
+          out({ kind: 'train', ...r }, cols([r.config, 8], [r.backend, 12], [r.msPerStep.toFixed(1), -10], [String(r.tokensPerSecond), -12], [String(r.steps), -7], [String(r.params), -10]));
+        }
+      }
+    }
+    const main = started[0]!;
+    await setBackend(main);
+    if (args.parts.includes('decode')) {
+      if (!args.json) process.stdout.write(`\ndecoding, "small" model (${main})\n${cols(['batch', 7], ['length', -7], ['cached ms/token', -17], ['full ms/token', -15], ['speed-up', -10])}`);
+      for (const batch of [1, 32]) {
+        for (const length of DECODE_LENGTHS) {
+          const r = measureDecodeSpeed(BENCH_CONFIGS.small!, length, batch);
+          out(r, cols([String(batch), 7], [String(length), -7], [r.cachedMsPerToken.toFixed(2), -17], [r.fullMsPerToken.toFixed(2), -15], [`${r.speedup.toFixed(1)}×`, -10]));
+        }
+      }
+      for (const batch of [1, 32, 128]) {
+        const r = measureTranslateSpeed(BENCH_CONFIGS.small!, batch);
+        out(r, `greedy translation, batch ${batch}: ${r.sentencesPerSecond.toFixed(1)} sentences/s (16 → 16 tokens)\n`);
+      }
+    }
+    if (args.parts.includes('targets')) {
+      if (!args.json) process.stdout.write(`\ntime to target, default settings (${main})\n${cols(['task', 8], ['seconds', -10], ['steps', -8], ['test exact', -12], ['referent', -10])}`);
+      for (const task of args.targets as TargetTask[]) {
+        const t = await measureTimeToTarget(task, main);
+        const referent = t.referentAccuracy === undefined ? '' : pct(t.referentAccuracy);
+        out({ kind: 'time-to-target', ...t }, cols([t.task, 8], [t.seconds.toFixed(1), -10], [String(t.steps), -8], [pct(t.testExactMatch), -12], [referent, -10]));
       }
     }
   },
 };
 
-function header(): string {
-  return `${'config'.padEnd(8)}${'backend'.padEnd(12)}${'ms/step'.padStart(10)}${'tokens/s'.padStart(12)}${'steps'.padStart(7)}${'params'.padStart(10)}\n`;
+/** A table row: positive widths pad right (text), negative pad left (numbers). */
+function cols(...cells: [string, number][]): string {
+  return `${cells.map(([text, w]) => (w >= 0 ? text.padEnd(w) : text.padStart(-w))).join('')}\n`;
 }
 
-function row(r: TrainSpeed): string {
-  return `${r.config.padEnd(8)}${r.backend.padEnd(12)}${r.msPerStep.toFixed(1).padStart(10)}${String(r.tokensPerSecond).padStart(12)}${String(r.steps).padStart(7)}${String(r.params).padStart(10)}\n`;
+function pct(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
 }

@@ -1,0 +1,100 @@
+import * as tf from '@tensorflow/tfjs';
+import { greedyDecode, sourceTensor } from '../infer/greedy.js';
+import { IncrementalDecoder } from '../infer/incremental.js';
+import { createTransformer, type Transformer } from '../model/transformer.js';
+import { Random } from '../util/random.js';
+import type { BenchShape } from './train-speed.js';
+
+export interface DecodeSpeed {
+  kind: 'decode';
+  backend: string;
+  batch: number;
+  /** Output tokens decoded. */
+  length: number;
+  /** Milliseconds per decoding step with the key/value cache. */
+  cachedMsPerToken: number;
+  /** Milliseconds per step re-running the decoder on the whole prefix. */
+  fullMsPerToken: number;
+  speedup: number;
+}
+
+export interface TranslateSpeed {
+  kind: 'translate';
+  backend: string;
+  batch: number;
+  sentences: number;
+  /** Greedy translations per second (with the cache), source and output length 16. */
+  sentencesPerSecond: number;
+}
+
+const IDS = { pad: 0, bos: 1, eos: 2 };
+
+function benchModel(shape: BenchShape, maxLen: number): Transformer {
+  return createTransformer(
+    { srcVocabSize: shape.vocab, tgtVocabSize: shape.vocab, dModel: shape.dModel, numHeads: shape.numHeads, numEncoderLayers: shape.layers, numDecoderLayers: shape.layers, dFF: shape.dFF, dropout: 0, maxLen },
+    { seed: 1 },
+  );
+}
+
+/** Per-token decoding latency at one output length and batch size, with and without the cache. */
+export function measureDecodeSpeed(shape: BenchShape, length: number, batch: number): DecodeSpeed {
+  const model = benchModel(shape, length + 1);
+  const random = new Random(7);
+  const sources = Array.from({ length: batch }, () => [...Array.from({ length: 15 }, () => random.int(3, shape.vocab - 1)), IDS.eos]);
+  const tokens = Array.from({ length }, () => Array.from({ length: batch }, () => random.int(3, shape.vocab - 1)));
+  const src = sourceTensor(sources, IDS.pad);
+  const { memory, memoryMask } = model.encode(src);
+  try {
+    const cached = () => {
+      const decoder = new IncrementalDecoder(model, memory, memoryMask);
+      for (let t = 0; t < length; t++) decoder.step(t === 0 ? new Array<number>(batch).fill(IDS.bos) : tokens[t - 1]!).logits.dispose();
+      decoder.dispose();
+    };
+    const full = () => {
+      for (let t = 0; t < length; t++) {
+        tf.tidy(() => {
+          const prefix = tf.tensor2d(Array.from({ length: batch }, (_, b) => [IDS.bos, ...tokens.slice(0, t).map((row) => row[b]!)]), [batch, t + 1], 'int32');
+          const { hidden } = model.decode(prefix, memory, memoryMask);
+          model.project(tf.slice(hidden, [0, t, 0], [batch, 1, -1])).dataSync();
+        });
+      }
+    };
+    cached(); // warm-up
+    const cachedMs = time(cached, 5) / length;
+    const fullMs = time(full, length >= 64 ? 1 : 2) / length;
+    return { kind: 'decode', backend: tf.getBackend(), batch, length, cachedMsPerToken: round(cachedMs), fullMsPerToken: round(fullMs), speedup: round(fullMs / cachedMs) };
+  } finally {
+    tf.dispose([src, memory, memoryMask]);
+    model.dispose();
+  }
+}
+
+/** Batched greedy translation throughput on random sources of length 16 (outputs forced to 16 tokens). */
+export function measureTranslateSpeed(shape: BenchShape, batch: number, sentences = 256): TranslateSpeed {
+  const model = benchModel(shape, 17);
+  const random = new Random(8);
+  const sources = Array.from({ length: sentences }, () => [...Array.from({ length: 15 }, () => random.int(3, shape.vocab - 1)), IDS.eos]);
+  // An eos id no model produces keeps every output at full length, so the timing does not depend on the weights.
+  const ids = { ...IDS, eos: -1 };
+  try {
+    greedyDecode(model, sources.slice(0, batch), ids, { maxLen: 16, batchSize: batch });
+    const ms = time(() => greedyDecode(model, sources, ids, { maxLen: 16, batchSize: batch }), 1);
+    return { kind: 'translate', backend: tf.getBackend(), batch, sentences, sentencesPerSecond: round((1000 * sentences) / ms) };
+  } finally {
+    model.dispose();
+  }
+}
+
+function time(run: () => void, repeats: number): number {
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    run();
+    times.push(performance.now() - start);
+  }
+  return Math.min(...times);
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
