@@ -48,3 +48,20 @@ export {
   type ForwardOptions,
 } from './model/transformer.js';
 export { sequenceLoss, type LossOptions } from './train/loss.js';
+export { Tokenizer, PAD_ID, BOS_ID, EOS_ID, UNK_ID, type TokenizerKind, type TokenizerJSON } from './data/tokenizer.js';
+export { SyntheticTask, SYNTHETIC_TASKS, solve, type SyntheticTaskName, type SyntheticOptions } from './data/tasks.js';
+export { generatePtEn, referentSentence, SEED_PAIRS, CONTAINERS, toTsv, type ReferentCase, type PtEnCorpus, type PtEnOptions } from './data/pt-en.js';
+export { readCorpus, parseCorpus, holdOut, describeSkips, type Corpus } from './data/corpus.js';
+export type { Pair, Splits } from './data/types.js';
+export { trainStep, batchLoss, type Batch } from './train/step.js';
+export { learningRate, type ScheduleOptions } from './train/schedule.js';
+export { corpusBleu, exactMatch, type BleuResult } from './train/metrics.js';
+export { evaluate, type EvalMetrics } from './train/evaluate.js';
+export { train, type TrainOptions, type TrainHooks, type ValidationRecord, type StepEvent } from './train/trainer.js';
+export { startRun, resumeRun, type RunOptions, type RunSummary, type RunReporter } from './train/run.js';
+export { RECIPES, type TrainingArgs, type ModelArgs } from './train/defaults.js';
+export { loadModel, Translator, type Translation, type TranslateOptions, type AttentionMaps } from './infer/translator.js';
+export { greedyDecode, greedyDecodeScored } from './infer/greedy.js';
+export { beamSearch, type BeamOptions } from './infer/beam.js';
+export { IncrementalDecoder } from './infer/incremental.js';
+export { loadModelFiles, saveModelFiles } from './io/model-files.js';

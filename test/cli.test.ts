@@ -38,3 +38,12 @@ it('bench --json prints one JSON object per line with the required fields', () =
   expect(rows[0]!.msPerStep).toBeGreaterThan(0);
   expect(rows[0]!.tokensPerSecond).toBeCloseTo((64 * 16) / ((rows[0]!.msPerStep as number) / 1000), -1);
 });
+
+it('atencao demo translates the two seed sentences with the shipped model and shows the attention', () => {
+  const r = run('demo', '--no-color', '--backend', 'wasm');
+  expect(r.status, r.stderr).toBe(0);
+  expect(r.stdout).toContain('→ She poured water from the jug into the glass until the glass was full.   (as expected)');
+  expect(r.stdout).toContain('→ She poured water from the jug into the glass until the jug was empty.   (as expected)');
+  expect(r.stdout).toMatch(/writing "glass", the decoder looks most at: copo \d\.\d\d/);
+  expect(r.stdout).toMatch(/writing "jug", the decoder looks most at: jarra \d\.\d\d/);
+});

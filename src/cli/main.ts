@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { AtencaoError, UsageError } from '../errors.js';
 import { benchCommand } from './bench.js';
 import { dataCommand } from './data.js';
+import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
 import { trainCommand } from './train.js';
 import { translateCommand } from './translate.js';
@@ -16,6 +17,7 @@ export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
     .scriptName('atencao')
     .usage('$0 <command> [options]\n\nA small encoder–decoder transformer for TensorFlow.js, built to show how attention works.')
+    .command(demoCommand)
     .command(trainCommand)
     .command(evalCommand)
     .command(translateCommand)
