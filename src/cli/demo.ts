@@ -1,6 +1,6 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandModule } from 'yargs';
 import { SEED_PAIRS } from '../data/pt-en.js';
@@ -9,11 +9,14 @@ import { loadModel, type AttentionMaps } from '../infer/translator.js';
 import { RECIPES } from '../train/defaults.js';
 import { startRun } from '../train/run.js';
 import { renderHeatmap } from '../viz/terminal.js';
+import { renderHtml, type HtmlExample } from '../viz/html.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { backendOption, startBackend } from './options.js';
 import { ProgressReporter } from './progress.js';
 
 interface DemoArgs {
   model?: string;
+  report: string;
   train: boolean;
   color?: boolean;
   backend: string;
@@ -30,6 +33,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       .option('model', { type: 'string', describe: 'Model folder (default: the small pt-en model in models/pt-en)' })
       .option('train', { type: 'boolean', default: false, describe: 'Train a new pt-en model first (about a minute) and use it' })
       .option('color', { type: 'boolean', describe: 'Colour heatmaps (default: when writing to a terminal)' })
+      .option('report', { type: 'string', default: 'reports/demo.html', describe: 'Where to write the interactive HTML report' })
       .option('backend', backendOption)
       .conflicts('model', 'train'),
   handler: async (args) => {
@@ -50,14 +54,18 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     const write = (text: string) => process.stdout.write(text);
     try {
       write(`\nThe adjective decides the referent: masculine "cheio" can only describe "o copo", feminine "vazia" only "a jarra".\n`);
+      const examples: HtmlExample[] = [];
       for (const pair of SEED_PAIRS) {
         const t = translator.translate(pair.source);
         const ok = t.output === pair.target ? 'as expected' : `expected: ${pair.target}`;
         write(`\n  ${pair.source}\n→ ${t.output}   (${ok})\n\n`);
         const maps = translator.attention(pair.source);
+        examples.push({ source: pair.source, translation: t.output, maps });
         write(explainReferent(maps, pair.adjective, pair.referentEn, color));
       }
-      write(`\nModel: ${dir}\n`);
+      mkdirSync(dirname(resolve(args.report)), { recursive: true });
+      writeFileAtomic(args.report, renderHtml({ title: 'atencao: cheio / vazia', examples }));
+      write(`\nModel: ${dir}\nEvery layer and head, interactively: open ${resolve(args.report)} in a browser.\n`);
     } finally {
       translator.dispose();
     }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { AtencaoError, UsageError } from '../errors.js';
+import { attentionCommand } from './attention.js';
 import { benchCommand } from './bench.js';
 import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(trainCommand)
     .command(evalCommand)
     .command(translateCommand)
+    .command(attentionCommand)
     .command(dataCommand)
     .command(benchCommand)
     .demandCommand(1, 'Choose a command (see the list above).')
