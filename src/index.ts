@@ -65,3 +65,7 @@ export { greedyDecode, greedyDecodeScored } from './infer/greedy.js';
 export { beamSearch, type BeamOptions } from './infer/beam.js';
 export { IncrementalDecoder } from './infer/incremental.js';
 export { loadModelFiles, saveModelFiles } from './io/model-files.js';
+export { renderHeatmap, type HeatmapOptions } from './viz/terminal.js';
+export { renderSvg } from './viz/svg.js';
+export { renderHtml, type HtmlExample, type HtmlReportInput } from './viz/html.js';
+export { attentionPanels, ATTENTION_KINDS, type AttentionKind, type Panel } from './viz/panels.js';
