@@ -20,7 +20,7 @@ const ctx = await startScript('04-cheio-vazia', 'cheio / vazia: where the adject
 const args = process.argv.slice(2);
 const dir = args.includes('--model') ? args[args.indexOf('--model') + 1]! : 'models/pt-en';
 const translator = await loadModel(dir);
-const seed = translator.run.training.seed;
+const seed = translator.run?.training.seed ?? 1;
 const heldOut = generatePtEn({ seed }).heldOutReferent.slice(0, ctx.fast ? 12 : undefined);
 console.log(`model: ${dir}; ${heldOut.length} held-out sentences (container pairs never seen together in training) + the 2 seed sentences`);
 

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
-import { loadModel } from '../infer/translator.js';
+import { loadModel } from '../io/load-model.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { renderHtml } from '../viz/html.js';
 import { ATTENTION_KINDS, attentionPanels, KIND_TITLES, type AttentionKind } from '../viz/panels.js';

@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import { ModelFormatError } from '../errors.js';
-import { createTransformer, Transformer } from '../model/transformer.js';
-import { countParameters, normalizeConfigKeys, resolveConfig, type TransformerConfig, type TransformerConfigInput } from '../config.js';
+import type { Transformer } from '../model/transformer.js';
 import { writeFileAtomic } from './atomic.js';
+import { buildModel, checkManifest, planModel, weightName, type CheckedSpec } from './weights.js';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
@@ -27,11 +27,6 @@ export function modelTopology(model: Transformer): object {
     topologies.set(model, topology);
   }
   return topology;
-}
-
-/** Weight names in model.json: the layer name, then the weight's path ("transformer/encoder/…/wq"). */
-function weightName(model: Transformer, path: string): string {
-  return `${model.name}/${path}`;
 }
 
 /** Encode all weights in the TF.js binary layout (float32, concatenated in manifest order). */
@@ -66,17 +61,6 @@ export function writeModelFiles(dir: string, model: Transformer, encoded: { data
   if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileAtomic(path, text);
 }
 
-/** The transformer's config as stored in a model.json topology. */
-export function configFromModelJson(json: unknown, file = MODEL_JSON): TransformerConfigInput & { name?: string } {
-  const layers = (json as { modelTopology?: { config?: { layers?: unknown } } })?.modelTopology?.config?.layers;
-  if (!Array.isArray(layers)) throw new ModelFormatError(`${file} has no model topology (modelTopology.config.layers)`);
-  const entry = layers.find((l) => (l as { class_name?: unknown })?.class_name === 'Transformer') as { config?: unknown } | undefined;
-  if (entry === undefined || typeof entry.config !== 'object' || entry.config === null) {
-    throw new ModelFormatError(`${file} holds no Transformer layer`);
-  }
-  return normalizeConfigKeys(entry.config as Record<string, unknown>) as unknown as TransformerConfigInput & { name?: string };
-}
-
 /** Refuse model.json files larger than this before parsing them (a real one is a few KB). */
 const MAX_MODEL_JSON_BYTES = 16 * 1024 * 1024;
 
@@ -95,85 +79,24 @@ export function loadModelFiles(dir: string): Transformer {
   } catch (error) {
     throw new ModelFormatError(`${jsonPath} is not valid JSON`, { cause: error });
   }
-  const { name, trainable: _t, ...raw } = configFromModelJson(json, jsonPath) as TransformerConfigInput & { name?: string; trainable?: boolean };
-  let config: TransformerConfig;
-  try {
-    config = resolveConfig(raw);
-  } catch (error) {
-    throw new ModelFormatError(`${jsonPath}: ${(error as Error).message}`, { cause: error });
-  }
-  const { path: weightsPath, specs } = readManifest(json.weightsManifest, dir, jsonPath);
-  const floats = specs.reduce((n, s) => n + s.size, 0);
-  const needed = countParameters(config);
-  if (floats !== needed) {
-    throw new ModelFormatError(`${jsonPath}: the config needs ${needed} weights but the manifest lists ${floats}`);
-  }
+  const plan = planModel(json, jsonPath);
+  const { path: weightsPath } = readManifest(json.weightsManifest, dir, jsonPath);
   if (!existsSync(weightsPath)) throw new ModelFormatError(`${weightsPath} is missing`);
   const actualBytes = statSync(weightsPath).size;
-  if (actualBytes !== 4 * floats) {
-    throw new ModelFormatError(`${weightsPath} has ${actualBytes} bytes but should have ${4 * floats} (truncated or not this model's weights)`);
+  if (actualBytes !== plan.bytes) {
+    throw new ModelFormatError(`${weightsPath} has ${actualBytes} bytes but should have ${plan.bytes} (truncated or not this model's weights)`);
   }
-  const model = createTransformer(config, { name });
-  try {
-    const bytes = readFileSync(weightsPath);
-    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-    assignWeights(model, tf.io.decodeWeights(buffer, specs.map((s) => s.entry)), weightsPath);
-  } catch (error) {
-    model.dispose();
-    throw error;
-  }
-  return model;
-}
-
-interface CheckedSpec {
-  entry: tf.io.WeightsManifestEntry;
-  size: number;
+  const bytes = readFileSync(weightsPath);
+  return buildModel(plan, bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, weightsPath);
 }
 
 /** Validate the weights manifest: one group, one file inside the folder, float32 entries with sane shapes. */
 function readManifest(manifest: unknown, dir: string, jsonPath: string): { path: string; specs: CheckedSpec[] } {
-  if (!Array.isArray(manifest) || manifest.length !== 1) throw new ModelFormatError(`${jsonPath} must have exactly one weightsManifest group`);
-  const group = manifest[0] as { paths?: unknown; weights?: unknown };
-  if (!Array.isArray(group.paths) || group.paths.length !== 1 || typeof group.paths[0] !== 'string') {
-    throw new ModelFormatError(`${jsonPath}: the weights must be in one file (weightsManifest[0].paths)`);
-  }
+  const { file, specs } = checkManifest(manifest, jsonPath);
   const root = resolve(dir);
-  const path = resolve(root, group.paths[0]);
-  if (isAbsolute(group.paths[0]) || !path.startsWith(root + sep)) {
-    throw new ModelFormatError(`${jsonPath} points to a weights file outside the model folder ('${group.paths[0]}'); refusing to read it`);
+  const path = resolve(root, file);
+  if (isAbsolute(file) || !path.startsWith(root + sep)) {
+    throw new ModelFormatError(`${jsonPath} points to a weights file outside the model folder ('${file}'); refusing to read it`);
   }
-  if (!Array.isArray(group.weights)) throw new ModelFormatError(`${jsonPath}: weightsManifest[0].weights must be a list`);
-  const specs = group.weights.map((w: unknown, i: number): CheckedSpec => {
-    const e = w as Partial<tf.io.WeightsManifestEntry>;
-    const shape = e?.shape as unknown;
-    if (typeof e?.name !== 'string' || !Array.isArray(shape) || !shape.every((n) => Number.isSafeInteger(n) && n >= 0)) {
-      throw new ModelFormatError(`${jsonPath}: weight ${i} needs a name and a shape of non-negative integers`);
-    }
-    if (e.dtype !== 'float32' || e.quantization !== undefined) {
-      throw new ModelFormatError(`${jsonPath}: weight '${e.name}' must be unquantized float32 (got ${String(e.dtype)})`);
-    }
-    const size = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (!Number.isSafeInteger(size)) throw new ModelFormatError(`${jsonPath}: weight '${e.name}' is impossibly large`);
-    return { entry: e as tf.io.WeightsManifestEntry, size };
-  });
   return { path, specs };
-}
-
-/** Copy decoded tensors into the model's weights by name, checking that every weight is there with its shape. */
-export function assignWeights(model: Transformer, tensors: tf.NamedTensorMap, source: string): void {
-  try {
-    for (const [path, v] of model.namedWeights()) {
-      const t = tensors[weightName(model, path)];
-      if (t === undefined) throw new ModelFormatError(`${source} has no weight '${weightName(model, path)}'`);
-      if (!tf.util.arraysEqual(t.shape, v.shape as number[])) {
-        throw new ModelFormatError(`${source}: weight '${weightName(model, path)}' has shape [${t.shape}] but the config needs [${v.shape}]`);
-      }
-      if (!tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 1)) {
-        throw new ModelFormatError(`${source} is corrupted: weight '${weightName(model, path)}' holds NaN or infinite values`);
-      }
-      v.write(t);
-    }
-  } finally {
-    tf.dispose(Object.values(tensors));
-  }
 }
