@@ -47,3 +47,9 @@ it('atencao demo translates the two seed sentences with the shipped model and sh
   expect(r.stdout).toMatch(/writing "glass", the decoder looks most at: copo \d\.\d\d/);
   expect(r.stdout).toMatch(/writing "jug", the decoder looks most at: jarra \d\.\d\d/);
 });
+
+it('atencao serve refuses a missing model with one line', () => {
+  const r = run('serve', '--model', '/nonexistent/model', '--port', '0');
+  expect(r.status).toBe(1);
+  expect(r.stderr.trim()).toBe("atencao: model folder '/nonexistent/model' not found");
+});

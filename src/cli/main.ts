@@ -8,6 +8,7 @@ import { benchCommand } from './bench.js';
 import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
+import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 import { translateCommand } from './translate.js';
 
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(evalCommand)
     .command(translateCommand)
     .command(attentionCommand)
+    .command(serveCommand)
     .command(dataCommand)
     .command(benchCommand)
     .demandCommand(1, 'Choose a command (see the list above).')

@@ -56,6 +56,8 @@ export function checkManifest(manifest: unknown, jsonPath: string): { file: stri
 /** What model.json describes, checked: the resolved config, the weight specs and the bytes they need. */
 export interface ModelPlan {
   name?: string;
+  /** The weights file the manifest names (relative to model.json). */
+  file: string;
   config: TransformerConfig;
   specs: CheckedSpec[];
   bytes: number;
@@ -74,13 +76,13 @@ export function planModel(json: { weightsManifest?: unknown }, jsonPath: string)
   } catch (error) {
     throw new ModelFormatError(`${jsonPath}: ${(error as Error).message}`, { cause: error });
   }
-  const { specs } = checkManifest(json.weightsManifest, jsonPath);
+  const { file, specs } = checkManifest(json.weightsManifest, jsonPath);
   const floats = specs.reduce((n, s) => n + s.size, 0);
   const needed = countParameters(config);
   if (floats !== needed) {
     throw new ModelFormatError(`${jsonPath}: the config needs ${needed} weights but the manifest lists ${floats}`);
   }
-  return { name, config, specs, bytes: 4 * floats, jsonPath };
+  return { name, file, config, specs, bytes: 4 * floats, jsonPath };
 }
 
 /** Create the model a plan describes and fill it with the weights in `buffer` (checked shapes and values). */

@@ -20,16 +20,8 @@ export interface HtmlReportInput {
  * weights. Tokens only ever reach the page as JSON data written into the DOM with textContent, and
  * the JSON escapes "<", so no token can become markup.
  */
-export function renderHtml(input: HtmlReportInput): string {
-  const data = JSON.stringify(input.examples.map((e) => ({ source: e.source, translation: e.translation, ...e.maps }))).replace(/</g, '\\u003c').replace(/\u2028|\u2029/g, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeMarkup(input.title)}</title>
-<style>
-  body { font-family: system-ui, "DejaVu Sans", Arial, sans-serif; margin: 24px; color: #1b1f24; }
+/** Styles of the attention explorer (shared by the HTML report and the browser page). */
+export const EXPLORER_CSS = `  body { font-family: system-ui, "DejaVu Sans", Arial, sans-serif; margin: 24px; color: #1b1f24; }
   h1 { font-size: 20px; margin: 0 0 4px; }
   h2 { font-size: 16px; margin: 24px 0 8px; }
   .sentence { font-size: 15px; margin: 2px 0; }
@@ -52,11 +44,10 @@ export function renderHtml(input: HtmlReportInput): string {
   .tok .w { color: #57606a; font-size: 11px; margin-left: 6px; }
   .scale { display: inline-block; width: 200px; height: 12px; vertical-align: middle; border: 1px solid #d0d7de;
            background: linear-gradient(to right, rgb(247,251,255), rgb(8,48,107)); }
-</style>
-</head>
-<body>
-<h1>${escapeMarkup(input.title)}</h1>
-<p class="sentence" id="source"></p>
+`;
+
+/** Markup the explorer fills in: sentence lines, selectors, model view, heatmap, head view. */
+export const EXPLORER_MARKUP = `<p class="sentence" id="source"></p>
 <p class="sentence" id="translation"></p>
 <p class="muted">Rows are queries (the token looking), columns are keys (the tokens looked at); every row sums to 1.
 Decoder rows are labelled by the word that position writes. Weight <span class="scale"></span> 0 → 1.</p>
@@ -72,10 +63,15 @@ Decoder rows are labelled by the word that position writes. Weight <span class="
   <div><h2 id="heat-title">Heatmap</h2><table id="heat" class="heat"></table></div>
   <div><h2>Head view: hover a token</h2><div id="headview" class="headview"></div></div>
 </div>
-<script type="application/json" id="attention-data">${data}</script>
-<script>
-(function () {
-  var ALL = JSON.parse(document.getElementById('attention-data').textContent), D, KINDS;
+`;
+
+/**
+ * The explorer's code, plain ES5 with no imports so it can be inlined in a file:// page. It defines
+ * window.atencaoExplorer.show(examples) and shows the examples of an #attention-data JSON block if
+ * the page has one. Tokens reach the page only through textContent.
+ */
+export const EXPLORER_SCRIPT = `(function () {
+  var ALL, D, KINDS;
   function use(i) {
     D = ALL[i];
     KINDS = {
@@ -86,8 +82,7 @@ Decoder rows are labelled by the word that position writes. Weight <span class="
     document.getElementById('source').textContent = 'Source: ' + D.source;
     document.getElementById('translation').textContent = 'Translation: ' + D.translation;
   }
-  use(0);
-  var state = { example: 0, kind: 'cross', layer: KINDS.cross.data.length - 1, head: -1 };
+  var state;
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
   function colour(w) {
     var x = Math.sqrt(Math.max(0, Math.min(1, w)));
@@ -174,9 +169,34 @@ Decoder rows are labelled by the word that position writes. Weight <span class="
     box.appendChild(left); box.appendChild(svg); box.appendChild(right);
   }
   function render() { controls(); grid(); heat(); headView(); }
-  render();
+  /** Show a list of { source, translation, sourceTokens, targetTokens, outputTokens, encoder, decoderSelf, cross }. */
+  function show(examples) {
+    ALL = examples; use(0);
+    state = { example: 0, kind: 'cross', layer: KINDS.cross.data.length - 1, head: -1 };
+    render();
+  }
+  window.atencaoExplorer = { show: show };
+  var embedded = document.getElementById('attention-data');
+  if (embedded) show(JSON.parse(embedded.textContent));
 })();
-</script>
+`;
+
+export function renderHtml(input: HtmlReportInput): string {
+  const data = JSON.stringify(input.examples.map((e) => ({ source: e.source, translation: e.translation, ...e.maps }))).replace(/</g, '\\u003c').replace(/\u2028|\u2029/g, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeMarkup(input.title)}</title>
+<style>
+${EXPLORER_CSS}</style>
+</head>
+<body>
+<h1>${escapeMarkup(input.title)}</h1>
+${EXPLORER_MARKUP}<script type="application/json" id="attention-data">${data}</script>
+<script>
+${EXPLORER_SCRIPT}</script>
 </body>
 </html>
 `;

@@ -1,0 +1,40 @@
+import type { CommandModule } from 'yargs';
+import { UsageError } from '../errors.js';
+import { startServer } from '../web/server.js';
+import { nonNegativeInt, startBackend } from './options.js';
+
+interface ServeArgs {
+  model: string;
+  port: number;
+  host: string;
+}
+
+export const serveCommand: CommandModule<object, ServeArgs> = {
+  command: 'serve',
+  describe: 'Serve the attention explorer page for a model, to open in a browser',
+  builder: (y) =>
+    y
+      .option('model', { type: 'string', demandOption: true, describe: 'Model folder made by atencao train' })
+      .option('port', { type: 'number', default: 8080, describe: 'Port (0: any free port)' })
+      .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on (127.0.0.1: this machine only)' })
+      .example('$0 serve --model models/pt-en', 'then open http://127.0.0.1:8080/'),
+  handler: async (args) => {
+    const port = nonNegativeInt('port', args.port)!;
+    if (port > 65535) throw new UsageError(`--port (${port}) must be at most 65535`);
+    await startBackend('auto', true); // the model is checked by loading it once
+    let server;
+    try {
+      server = await startServer({ model: args.model, port, host: args.host });
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === 'EADDRINUSE') throw new UsageError(`port ${port} is already in use; choose another with --port`);
+      if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UsageError(`cannot listen on host '${args.host}'`);
+      if (code === 'EACCES') throw new UsageError(`not allowed to listen on port ${port}; choose one above 1023`);
+      throw error;
+    }
+    process.stderr.write(`serving ${args.model} at ${server.url} (Ctrl-C to stop)\n`);
+    const stop = () => void server.close().then(() => process.exit(0));
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  },
+};
