@@ -29,3 +29,6 @@ export class DataError extends AtencaoError {}
 
 /** Training cannot go on (e.g. the loss became NaN or infinite). */
 export class TrainingError extends AtencaoError {}
+
+/** A file could not be written (full disk, read-only folder, …); the previous version is intact. */
+export class WriteError extends AtencaoError {}

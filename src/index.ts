@@ -11,7 +11,7 @@ export {
   type NormPlacement,
   type PositionalEncodingKind,
 } from './config.js';
-export { AtencaoError, ConfigError, BackendError, ShapeError, ModelFormatError, UsageError, DataError, TrainingError } from './errors.js';
+export { AtencaoError, ConfigError, BackendError, ShapeError, ModelFormatError, UsageError, DataError, TrainingError, WriteError } from './errors.js';
 export {
   setBackend,
   currentBackend,

@@ -99,7 +99,7 @@ describe('damaged model folders give one clear ModelFormatError each', () => {
     edit(json);
     writeFileSync(join(dir, file), JSON.stringify(json));
   };
-  const dropOptimizer = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('optimizer-')).forEach((f) => rmSync(join(dir, f)));
+  const dropOptimizer = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('optimizer-') || f === 'checksums.json').forEach((f) => rmSync(join(dir, f)));
 
   const cases: [string, (dir: string) => void, (dir: string) => string][] = [
     ['model.json missing', (d) => rmSync(join(d, 'model.json')), (d) => `${join(d, 'model.json')} is missing`],
@@ -136,7 +136,7 @@ describe('damaged model folders give one clear ModelFormatError each', () => {
         bytes[123] ^= 0x10;
         writeFileSync(join(d, 'weights.bin'), bytes);
       },
-      (d) => `${join(d, 'weights.bin')} does not match the checkpoint saved with it (damaged or replaced)`,
+      (d) => `${join(d, 'weights.bin')} does not match the checksum saved with it (damaged or replaced)`,
     ],
     [
       'weights.bin with NaN values (no checkpoint to compare with)',

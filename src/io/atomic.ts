@@ -1,5 +1,18 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { WriteError } from '../errors.js';
+import { injectWriteFault } from './faults.js';
+
+const REASONS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOENT: 'the folder does not exist',
+  ENOTDIR: 'a parent is not a folder',
+  EISDIR: 'it is a folder',
+};
 
 /**
  * Write a file so that a crash at any moment leaves either the old or the new content, never a mix:
@@ -8,6 +21,7 @@ import { dirname } from 'node:path';
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const temp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {
+    injectWriteFault(path);
     const fd = openSync(temp, 'w');
     try {
       const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -20,7 +34,8 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     renameSync(temp, path);
   } catch (error) {
     rmSync(temp, { force: true });
-    throw error;
+    const code = (error as { code?: string }).code ?? '';
+    throw new WriteError(`cannot write ${path}: ${REASONS[code] ?? (error as Error).message} (${code || 'error'}); the previous version is unchanged`, { cause: error });
   }
   syncDir(dirname(path));
 }

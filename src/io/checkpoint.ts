@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ModelFormatError } from '../errors.js';
 import type { Transformer } from '../model/transformer.js';
 import { writeFileAtomic } from './atomic.js';
+import { injectCheckpointPause } from './faults.js';
 import { encodeModelWeights, WEIGHTS_BIN, writeModelFiles } from './model-files.js';
 
 /** Where a run stands: enough, with the weights and optimizer state, to continue it exactly. */
@@ -41,6 +42,8 @@ export function sha256(data: Uint8Array): string {
 export async function saveCheckpoint(dir: string, model: Transformer, optimizer: tf.Optimizer, state: TrainingState, metadata: Record<string, unknown> = {}): Promise<void> {
   const weights = await encodeModelWeights(model);
   const weightsSha256 = sha256(weights.data);
+  // The hashes of the weights before and after this save, so a damaged weights.bin is noticed.
+  writeFileAtomic(join(dir, CHECKSUMS), `${JSON.stringify({ weightsSha256: [...new Set([weightsSha256, ...readChecksums(dir).slice(0, 1)])] })}\n`);
   const slots = await optimizer.getWeights();
   const { data, specs } = await tf.io.encodeWeights(slots);
   // getWeights returns the live slot variables plus a fresh scalar for the step count: free only that.
@@ -48,6 +51,7 @@ export async function saveCheckpoint(dir: string, model: Transformer, optimizer:
   const header: OptimizerHeader = { formatVersion: 1, ...state, weightsSha256, specs };
   const file = `optimizer-${state.step}.bin`;
   writeFileAtomic(join(dir, file), packOptimizerFile(header, new Uint8Array(data as ArrayBuffer)));
+  injectCheckpointPause();
   writeModelFiles(dir, model, weights, metadata);
   for (const other of readdirSync(dir)) {
     if (OPTIMIZER_FILE.test(other) && other !== file) rmSync(join(dir, other), { force: true });
@@ -81,6 +85,24 @@ export async function restoreOptimizer(dir: string, optimizer: tf.Optimizer): Pr
     return { step, elapsedSeconds, tokensSeen };
   }
   throw new ModelFormatError(`${dir} has no optimizer state matching its weights.bin, so the run cannot be resumed`);
+}
+
+/** checksums.json: SHA-256 of the current weights.bin (and of the one before it, during a save). */
+export const CHECKSUMS = 'checksums.json';
+
+/** The recorded weight hashes, newest first ([] when the folder has none or they are unreadable). */
+export function readChecksums(dir: string): string[] {
+  try {
+    const list = (JSON.parse(readFileSync(join(dir, CHECKSUMS), 'utf8')) as { weightsSha256?: unknown }).weightsSha256;
+    return Array.isArray(list) ? list.filter((h): h is string => typeof h === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Record the hash of the folder's current weights.bin (for a model folder assembled by hand). */
+export function writeChecksums(dir: string): void {
+  writeFileAtomic(join(dir, CHECKSUMS), `${JSON.stringify({ weightsSha256: [sha256(readFileSync(join(dir, WEIGHTS_BIN)))] })}\n`);
 }
 
 /** Hashes of the weights that the folder's optimizer checkpoints belong to (unreadable files are skipped). */

@@ -4,7 +4,7 @@ import type { TransformerConfig } from '../config.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { ModelFormatError } from '../errors.js';
 import { Translator } from '../infer/translator.js';
-import { checkpointWeightHashes, sha256 } from './checkpoint.js';
+import { checkpointWeightHashes, readChecksums, sha256 } from './checkpoint.js';
 import { loadModelFiles, WEIGHTS_BIN } from './model-files.js';
 import { readRunConfig, readTokenizers, RUN_CONFIG, TOKENIZER_JSON } from './model-dir.js';
 
@@ -40,10 +40,14 @@ function checkVocabulary(config: TransformerConfig, source: Tokenizer, target: T
   }
 }
 
-/** If the folder keeps optimizer checkpoints, weights.bin must be one of the weights they were saved with. */
+/**
+ * weights.bin must be a version that was saved: its hash is in checksums.json (or, in folders
+ * without it, in an optimizer checkpoint). Bit flips and replaced files are caught here.
+ */
 function checkAgainstCheckpoint(dir: string): void {
-  const hashes = checkpointWeightHashes(dir);
+  const recorded = readChecksums(dir);
+  const hashes = recorded.length > 0 ? recorded : checkpointWeightHashes(dir);
   if (hashes.length === 0) return;
-  if (!hashes.includes(sha256(readFileSync(join(dir, WEIGHTS_BIN))))) throw new ModelFormatError(`${join(dir, WEIGHTS_BIN)} does not match the checkpoint saved with it (damaged or replaced)`);
+  if (!hashes.includes(sha256(readFileSync(join(dir, WEIGHTS_BIN))))) throw new ModelFormatError(`${join(dir, WEIGHTS_BIN)} does not match the checksum saved with it (damaged or replaced)`);
 }
 

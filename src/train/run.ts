@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { TransformerConfig } from '../config.js';
 import { BOS_ID, EOS_ID, PAD_ID } from '../data/tokenizer.js';
-import { UsageError } from '../errors.js';
+import { AtencaoError, UsageError, WriteError } from '../errors.js';
 import { restoreOptimizer, saveCheckpoint, type TrainingState } from '../io/checkpoint.js';
 import { loadModelFiles, MODEL_JSON } from '../io/model-files.js';
 import { readRunConfig, readMetrics, readTokenizers, writeMetrics, writeRunConfig, writeTokenizers, RUN_CONFIG, FORMAT_VERSION, type RunConfig } from '../io/model-dir.js';
@@ -57,6 +57,7 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
     throw new UsageError(`${options.out} already holds a model; add --resume to continue it, or choose another --out`);
   }
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${options.out} is a file, not a folder`);
+  if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`--out ${options.out} already exists and holds other files; choose a new folder`);
   const prepared = prepareData(options.data, { maxLen: options.model.maxLen, seed: options.training.seed }, reporter);
   const training = { ...options.training };
   if (options.epochs !== undefined) {
@@ -81,13 +82,28 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
     training,
     backend: options.backend,
   };
-  mkdirSync(dir, { recursive: true });
-  writeTokenizers(dir, prepared.source, prepared.target);
-  writeRunConfig(dir, config);
-  writeMetrics(dir, []);
   const optimizer = tf.train.adam(training.lr, 0.9, 0.98, 1e-9);
   const start: TrainingState = { step: 0, elapsedSeconds: 0, tokensSeen: 0 };
-  await saveCheckpoint(dir, model, optimizer, start); // the folder holds a loadable model from now on
+  // The folder appears complete or not at all: it is assembled beside its final name, then renamed.
+  const partial = `${dir}.partial-${process.pid}`;
+  try {
+    mkdirSync(dirname(dir), { recursive: true });
+    rmSync(partial, { recursive: true, force: true });
+    mkdirSync(partial);
+    writeTokenizers(partial, prepared.source, prepared.target);
+    writeRunConfig(partial, config);
+    writeMetrics(partial, []);
+    await saveCheckpoint(partial, model, optimizer, start);
+    if (existsSync(dir)) rmdirSync(dir); // an empty folder the user made for it
+    renameSync(partial, dir);
+  } catch (error) {
+    rmSync(partial, { recursive: true, force: true });
+    optimizer.dispose();
+    model.dispose();
+    if (error instanceof AtencaoError) throw error;
+    const code = (error as { code?: string }).code;
+    throw new WriteError(`cannot create ${options.out}: ${code === 'ENOTEMPTY' ? 'it is not empty' : (error as Error).message}`, { cause: error });
+  }
   reporter.info(`model: ${model.countTrainableParams().toLocaleString('en')} parameters, ${describeModel(model.config)}`);
   return runLoop(dir, model, optimizer, prepared, config, start, [], reporter);
 }
