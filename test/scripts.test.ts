@@ -41,3 +41,10 @@ it('04: cheio/vazia names the best heads on held-out sentences of the shipped mo
   expect(stdout).toContain('held-out sentences translated exactly: 12 of 12');
   expect(existsSync(join(out, 'scores.json'))).toBe(true);
 });
+
+it('soak (short): constant tensors over training and translation', () => {
+  const { stdout } = runScript('soak');
+  expect(stdout).toMatch(/training: tensors (\d+) → \1 \(constant\)/);
+  expect(stdout).toMatch(/translation: tensors (\d+) → \1 \(constant\)/);
+  expect(stdout).toContain('OK: constant tensors');
+});

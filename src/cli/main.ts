@@ -42,6 +42,10 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 main(hideBin(process.argv)).catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`atencao: ${error.message} (see 'atencao --help')\n`);
+    process.exit(2);
+  }
   if (error instanceof AtencaoError) {
     process.stderr.write(`atencao: ${error.message}\n`);
     process.exit(1);

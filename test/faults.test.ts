@@ -1,0 +1,132 @@
+import * as tf from '@tensorflow/tfjs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadModel } from '../src/io/load-model.js';
+import { restoreOptimizer } from '../src/io/checkpoint.js';
+import { rng } from './helpers.js';
+
+const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
+const TINY = ['--task', 'reverse', '--symbols', '6', '--lengths', '6:8', '--d-model', '16', '--heads', '2', '--layers', '1', '--d-ff', '32', '--batch-size', '16', '--valid-every', '4', '--backend', 'wasm'];
+const root = mkdtempSync(join(tmpdir(), 'atencao-faults-'));
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Start a training run; `act` gets the child and a promise of its end. */
+function train(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [CLI, 'train', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<Finished>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done, output: () => stdout + stderr };
+}
+
+async function waitFor(check: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The folder loads, and its optimizer state gives the step a resume continues from. */
+async function savedStep(dir: string): Promise<number> {
+  await tf.setBackend('wasm');
+  const translator = await loadModel(dir);
+  translator.translate('abc');
+  translator.dispose();
+  const optimizer = tf.train.adam(1e-3);
+  const { step } = await restoreOptimizer(dir, optimizer);
+  optimizer.dispose();
+  return step;
+}
+
+describe('kill -9 at random moments', () => {
+  it('never leaves a folder that does not load, and --resume continues from the last saved step (12 trials, half inside checkpoint writes)', async () => {
+    const random = rng(99);
+    for (let trial = 0; trial < 12; trial++) {
+      const dir = join(root, `kill-${trial}`);
+      const slow = trial % 2 === 1; // checkpoints pause 300 ms between files: the kill lands inside one
+      const run = train([...TINY, '--steps', '100000', '--out', dir], slow ? { ATENCAO_FAULTS: 'slow-checkpoint:300' } : {});
+      await waitFor(() => run.output().includes('model:'), 30_000);
+      await new Promise((r) => setTimeout(r, 100 + Math.floor(random() * 1500)));
+      run.child.kill('SIGKILL');
+      const end = await run.done;
+      expect(end.signal).toBe('SIGKILL');
+      const step = await savedStep(dir);
+      const resumed = spawnSync(process.execPath, [CLI, 'train', '--out', dir, '--resume', '--steps', String(step + 2), '--valid-every', '1'], { encoding: 'utf8' });
+      expect(resumed.status, resumed.stderr).toBe(0);
+      expect(resumed.stderr).toContain(`resuming at step ${step} of ${step + 2}`);
+      expect(await savedStep(dir)).toBe(step + 2);
+    }
+  }, 300_000);
+
+  it('a folder killed while being created is either complete or absent', async () => {
+    const dir = join(root, 'kill-early');
+    const run = train([...TINY, '--steps', '100000', '--out', dir], { ATENCAO_FAULTS: 'slow-checkpoint:2000' });
+    await waitFor(() => existsSync(`${dir}.partial-${run.child.pid}`), 30_000);
+    run.child.kill('SIGKILL');
+    await run.done;
+    expect(existsSync(dir)).toBe(false);
+  }, 60_000);
+});
+
+describe('signals', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} saves a checkpoint, says where, and exits cleanly`, async () => {
+      const dir = join(root, `signal-${signal}`);
+      const run = train([...TINY, '--steps', '100000', '--out', dir]);
+      await waitFor(() => /step \d+:/.test(run.output()), 30_000);
+      run.child.kill(signal);
+      const end = await run.done;
+      expect(end.code).toBe(130);
+      expect(end.stderr).toContain(`${signal}: saving a checkpoint and stopping`);
+      expect(end.stdout).toMatch(new RegExp(`interrupted by ${signal}; checkpoint saved at step (\\d+)`));
+      expect(end.stdout).toContain(`saved in ${dir}`);
+      expect(end.stderr).not.toMatch(/\n\s+at /);
+      const stopped = Number(/checkpoint saved at step (\d+)/.exec(end.stdout)![1]);
+      expect(await savedStep(dir)).toBe(stopped);
+    }, 60_000);
+  }
+});
+
+describe('failures during training', () => {
+  it('a NaN loss stops with one clear line and keeps the last good checkpoint', async () => {
+    const dir = join(root, 'nan');
+    const r = spawnSync(process.execPath, [CLI, 'train', ...TINY, '--steps', '200', '--lr', '1e9', '--clip', '0', '--warmup', '0', '--schedule', 'constant', '--valid-every', '1', '--out', dir], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    const line = r.stderr.trim().split('\n').pop()!;
+    expect(line).toMatch(/^atencao: the loss became (NaN|Infinity|-Infinity) at step (\d+); stopped, keeping the checkpoint of step (\d+) \(try a lower --lr or --clip\)$/);
+    const kept = Number(/checkpoint of step (\d+)/.exec(line)![1]);
+    expect(await savedStep(dir)).toBe(kept);
+  }, 60_000);
+
+  it('a full disk (simulated) gives one line naming the file, and the previous checkpoint stays intact', async () => {
+    const dir = join(root, 'full-disk');
+    const r = spawnSync(process.execPath, [CLI, 'train', ...TINY, '--steps', '200', '--out', dir], { encoding: 'utf8', env: { ...process.env, ATENCAO_FAULTS: 'fail-write-after:12' } });
+    expect(r.status).toBe(1);
+    const line = r.stderr.trim().split('\n').pop()!;
+    expect(line).toMatch(new RegExp(`^atencao: cannot write ${dir}/[a-z.0-9-]+: no space left on the device \\(ENOSPC\\); the previous version is unchanged$`));
+    const step = await savedStep(dir);
+    expect(step).toBeGreaterThanOrEqual(0);
+    expect(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).every((l) => JSON.parse(l).step <= step)).toBe(true);
+  }, 60_000);
+
+  it.skipIf(process.getuid?.() === 0)('a read-only output folder gives one clear line', async () => {
+    const parent = join(root, 'readonly');
+    spawnSync('mkdir', ['-p', parent]);
+    spawnSync('chmod', ['555', parent]);
+    const r = spawnSync(process.execPath, [CLI, 'train', ...TINY, '--steps', '5', '--out', join(parent, 'model')], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n').pop()).toMatch(/^atencao: cannot (write|create) /);
+  });
+});
