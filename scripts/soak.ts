@@ -23,13 +23,24 @@ interface Sample {
 }
 const rss = () => process.memoryUsage().rss / 2 ** 20;
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+/**
+ * Tensors must not change after the warm-up tenth. Resident memory swings with garbage collection
+ * (tens of MB either way), so its growth compares medians: the last fifth of the run against the
+ * fifth after the warm-up.
+ */
 function report(name: string, samples: Sample[]): boolean {
-  const warm = samples.filter((s) => s.at >= samples[samples.length - 1]!.at / 10);
-  const first = warm[0]!;
-  const last = warm[warm.length - 1]!;
-  const tensorsFlat = warm.every((s) => s.tensors === first.tensors);
-  const growth = (last.rssMb - first.rssMb) / first.rssMb;
-  console.log(`${name}: tensors ${first.tensors} → ${last.tensors} (${tensorsFlat ? 'constant' : 'CHANGED'}), RSS ${first.rssMb.toFixed(0)} → ${last.rssMb.toFixed(0)} MB (${(100 * growth).toFixed(1)}%, max ${Math.max(...warm.map((s) => s.rssMb)).toFixed(0)} MB)`);
+  const end = samples[samples.length - 1]!.at;
+  const warm = samples.filter((s) => s.at >= end / 10);
+  const early = median(warm.filter((s) => s.at < end * 0.3).map((s) => s.rssMb));
+  const late = median(warm.filter((s) => s.at >= end * 0.8).map((s) => s.rssMb));
+  const tensorsFlat = warm.every((s) => s.tensors === warm[0]!.tensors);
+  const growth = (late - early) / early;
+  console.log(
+    `${name}: tensors ${warm[0]!.tensors} → ${warm[warm.length - 1]!.tensors} (${tensorsFlat ? 'constant' : 'CHANGED'}), ` +
+      `RSS median ${early.toFixed(0)} → ${late.toFixed(0)} MB (${(100 * growth).toFixed(1)}%; range ${Math.min(...warm.map((s) => s.rssMb)).toFixed(0)}–${Math.max(...warm.map((s) => s.rssMb)).toFixed(0)} MB)`,
+  );
   return tensorsFlat && (ctx.fast || growth < 0.1);
 }
 
