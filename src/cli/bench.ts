@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { pct } from './progress.js';
 import { setBackend, type ConcreteBackend } from '../backend.js';
 import { measureDecodeSpeed, measureTranslateSpeed } from '../bench/decode-speed.js';
 import { measureTimeToTarget, TARGET_TASKS, type TargetTask } from '../bench/time-to-target.js';
@@ -97,6 +98,3 @@ function cols(...cells: [string, number][]): string {
   return `${cells.map(([text, w]) => (w >= 0 ? text.padEnd(w) : text.padStart(-w))).join('')}\n`;
 }
 
-function pct(x: number): string {
-  return `${(100 * x).toFixed(1)}%`;
-}

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { pct } from './progress.js';
 import { SYNTHETIC_TASKS, type SyntheticTaskName } from '../data/tasks.js';
 import { evaluateModelDir } from '../train/eval-dir.js';
 import { backendOption, startBackend } from './options.js';
@@ -46,6 +47,3 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   },
 };
 
-function pct(x: number): string {
-  return `${(100 * x).toFixed(1)}%`;
-}

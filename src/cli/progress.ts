@@ -70,7 +70,8 @@ export class ProgressReporter {
   }
 }
 
-function pct(x: number): string {
+/** A fraction as a percentage with one decimal: 0.953 → "95.3%". */
+export function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
 }
 

@@ -6,7 +6,7 @@ import { RECIPES, type ModelArgs, type TrainingArgs } from '../train/defaults.js
 import type { DataSpec } from '../train/prepare-data.js';
 import { describeModel, resumeRun, startRun, type RunSummary } from '../train/run.js';
 import { backendOption, nonNegativeInt, numberIn, positiveInt, positiveNumber, startBackend } from './options.js';
-import { formatSeconds, ProgressReporter } from './progress.js';
+import { formatSeconds, pct, ProgressReporter } from './progress.js';
 
 interface TrainArgs {
   task?: string;
@@ -144,9 +144,6 @@ function report(s: RunSummary, signal: string | undefined): void {
   writeFileSync(`${s.dir}/evaluation.json`, `${JSON.stringify({ step: r.state.step, elapsedSeconds: r.state.elapsedSeconds, ...t, referentAccuracy: s.referentAccuracy }, null, 2)}\n`);
 }
 
-function pct(x: number): string {
-  return `${(100 * x).toFixed(1)}%`;
-}
 
 function dataSpec(args: TrainArgs): DataSpec {
   if (args.data !== undefined) {
