@@ -28,7 +28,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   handler: async (args) => {
     await startBackend(args.backend, args.json);
     const log = { info: (m: string) => process.stderr.write(`${m}\n`), warn: (m: string) => process.stderr.write(`warning: ${m}\n`) };
-    const r = evaluateModelDir(args.model, { task: args.task as SyntheticTaskName | 'pt-en' | undefined, data: args.data }, log);
+    const r = await evaluateModelDir(args.model, { task: args.task as SyntheticTaskName | 'pt-en' | undefined, data: args.data }, log);
     if (args.json) {
       process.stdout.write(`${JSON.stringify({ exactMatch: r.exactMatch, tokenAccuracy: r.tokenAccuracy, bleu: r.bleu ?? null, n: r.n, loss: r.loss, referentAccuracy: r.referentAccuracy ?? null, on: r.on })}\n`);
       return;

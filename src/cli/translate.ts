@@ -49,12 +49,17 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
     const translator = await loadModel(args.model);
     try {
       const unknown = new Set<string>();
+      let truncated = 0;
       for (let start = 0; start < lines.length; start += CHUNK) {
         const results = translator.translate(lines.slice(start, start + CHUNK), { beam, maxLen, lengthPenalty, batchSize });
         for (const r of results) {
           r.unknown.forEach((t) => unknown.add(t));
+          if (r.truncated) truncated++;
           process.stdout.write(args.json ? `${JSON.stringify(r)}\n` : `${r.output}\n`);
         }
+      }
+      if (truncated > 0) {
+        process.stderr.write(`warning: ${truncated} sentence${truncated > 1 ? 's were' : ' was'} longer than the model's ${translator.config.maxLen} tokens and cut\n`);
       }
       if (unknown.size > 0 && !args.json) {
         process.stderr.write(`warning: words the model never saw in training, read as <unk>: ${[...unknown].slice(0, 20).join(', ')}\n`);

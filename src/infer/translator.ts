@@ -28,6 +28,8 @@ export interface Translation {
   score: number;
   /** Source tokens the model does not know (read as unk). */
   unknown: string[];
+  /** The source was longer than the model's maxLen and was cut. */
+  truncated: boolean;
 }
 
 export interface AttentionMaps {
@@ -79,6 +81,7 @@ export class Translator {
       tokenScores: r.scores,
       score: r.score,
       unknown: this.unknownTokens(texts[i]!),
+      truncated: this.source.encode(texts[i]!, { eos: true }).length > this.config.maxLen,
     }));
     return typeof input === 'string' ? out[0]! : out;
   }

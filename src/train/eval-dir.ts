@@ -1,8 +1,7 @@
 import { BOS_ID, EOS_ID, PAD_ID } from '../data/tokenizer.js';
 import { readCorpus, describeSkips } from '../data/corpus.js';
 import type { SyntheticTaskName } from '../data/tasks.js';
-import { loadModelFiles } from '../io/model-files.js';
-import { readRunConfig, readTokenizers } from '../io/model-dir.js';
+import { loadModel } from '../io/load-model.js';
 import { DataError } from '../errors.js';
 import { evaluate, type EvalMetrics } from './evaluate.js';
 import { prepareData, type DataSpec } from './prepare-data.js';
@@ -26,10 +25,11 @@ interface Reporter {
 }
 
 /** Evaluate a saved model on its own test data, a built-in task, or a corpus file. */
-export function evaluateModelDir(dir: string, request: EvalRequest, reporter: Reporter): EvalReport {
-  const config = readRunConfig(dir);
-  const tokenizers = readTokenizers(dir);
-  const model = loadModelFiles(dir);
+export async function evaluateModelDir(dir: string, request: EvalRequest, reporter: Reporter): Promise<EvalReport> {
+  const translator = await loadModel(dir); // the same checks as every other command that reads a model
+  const { model, source, target } = translator;
+  const tokenizers = { source, target };
+  const config = translator.run!;
   try {
     const ids = { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID };
     if (request.data !== undefined) {
@@ -57,7 +57,7 @@ export function evaluateModelDir(dir: string, request: EvalRequest, reporter: Re
       referentAccuracy: prepared.referent?.score(model),
     };
   } finally {
-    model.dispose();
+    translator.dispose();
   }
 }
 
