@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.js';
+import { definedOnly } from './util/objects.js';
 
 export type Activation = 'relu' | 'gelu';
 export type NormPlacement = 'pre' | 'post';
@@ -65,7 +66,7 @@ export function resolveConfig(input: TransformerConfigInput): TransformerConfig 
   if (unknown.length > 0) {
     throw new ConfigError(`unknown config field ${show(unknown[0])} (known: ${[...known].join(', ')})`);
   }
-  const config = { ...DEFAULT_CONFIG, ...dropUndefined(input) } as TransformerConfig;
+  const config = { ...DEFAULT_CONFIG, ...definedOnly(input) } as TransformerConfig;
   validateConfig(config);
   return config;
 }
@@ -77,8 +78,10 @@ const POSITIVE_INTEGERS = [
   'numHeads',
   'dFF',
   'maxLen',
+  'numEncoderLayers',
+  'numDecoderLayers',
 ] as const;
-const NON_NEGATIVE_INTEGERS = ['numEncoderLayers', 'numDecoderLayers', 'padId'] as const;
+const NON_NEGATIVE_INTEGERS = ['padId'] as const;
 
 /** Throws a `ConfigError` naming the first bad field and echoing its value. */
 export function validateConfig(config: TransformerConfig): void {
@@ -93,12 +96,6 @@ export function validateConfig(config: TransformerConfig): void {
     if (!Number.isInteger(value) || value < 0) {
       throw new ConfigError(`${key} (${show(value)}) must be a non-negative integer`);
     }
-  }
-  if (config.numEncoderLayers < 1) {
-    throw new ConfigError(`numEncoderLayers (${config.numEncoderLayers}) must be at least 1`);
-  }
-  if (config.numDecoderLayers < 1) {
-    throw new ConfigError(`numDecoderLayers (${config.numDecoderLayers}) must be at least 1`);
   }
   if (config.dModel % config.numHeads !== 0) {
     throw new ConfigError(
@@ -142,9 +139,6 @@ export function show(value: unknown): string {
   }
 }
 
-function dropUndefined<T extends object>(input: T): Partial<T> {
-  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 const CONFIG_KEYS = [...Object.keys(DEFAULT_CONFIG), 'srcVocabSize', 'tgtVocabSize'];
 

@@ -300,3 +300,16 @@ describe('describeSkips', () => {
     expect(describeSkips(parsed)).toBe('skipped 2 of 6 lines: 1 without a tab (line 2), 1 with an empty source (line 5); removed 1 duplicate pair');
   });
 });
+
+it('holdOut keeps every source on one side and caps the validation set', () => {
+  // 200 sources with two translations each, as in Tatoeba exports.
+  const pairs = Array.from({ length: 200 }, (_, i) => [{ source: `s${i}`, target: `a${i}` }, { source: `s${i}`, target: `b${i}` }]).flat();
+  const { train, valid } = holdOut(pairs, 0.1, 3);
+  const trainSources = new Set(train.map((p) => p.source));
+  expect(valid.some((p) => trainSources.has(p.source))).toBe(false);
+  expect(valid.length).toBe(40);
+  expect(train.length + valid.length).toBe(400);
+  const capped = holdOut(pairs, 0.5, 3, 25);
+  expect(capped.valid.length).toBeLessThanOrEqual(26);
+  expect(capped.train.length + capped.valid.length).toBe(400);
+});

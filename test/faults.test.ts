@@ -70,6 +70,26 @@ describe('kill -9 at random moments', () => {
     }
   }, 300_000);
 
+  it('two interrupted checkpoints in a row still leave the last complete weights loadable', async () => {
+    const dir = join(root, 'kill-twice');
+    const env = { ATENCAO_FAULTS: 'slow-checkpoint:400' };
+    const first = train([...TINY, '--steps', '100000', '--out', dir], env);
+    await waitFor(() => /step \d+:/.test(first.output()), 30_000);
+    await new Promise((r) => setTimeout(r, 150)); // inside the next checkpoint's pause
+    first.child.kill('SIGKILL');
+    await first.done;
+    const step = await savedStep(dir);
+    const second = spawn(process.execPath, [CLI, 'train', '--out', dir, '--resume', '--steps', '100000'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    second.stdout.on('data', (d) => (out += d));
+    second.stderr.on('data', (d) => (out += d));
+    await waitFor(() => /step \d+:/.test(out), 30_000);
+    await new Promise((r) => setTimeout(r, 150));
+    second.kill('SIGKILL');
+    await new Promise((r) => second.on('close', r));
+    expect(await savedStep(dir)).toBeGreaterThanOrEqual(step);
+  }, 90_000);
+
   it('a folder killed while being created is either complete or absent', async () => {
     const dir = join(root, 'kill-early');
     const run = train([...TINY, '--steps', '100000', '--out', dir], { ATENCAO_FAULTS: 'slow-checkpoint:2000' });

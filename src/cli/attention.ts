@@ -1,9 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 import { loadModel } from '../io/load-model.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileCreatingDir } from '../io/atomic.js';
 import { renderHtml } from '../viz/html.js';
 import { ATTENTION_KINDS, attentionPanels, KIND_TITLES, type AttentionKind } from '../viz/panels.js';
 import { renderSvg } from '../viz/svg.js';
@@ -69,8 +67,7 @@ export const attentionCommand: CommandModule<object, AttentionArgs> = {
       if (args.out === undefined) {
         process.stdout.write(text);
       } else {
-        mkdirSync(dirname(args.out), { recursive: true });
-        writeFileAtomic(args.out, text);
+        writeFileCreatingDir(args.out, text);
         process.stderr.write(`wrote ${args.out}\n`);
       }
     } finally {

@@ -1,11 +1,9 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { generatePtEn, toTsv } from '../data/pt-en.js';
 import { SYNTHETIC_TASKS, SyntheticTask, type SyntheticTaskName } from '../data/tasks.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileCreatingDir } from '../io/atomic.js';
 import { Random } from '../util/random.js';
-import { positiveInt } from './options.js';
+import { nonNegativeInt, positiveInt } from './options.js';
 
 interface DataArgs {
   task: string;
@@ -28,6 +26,7 @@ export const dataCommand: CommandModule<object, DataArgs> = {
       .example('$0 data --task pt-en --out data/pt-en.tsv', 'the toy translation corpus'),
   handler: (args) => {
     positiveInt('count', args.count);
+    nonNegativeInt('seed', args.seed);
     let text: string;
     if (args.task === 'pt-en') {
       const corpus = generatePtEn({ seed: args.seed });
@@ -41,8 +40,7 @@ export const dataCommand: CommandModule<object, DataArgs> = {
       process.stdout.write(text);
       return;
     }
-    mkdirSync(dirname(args.out), { recursive: true });
-    writeFileAtomic(args.out, text);
+    writeFileCreatingDir(args.out, text);
     process.stderr.write(`wrote ${text.split('\n').length - 1} pairs to ${args.out}\n`);
   },
 };

@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandModule } from 'yargs';
 import { SEED_PAIRS } from '../data/pt-en.js';
@@ -11,7 +11,7 @@ import { RECIPES } from '../train/defaults.js';
 import { startRun } from '../train/run.js';
 import { renderHeatmap } from '../viz/terminal.js';
 import { renderHtml, type HtmlExample } from '../viz/html.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileCreatingDir } from '../io/atomic.js';
 import { backendOption, startBackend } from './options.js';
 import { ProgressReporter } from './progress.js';
 
@@ -64,8 +64,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         examples.push({ source: pair.source, translation: t.output, maps });
         write(explainReferent(maps, pair.adjective, pair.referentEn, color));
       }
-      mkdirSync(dirname(resolve(args.report)), { recursive: true });
-      writeFileAtomic(args.report, renderHtml({ title: 'atencao: cheio / vazia', examples }));
+      writeFileCreatingDir(args.report, renderHtml({ title: 'atencao: cheio / vazia', examples }));
       write(`\nModel: ${dir}\nEvery layer and head, interactively: open ${resolve(args.report)} in a browser.\n`);
     } finally {
       translator.dispose();

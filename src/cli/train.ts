@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { SYNTHETIC_TASKS, type SyntheticTaskName } from '../data/tasks.js';
 import { UsageError } from '../errors.js';
@@ -141,7 +140,6 @@ function report(s: RunSummary, signal: string | undefined): void {
   if (s.referentAccuracy !== undefined) lines.push(`held-out container pairs: right referent in ${pct(s.referentAccuracy)}`);
   lines.push(`model (${describeModel(s.config.model)}) saved in ${s.dir}`);
   process.stdout.write(`${lines.join('\n')}\n`);
-  writeFileSync(`${s.dir}/evaluation.json`, `${JSON.stringify({ step: r.state.step, elapsedSeconds: r.state.elapsedSeconds, ...t, referentAccuracy: s.referentAccuracy }, null, 2)}\n`);
 }
 
 
@@ -212,13 +210,9 @@ function trainingArgs(args: TrainArgs): Partial<TrainingArgs> {
 
 /** Flags the user typed (yargs also fills in aliases and defaults; this keeps only what was given). */
 function explicitFlags(args: TrainArgs): Set<string> {
-  const given = new Set<string>();
-  for (const arg of process.argv.slice(2)) {
-    const m = /^--(?:no-)?([a-z][a-z0-9-]*)/.exec(arg);
-    if (m) given.add(m[1]!);
-  }
-  void args;
-  return given;
+  // Only --resume and --backend have defaults, so any other flag that has a value was typed.
+  const flags = Object.keys(args).filter((k) => k !== '_' && k !== '$0' && !/[A-Z]/.test(k));
+  return new Set(flags.filter((k) => args[k as keyof TrainArgs] !== undefined && k !== 'resume' && k !== 'backend'));
 }
 
 /** SIGINT/SIGTERM ask the run to stop at the next step; a second one exits at once. */

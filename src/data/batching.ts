@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { maxOf } from '../util/objects.js';
 import type { Random } from '../util/random.js';
 
 /** A pair as token ids: `src` ends with eos; `tgt` is the bare target (bos/eos are added per batch). */
@@ -22,8 +23,8 @@ export interface BatchTensors {
 
 /** Pad a list of pairs into tensors: src (B, Ts), tgtIn = [bos, …tgt] and tgtOut = [...tgt, eos], (B, Tt). */
 export function makeBatch(items: readonly EncodedPair[], ids: SpecialIds): BatchTensors {
-  const ts = Math.max(...items.map((p) => p.src.length));
-  const tt = Math.max(...items.map((p) => p.tgt.length)) + 1;
+  const ts = maxOf(items.map((p) => p.src.length));
+  const tt = maxOf(items.map((p) => p.tgt.length)) + 1;
   const src = new Int32Array(items.length * ts).fill(ids.pad);
   const tgtIn = new Int32Array(items.length * tt).fill(ids.pad);
   const tgtOut = new Int32Array(items.length * tt).fill(ids.pad);

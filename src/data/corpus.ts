@@ -85,14 +85,22 @@ export function readCorpus(path: string): Corpus {
 }
 
 /** Split off a held-out fraction after a seeded shuffle; both sides get at least one pair. */
-export function holdOut(pairs: readonly Pair[], fraction: number, seed: number): { train: Pair[]; valid: Pair[] } {
+export function holdOut(pairs: readonly Pair[], fraction: number, seed: number, maxValid = Infinity): { train: Pair[]; valid: Pair[] } {
   if (!(fraction > 0 && fraction < 1)) throw new DataError(`held-out fraction (${fraction}) must be between 0 and 1`);
   if (pairs.length < 2) {
     throw new DataError(`cannot hold out validation pairs from ${pairs.length} pair${pairs.length === 1 ? '' : 's'} (at least 2 are needed)`);
   }
-  const shuffled = new Random(seed).shuffle([...pairs]);
-  const size = Math.min(pairs.length - 1, Math.max(1, Math.round(pairs.length * fraction)));
-  return { train: shuffled.slice(size), valid: shuffled.slice(0, size) };
+  // Whole groups of pairs sharing a source go to one side, so no validation source is trained on
+  // (Tatoeba-style exports list one sentence with several translations).
+  const groups = new Map<string, Pair[]>();
+  for (const p of pairs) groups.set(p.source, [...(groups.get(p.source) ?? []), p]);
+  const shuffled = new Random(seed).shuffle([...groups.values()]);
+  const size = Math.min(pairs.length - 1, Math.max(1, Math.round(pairs.length * fraction)), maxValid);
+  const valid: Pair[] = [];
+  const train: Pair[] = [];
+  for (const group of shuffled) (valid.length < size && valid.length + group.length < pairs.length ? valid : train).push(...group);
+  if (train.length === 0) train.push(valid.pop()!);
+  return { train, valid };
 }
 
 /**

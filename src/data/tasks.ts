@@ -1,4 +1,5 @@
 import { DataError } from '../errors.js';
+import { definedOnly } from '../util/objects.js';
 import { Random } from '../util/random.js';
 import type { Pair } from './types.js';
 
@@ -48,7 +49,7 @@ export class SyntheticTask {
       throw new DataError(`unknown task '${String(name)}' (choose one of: ${SYNTHETIC_TASKS.join(', ')})`);
     }
     this.name = name;
-    const o = { symbols: 10, minLen: 10, maxLen: 10, seed: 1, testSize: 1000, validSize: 1000, ...dropUndefined(options) };
+    const o = { symbols: 10, minLen: 10, maxLen: 10, seed: 1, testSize: 1000, validSize: 1000, ...definedOnly(options) };
     checkInt('symbols', o.symbols, 2, SYMBOLS.length);
     checkInt('minLen', o.minLen, 1, 10_000);
     checkInt('maxLen', o.maxLen, o.minLen, 10_000);
@@ -103,6 +104,3 @@ function checkInt(name: string, value: number, min: number, max: number): void {
   }
 }
 
-function dropUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { SpecialIds } from '../data/batching.js';
 import type { Transformer } from '../model/transformer.js';
-import { sourceTensor, type GreedyResult } from './greedy.js';
+import { encodeSources, type GreedyResult } from './greedy.js';
 import { IncrementalDecoder } from './incremental.js';
 
 export interface BeamOptions {
@@ -33,15 +33,16 @@ interface Hypothesis {
 export function beamSearch(model: Transformer, source: readonly number[], ids: SpecialIds, options: BeamOptions): BeamResult {
   const k = Math.max(1, Math.floor(options.beam));
   const alpha = options.lengthPenalty ?? 0.6;
-  const limit = Math.min(options.maxLen, model.config.maxLen - 1);
+  const limit = Math.max(0, Math.min(options.maxLen, model.config.maxLen - 1));
   const penalty = (length: number) => Math.pow((5 + length) / 6, alpha);
-  const src = sourceTensor([source as number[]], ids.pad);
-  const { memory, memoryMask } = model.encode(src);
-  const decoder = new IncrementalDecoder(model, memory, memoryMask);
+  const { memory, memoryMask } = encodeSources(model, [source as number[]], ids.pad);
+  let decoder: IncrementalDecoder | undefined;
   let alive: Hypothesis[] = [{ ids: [], scores: [], logProb: 0 }];
   const finished: Hypothesis[] = [];
   try {
-    for (let step = 0; step <= limit && alive.length > 0; step++) {
+    decoder = new IncrementalDecoder(model, memory, memoryMask);
+    // At most `limit` tokens, like greedy decoding: hypotheses still going then end without eos.
+    for (let step = 0; step < limit && alive.length > 0; step++) {
       const { logits } = decoder.step(alive.map((h) => (h.ids.length === 0 ? ids.bos : h.ids[h.ids.length - 1]!)));
       const logp = tf.tidy(() => tf.logSoftmax(logits).arraySync() as number[][]);
       logits.dispose();
@@ -51,8 +52,7 @@ export function beamSearch(model: Transformer, source: readonly number[], ids: S
       for (const c of candidates) {
         const parent = alive[c.row]!;
         const hyp = { ids: [...parent.ids], scores: [...parent.scores, c.tokenLogProb], logProb: c.total };
-        if (c.token === ids.eos || step === limit) {
-          if (c.token !== ids.eos) hyp.ids.push(c.token);
+        if (c.token === ids.eos) {
           finished.push(hyp);
         } else {
           hyp.ids.push(c.token);
@@ -63,9 +63,10 @@ export function beamSearch(model: Transformer, source: readonly number[], ids: S
       alive = next;
       if (alive.length > 0) decoder.select(rows);
     }
+    finished.push(...alive);
   } finally {
-    decoder.dispose();
-    tf.dispose([src, memory, memoryMask]);
+    decoder?.dispose();
+    tf.dispose([memory, memoryMask]);
   }
   const ranked = finished.map((h) => ({ h, score: h.logProb / penalty(h.scores.length) }));
   ranked.sort((a, b) => b.score - a.score);

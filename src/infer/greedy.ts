@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { SpecialIds } from '../data/batching.js';
 import type { Transformer } from '../model/transformer.js';
+import { maxOf } from '../util/objects.js';
 import { IncrementalDecoder } from './incremental.js';
 
 export interface GreedyOptions {
@@ -31,7 +32,7 @@ export function greedyDecode(model: Transformer, sources: readonly number[][], i
 /** `greedyDecode` with the log-probability of every chosen token. */
 export function greedyDecodeScored(model: Transformer, sources: readonly number[][], ids: SpecialIds, options: GreedyOptions): GreedyResult[] {
   const batchSize = options.batchSize ?? 128;
-  const limit = Math.min(options.maxLen, model.config.maxLen - 1);
+  const limit = Math.max(0, Math.min(options.maxLen, model.config.maxLen - 1));
   const results: GreedyResult[] = [];
   for (let start = 0; start < sources.length; start += batchSize) {
     const chunk = sources.slice(start, start + batchSize);
@@ -42,22 +43,34 @@ export function greedyDecodeScored(model: Transformer, sources: readonly number[
 
 /** Pad sources into a (B, Ts) int32 tensor. */
 export function sourceTensor(sources: readonly number[][], pad: number): tf.Tensor2D {
-  const ts = Math.max(...sources.map((s) => s.length));
+  const ts = maxOf(sources.map((s) => s.length));
   const data = new Int32Array(sources.length * ts).fill(pad);
   sources.forEach((s, i) => data.set(s, i * ts));
   return tf.tensor2d(data, [sources.length, ts], 'int32');
 }
 
+/** Encode padded sources: memory (B, Ts, d) and its mask; nothing else is left allocated, even on error. */
+export function encodeSources(model: Transformer, sources: readonly number[][], pad: number): { memory: tf.Tensor; memoryMask: tf.Tensor } {
+  const src = sourceTensor(sources, pad);
+  try {
+    const { memory, memoryMask } = model.encode(src);
+    return { memory, memoryMask };
+  } finally {
+    src.dispose();
+  }
+}
+
 function decodeChunk(model: Transformer, sources: readonly number[][], ids: SpecialIds, limit: number, cached: boolean): GreedyResult[] {
   const b = sources.length;
-  const src = sourceTensor(sources, ids.pad);
-  const { memory, memoryMask } = model.encode(src);
   const results: GreedyResult[] = sources.map(() => ({ ids: [], scores: [] }));
   const done = new Array<boolean>(b).fill(false);
-  const decoder = cached ? new IncrementalDecoder(model, memory, memoryMask) : undefined;
+  const { memory, memoryMask } = encodeSources(model, sources, ids.pad);
+  let decoder: IncrementalDecoder | undefined;
   let last = new Array<number>(b).fill(ids.bos);
   try {
-    for (let step = 0; step < limit + 1 && done.includes(false); step++) {
+    decoder = cached ? new IncrementalDecoder(model, memory, memoryMask) : undefined;
+    // At most `limit` tokens: a sentence still going after that stops without eos.
+    for (let step = 0; step < limit && done.includes(false); step++) {
       // A finished row keeps being fed (its outputs are ignored) so the batch stays rectangular.
       const logits = decoder ? decoder.step(last).logits : prefixLogits(model, results, ids, memory, memoryMask, step);
       const [best, logProb] = tf.tidy(() => {
@@ -68,14 +81,14 @@ function decodeChunk(model: Transformer, sources: readonly number[][], ids: Spec
       last = Array.from(best, (id, i) => {
         if (done[i]) return ids.pad;
         results[i]!.scores.push(logProb[i]!);
-        if (id === ids.eos || step === limit) done[i] = true;
+        if (id === ids.eos) done[i] = true;
         else results[i]!.ids.push(id);
         return id;
       });
     }
   } finally {
     decoder?.dispose();
-    tf.dispose([src, memory, memoryMask]);
+    tf.dispose([memory, memoryMask]);
   }
   return results;
 }

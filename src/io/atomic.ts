@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { WriteError } from '../errors.js';
 import { injectWriteFault } from './faults.js';
@@ -12,12 +12,24 @@ const REASONS: Record<string, string> = {
   ENOENT: 'the folder does not exist',
   ENOTDIR: 'a parent is not a folder',
   EISDIR: 'it is a folder',
+  EEXIST: 'a file is in the way',
 };
 
 /**
  * Write a file so that a crash at any moment leaves either the old or the new content, never a mix:
  * write a temporary file beside it, flush it to disk, rename it over the target, flush the folder.
  */
+/** `writeFileAtomic`, creating the file's folder first if needed (a failure is one WriteError line). */
+export function writeFileCreatingDir(path: string, data: string | Uint8Array): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? '';
+    throw new WriteError(`cannot write ${path}: cannot create its folder (${REASONS[code] ?? code})`, { cause: error });
+  }
+  writeFileAtomic(path, data);
+}
+
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const temp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelFormatError } from '../errors.js';
 import type { Transformer } from '../model/transformer.js';
@@ -42,8 +42,10 @@ export function sha256(data: Uint8Array): string {
 export async function saveCheckpoint(dir: string, model: Transformer, optimizer: tf.Optimizer, state: TrainingState, metadata: Record<string, unknown> = {}): Promise<void> {
   const weights = await encodeModelWeights(model);
   const weightsSha256 = sha256(weights.data);
-  // The hashes of the weights before and after this save, so a damaged weights.bin is noticed.
-  writeFileAtomic(join(dir, CHECKSUMS), `${JSON.stringify({ weightsSha256: [...new Set([weightsSha256, ...readChecksums(dir).slice(0, 1)])] })}\n`);
+  // The hashes of the weights on disk now and of the ones about to replace them: whichever
+  // weights.bin a crash leaves, its hash is listed, and a damaged file's is not.
+  const current = existsSync(join(dir, WEIGHTS_BIN)) ? [sha256(readFileSync(join(dir, WEIGHTS_BIN)))] : [];
+  writeFileAtomic(join(dir, CHECKSUMS), `${JSON.stringify({ weightsSha256: [...new Set([weightsSha256, ...current])] })}\n`);
   const slots = await optimizer.getWeights();
   const { data, specs } = await tf.io.encodeWeights(slots);
   // getWeights returns the live slot variables plus a fresh scalar for the step count: free only that.

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { makeBatch, type EncodedPair, type SpecialIds } from '../data/batching.js';
 import { greedyDecode } from '../infer/greedy.js';
 import type { Transformer } from '../model/transformer.js';
-import { batchLoss } from './step.js';
+import { maxOf } from '../util/objects.js';
+import { sequenceLoss } from './loss.js';
 import { corpusBleu, exactMatch } from './metrics.js';
 
 export interface EvalMetrics {
@@ -39,8 +40,9 @@ export function evaluate(model: Transformer, items: readonly EncodedPair[], opti
     const [loss, count, right] = tf.tidy(() => {
       const mask = tf.notEqual(batch.tgtOut, options.ids.pad);
       const n = tf.sum(tf.cast(mask, 'float32')).dataSync()[0]!;
-      const l = batchLoss(model, batch).dataSync()[0]!;
-      const predicted = tf.argMax(model.forward(batch.src, batch.tgtIn), -1);
+      const logits = model.forward(batch.src, batch.tgtIn); // (B, Tt, Vt), once for loss and accuracy
+      const l = sequenceLoss(logits, batch.tgtOut, { padId: options.ids.pad }).dataSync()[0]!;
+      const predicted = tf.argMax(logits, -1);
       const hits = tf.sum(tf.cast(tf.logicalAnd(tf.equal(predicted, batch.tgtOut), mask), 'float32')).dataSync()[0]!;
       return [l, n, hits];
     });
@@ -49,7 +51,7 @@ export function evaluate(model: Transformer, items: readonly EncodedPair[], opti
     tokens += count;
     correct += right;
   }
-  const maxLen = Math.max(...items.map((p) => p.tgt.length)) + 5;
+  const maxLen = maxOf(items.map((p) => p.tgt.length)) + 5;
   const outputs = greedyDecode(model, items.map((p) => p.src), options.ids, { maxLen, batchSize });
   const references = items.map((p) => p.tgt);
   const metrics: EvalMetrics = {

@@ -10,7 +10,8 @@ import type { Pair } from '../data/types.js';
 import { DataError } from '../errors.js';
 import { greedyDecode } from '../infer/greedy.js';
 import type { Transformer } from '../model/transformer.js';
-import { Random } from '../util/random.js';
+import { maxOf } from '../util/objects.js';
+import { mixSeed, Random } from '../util/random.js';
 import type { TrainingData } from './trainer.js';
 
 export type DataSpec =
@@ -136,19 +137,20 @@ function prepareCorpus(spec: Extract<DataSpec, { kind: 'corpus' }>, options: Pre
   if (skipped !== '') reporter.warn(`${basename(spec.file)}: ${skipped}`);
   let train = corpus.pairs;
   let valid: Pair[];
-  const sha256 = { train: fileHash(spec.file), valid: spec.valid ? fileHash(spec.valid) : undefined };
   if (spec.valid !== undefined) {
     const v = readCorpus(spec.valid);
     const vSkipped = describeSkips(v);
     if (vSkipped !== '') reporter.warn(`${basename(spec.valid)}: ${vSkipped}`);
     valid = v.pairs;
+    if (valid.length > VALID_CAP) {
+      reporter.info(`validating on the first ${VALID_CAP} of ${valid.length} pairs of ${basename(spec.valid)}`);
+      valid = valid.slice(0, VALID_CAP);
+    }
   } else {
-    ({ train, valid } = holdOut(corpus.pairs, spec.validFraction ?? 0.05, options.seed));
+    // At most VALID_CAP pairs are held out (validation runs greedy decoding); the rest train.
+    ({ train, valid } = holdOut(corpus.pairs, spec.validFraction ?? 0.05, options.seed, VALID_CAP));
   }
-  if (valid.length > VALID_CAP) {
-    reporter.info(`validating on ${VALID_CAP} of ${valid.length} held-out pairs`);
-    valid = valid.slice(0, VALID_CAP);
-  }
+  const sha256 = { train: fileHash(spec.file), valid: spec.valid ? fileHash(spec.valid) : undefined };
   if (options.expect?.sha256 !== undefined && options.expect.sha256.train !== sha256.train) {
     reporter.warn(`${spec.file} changed since this run started; training continues on its current content`);
   }
@@ -183,7 +185,7 @@ function encodeAll(
   const encode = (p: Pair): EncodedPair => ({ src: source.encode(p.source, { eos: true }), tgt: target.encode(p.target) });
   const all = { train: splits.train.map(encode), valid: splits.valid.map(encode), test: splits.test?.map(encode) };
   const need = (p: EncodedPair) => Math.max(p.src.length, p.tgt.length + 1);
-  const longest = Math.max(...[...all.train, ...all.valid, ...(all.test ?? [])].map(need));
+  const longest = maxOf([...all.train, ...all.valid, ...(all.test ?? [])].map(need));
   const maxLen = fixedMaxLen ?? Math.min(longest, MAX_AUTO_LEN);
   const keep = (items: EncodedPair[], name: string) => {
     const kept = items.filter((p) => need(p) <= maxLen);
@@ -229,15 +231,6 @@ export function referentAccuracy(model: Transformer, cases: readonly ReferentCas
     if (at >= 0 && tokens[at + 2] === cases[i]!.referentEn) right++;
   });
   return right / cases.length;
-}
-
-/** Combine a run seed and a counter into a 32-bit seed (different streams for different steps/epochs). */
-export function mixSeed(seed: number, n: number): number {
-  let h = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(n + 1, 0xc2b2ae35);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  return h >>> 0;
 }
 
 function fileHash(path: string): string {

@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
+import { definedOnly } from '../util/objects.js';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { TransformerConfig } from '../config.js';
 import { BOS_ID, EOS_ID, PAD_ID } from '../data/tokenizer.js';
 import { AtencaoError, UsageError, WriteError } from '../errors.js';
 import { restoreOptimizer, saveCheckpoint, type TrainingState } from '../io/checkpoint.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { loadModelFiles, MODEL_JSON } from '../io/model-files.js';
 import { readRunConfig, readMetrics, readTokenizers, writeMetrics, writeRunConfig, writeTokenizers, RUN_CONFIG, FORMAT_VERSION, type RunConfig } from '../io/model-dir.js';
 import { createTransformer } from '../model/transformer.js';
@@ -115,7 +117,7 @@ export async function resumeRun(options: ResumeOptions, reporter: RunReporter): 
     throw new UsageError(`${options.out} is not a model folder made by 'atencao train' (no ${MODEL_JSON} or ${RUN_CONFIG}); nothing to resume`);
   }
   const stored = readRunConfig(dir);
-  const config: RunConfig = { ...stored, training: { ...stored.training, ...dropUndefined(options.overrides) }, backend: options.backend };
+  const config: RunConfig = { ...stored, training: { ...stored.training, ...definedOnly(options.overrides) }, backend: options.backend };
   const { source, target } = readTokenizers(dir);
   const prepared = prepareData(config.data.spec, { maxLen: config.model.maxLen, seed: config.training.seed, tokenizers: { source, target }, expect: config.data }, reporter);
   const model = loadModelFiles(dir);
@@ -177,6 +179,8 @@ async function runLoop(
     const testSet = prepared.test ?? prepared.valid;
     const test = { ...evaluate(model, testSet, evalOptions), split: prepared.test ? ('test' as const) : ('valid' as const) };
     const referentAccuracy = prepared.referent ? prepared.referent.score(model) : undefined;
+    const state = result.state;
+    writeFileAtomic(join(dir, 'evaluation.json'), `${JSON.stringify({ step: state.step, elapsedSeconds: state.elapsedSeconds, ...test, referentAccuracy }, null, 2)}\n`);
     return { dir, result, test, referentAccuracy, config };
   } finally {
     optimizer.dispose();
@@ -188,6 +192,3 @@ export function describeModel(c: TransformerConfig): string {
   return `d ${c.dModel}, ${c.numHeads} heads, ${c.numEncoderLayers}+${c.numDecoderLayers} layers, ff ${c.dFF}, vocab ${c.srcVocabSize}/${c.tgtVocabSize}, maxLen ${c.maxLen}`;
 }
 
-function dropUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}

@@ -14,7 +14,7 @@ export interface ScheduleOptions {
 /** Learning rate for a 1-based step: lr · min(step / warmup, √(warmup / step)) for 'noam'. */
 export function learningRate(step: number, { lr, warmup, kind }: ScheduleOptions): number {
   const s = Math.max(step, 1);
-  if (warmup <= 0) return lr;
+  if (warmup <= 0) return kind === 'noam' ? lr / Math.sqrt(s) : lr;
   const rise = Math.min(1, s / warmup);
   if (kind === 'constant') return lr * rise;
   return lr * Math.min(s / warmup, Math.sqrt(warmup / s));

@@ -4,6 +4,7 @@ import { TrainingError } from '../errors.js';
 import type { TrainingState } from '../io/checkpoint.js';
 import type { Transformer } from '../model/transformer.js';
 import { seedDropout } from '../ops/dropout.js';
+import { mixSeed } from '../util/random.js';
 import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
 import { learningRate, type ScheduleOptions } from './schedule.js';
 import { trainStep } from './step.js';
@@ -124,7 +125,8 @@ export async function train(
       const batch = makeBatch(items, evalOptions.ids);
       const lr = learningRate(step, options.schedule);
       (optimizer as unknown as { learningRate: number }).learningRate = lr;
-      seedDropout((options.seed % 10_000) * 1_000_003 + step * 64);
+      // Each step's masks come from their own seed stream (the same again when the run resumes).
+      seedDropout(mixSeed(options.seed, step) * 4096);
       const t0 = performance.now();
       let loss: number;
       try {

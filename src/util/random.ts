@@ -42,3 +42,12 @@ export class Random {
     return new Random(Math.floor(this.next() * 4294967296));
   }
 }
+
+/** Combine a run seed and a counter into a 32-bit seed (different streams for different steps/epochs). */
+export function mixSeed(seed: number, n: number): number {
+  let h = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(n + 1, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  return h >>> 0;
+}
