@@ -30,7 +30,7 @@ it('bad usage exits 2 with one line and no stack trace', () => {
 });
 
 it('bench --json prints one JSON object per line with the required fields', () => {
-  const r = run('bench', '--parts', 'train', '--backend', 'wasm', '--config', 'small', '--steps', '1', '--warmup', '0', '--json');
+  const r = run('bench', '--parts', 'train', '--workers', '1', '--backend', 'wasm', '--config', 'small', '--steps', '1', '--warmup', '0', '--json');
   expect(r.status, r.stderr).toBe(0);
   const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   expect(rows).toHaveLength(1);

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TransformerConfigInput } from '../config.js';
 import { createTransformer } from '../model/transformer.js';
-import { trainStep, type Batch } from '../train/step.js';
+import { DataParallel } from '../train/parallel.js';
+import { applyStep, trainStep, type Batch } from '../train/step.js';
+import type { EncodedPair } from '../data/batching.js';
 
 export interface BenchShape {
   dModel: number;
@@ -22,6 +24,8 @@ export const BENCH_CONFIGS: Record<string, BenchShape> = {
 export interface TrainSpeed {
   config: string;
   backend: string;
+  /** Threads computing each step (data-parallel). */
+  workers: number;
   /** Median milliseconds per training step after warm-up. */
   msPerStep: number;
   /** Target tokens trained per second: batch × length / seconds per step. */
@@ -34,7 +38,7 @@ export interface TrainSpeed {
  * Time training steps of the encoder–decoder on random data (Adam 0.9/0.98/1e-9, dropout 0.1), on the
  * backend that is active now. The first `warmup` steps are not counted.
  */
-export function measureTrainSpeed(name: string, shape: BenchShape, steps: number, warmup: number): TrainSpeed {
+export async function measureTrainSpeed(name: string, shape: BenchShape, steps: number, warmup: number, workers = 1): Promise<TrainSpeed> {
   const config: TransformerConfigInput = {
     srcVocabSize: shape.vocab,
     tgtVocabSize: shape.vocab,
@@ -59,13 +63,21 @@ export function measureTrainSpeed(name: string, shape: BenchShape, steps: number
     };
   });
   const times: number[] = [];
+  const parallel = workers > 1 ? await DataParallel.start(model, workers, tf.getBackend()) : undefined;
+  const items = await itemsOf(batch);
   try {
     for (let i = 0; i < warmup + steps; i++) {
       const start = performance.now();
-      trainStep(model, optimizer, batch);
+      if (parallel) {
+        const g = await parallel.gradients(items, { pad: 0, bos: 1, eos: 2 }, 0, 1000 + i);
+        applyStep(optimizer, g.grads, g.loss, 0);
+      } else {
+        trainStep(model, optimizer, batch);
+      }
       if (i >= warmup) times.push(performance.now() - start);
     }
   } finally {
+    await parallel?.dispose();
     tf.dispose([batch.src, batch.tgtIn, batch.tgtOut]);
     optimizer.dispose();
     model.dispose();
@@ -74,6 +86,7 @@ export function measureTrainSpeed(name: string, shape: BenchShape, steps: number
   return {
     config: name,
     backend: tf.getBackend(),
+    workers,
     msPerStep: round(msPerStep, 1),
     tokensPerSecond: round((b * t) / (msPerStep / 1000), 0),
     steps,
@@ -90,4 +103,11 @@ function median(values: number[]): number {
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+/** The batch as id lists (what the data-parallel path splits); tokens 1 (bos) and pad never occur in it. */
+async function itemsOf(batch: Batch): Promise<EncodedPair[]> {
+  const src = (await batch.src.array()) as number[][];
+  const out = (await batch.tgtOut.array()) as number[][];
+  return src.map((s, i) => ({ src: s, tgt: out[i]! }));
 }

@@ -10,6 +10,7 @@ const PARTS = ['train', 'decode', 'targets'] as const;
 
 interface BenchArgs {
   parts: string[];
+  workers: number[];
   config: string[];
   targets: string[];
   backend: string[];
@@ -31,6 +32,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('config', { type: 'string', array: true, default: Object.keys(BENCH_CONFIGS), choices: Object.keys(BENCH_CONFIGS), describe: 'Model/batch configurations for training speed' })
       .option('targets', { type: 'string', array: true, default: [...TARGET_TASKS], choices: [...TARGET_TASKS], describe: 'Tasks to time to target (default settings)' })
       .option('backend', { type: 'string', array: true, default: ['tensorflow', 'wasm', 'cpu'], choices: ['tensorflow', 'tensorflow-gpu', 'wasm', 'cpu'], describe: 'Backends to try (those not installed are skipped); decode and targets use the first that starts' })
+      .option('workers', { type: 'number', array: true, default: [1, 2], describe: 'Threads per training step to measure (data-parallel)' })
       .option('steps', { type: 'number', describe: 'Timed training steps per run (default: 20, or 3 on cpu)' })
       .option('warmup', { type: 'number', describe: 'Untimed steps first (default: 3, or 1 on cpu)' })
       .option('json', { type: 'boolean', default: false, describe: 'One JSON object per line instead of tables' })
@@ -39,6 +41,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
           const v = a[k];
           if (v !== undefined && (!Number.isInteger(v) || v < (k === 'steps' ? 1 : 0))) throw new UsageError(`--${k} (${v}) must be a ${k === 'steps' ? 'positive' : 'non-negative'} integer`);
         }
+        for (const w of a.workers) if (!Number.isInteger(w) || w < 1) throw new UsageError(`--workers (${w}) must be a positive integer`);
         return true;
       })
       .example('$0 bench', 'everything on every installed backend (a few minutes)')
@@ -57,13 +60,16 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
     }
     if (started.length === 0) return;
     if (args.parts.includes('train')) {
-      if (!args.json) process.stdout.write(`\ntraining speed (median after warm-up)\n${cols(['config', 8], ['backend', 12], ['ms/step', -10], ['tokens/s', -12], ['steps', -7], ['params', -10])}`);
+      if (!args.json) process.stdout.write(`\ntraining speed (median after warm-up)\n${cols(['config', 8], ['backend', 12], ['workers', -8], ['ms/step', -10], ['tokens/s', -12], ['steps', -7], ['params', -10])}`);
       for (const backend of started) {
         await setBackend(backend);
         const [defSteps, defWarmup] = DEFAULT_STEPS[backend] ?? [20, 3];
         for (const name of args.config) {
-          const r: TrainSpeed = { ...measureTrainSpeed(name, BENCH_CONFIGS[name]!, args.steps ?? defSteps, args.warmup ?? defWarmup), backend };
-          out({ kind: 'train', ...r }, cols([r.config, 8], [r.backend, 12], [r.msPerStep.toFixed(1), -10], [String(r.tokensPerSecond), -12], [String(r.steps), -7], [String(r.params), -10]));
+          // The slow pure-JS backend is measured on one thread only.
+          for (const workers of backend === 'cpu' ? [1] : args.workers) {
+            const r: TrainSpeed = { ...(await measureTrainSpeed(name, BENCH_CONFIGS[name]!, args.steps ?? defSteps, args.warmup ?? defWarmup, workers)), backend };
+            out({ kind: 'train', ...r }, cols([r.config, 8], [r.backend, 12], [String(r.workers), -8], [r.msPerStep.toFixed(1), -10], [String(r.tokensPerSecond), -12], [String(r.steps), -7], [String(r.params), -10]));
+          }
         }
       }
     }

@@ -41,12 +41,13 @@ interface TrainArgs {
   'valid-every'?: number;
   'until-exact'?: number;
   seed?: number;
+  workers: number;
   backend: string;
 }
 
 const TASKS = [...SYNTHETIC_TASKS, 'pt-en'];
 /** Flags that --resume may change; everything else comes from the run's config.json. */
-const RESUMABLE = new Set(['steps', 'until-exact', 'valid-every', 'backend', 'out', 'resume']);
+const RESUMABLE = new Set(['steps', 'until-exact', 'valid-every', 'backend', 'out', 'resume', 'workers']);
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
@@ -90,6 +91,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('valid-every', { type: 'number', describe: 'Validate and save every N steps' })
       .option('until-exact', { type: 'number', describe: 'Stop once validation exact match reaches this (0–1)' })
       .option('seed', { type: 'number', describe: 'Seed for data, weights and dropout [default: 1]' })
+      .option('workers', { type: 'number', default: 1, describe: 'Threads computing each step (data-parallel; try the number of cores)' })
       .option('backend', backendOption)
       .conflicts('task', 'data')
       .conflicts('steps', 'epochs')
@@ -106,6 +108,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       throw new UsageError('choose the data: --task copy|reverse|sort|pt-en or --data FILE');
     }
     const training = trainingArgs(args);
+    const workers = positiveInt('workers', args.workers)!;
     const info = await startBackend(args.backend);
     const progress = new ProgressReporter();
     const stop = interruptFlag(progress);
@@ -113,12 +116,12 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     let summary: RunSummary;
     try {
       if (args.resume) {
-        summary = await resumeRun({ out: args.out, overrides: { steps: training.steps, untilExact: training.untilExact, validEvery: training.validEvery }, backend: info.name }, reporter);
+        summary = await resumeRun({ out: args.out, overrides: { steps: training.steps, untilExact: training.untilExact, validEvery: training.validEvery }, backend: info.name, workers }, reporter);
       } else {
         const recipe = RECIPES[args.data !== undefined ? 'corpus' : (args.task as keyof typeof RECIPES)];
         const data = dataSpec(args);
         const full: TrainingArgs = { ...recipe.training, ...training };
-        summary = await startRun({ out: args.out, data, model: { ...recipe.model, ...modelArgs(args) }, training: full, epochs: args.epochs, backend: info.name }, reporter);
+        summary = await startRun({ out: args.out, data, model: { ...recipe.model, ...modelArgs(args) }, training: full, epochs: args.epochs, backend: info.name, workers }, reporter);
       }
     } finally {
       progress.done();
@@ -210,9 +213,9 @@ function trainingArgs(args: TrainArgs): Partial<TrainingArgs> {
 
 /** Flags the user typed (yargs also fills in aliases and defaults; this keeps only what was given). */
 function explicitFlags(args: TrainArgs): Set<string> {
-  // Only --resume and --backend have defaults, so any other flag that has a value was typed.
+  // Only --resume, --backend and --workers have defaults, so any other flag with a value was typed.
   const flags = Object.keys(args).filter((k) => k !== '_' && k !== '$0' && !/[A-Z]/.test(k));
-  return new Set(flags.filter((k) => args[k as keyof TrainArgs] !== undefined && k !== 'resume' && k !== 'backend'));
+  return new Set(flags.filter((k) => args[k as keyof TrainArgs] !== undefined && k !== 'resume' && k !== 'backend' && k !== 'workers'));
 }
 
 /** SIGINT/SIGTERM ask the run to stop at the next step; a second one exits at once. */

@@ -12,6 +12,7 @@ import { readRunConfig, readMetrics, readTokenizers, writeMetrics, writeRunConfi
 import { createTransformer } from '../model/transformer.js';
 import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
 import { prepareData, type DataSpec, type PreparedData } from './prepare-data.js';
+import { DataParallel } from './parallel.js';
 import { train, type StepEvent, type TrainResult, type ValidationRecord } from './trainer.js';
 import type { ModelArgs, TrainingArgs } from './defaults.js';
 
@@ -24,6 +25,8 @@ export interface RunOptions {
   epochs?: number;
   /** Name of the backend in use, recorded with the run. */
   backend: string;
+  /** Threads computing each step's gradients (data-parallel); default 1. */
+  workers?: number;
 }
 
 export interface ResumeOptions {
@@ -31,6 +34,7 @@ export interface ResumeOptions {
   /** Values given on the command line that may change on resume. */
   overrides: Partial<Pick<TrainingArgs, 'steps' | 'untilExact' | 'validEvery'>>;
   backend: string;
+  workers?: number;
 }
 
 export interface RunReporter {
@@ -107,7 +111,7 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
     throw new WriteError(`cannot create ${options.out}: ${code === 'ENOTEMPTY' ? 'it is not empty' : (error as Error).message}`, { cause: error });
   }
   reporter.info(`model: ${model.countTrainableParams().toLocaleString('en')} parameters, ${describeModel(model.config)}`);
-  return runLoop(dir, model, optimizer, prepared, config, start, [], reporter);
+  return runLoop(dir, model, optimizer, prepared, config, start, [], reporter, options.workers ?? 1);
 }
 
 /** Continue a run from its last checkpoint: same data, schedule, optimizer state and dropout stream. */
@@ -126,7 +130,7 @@ export async function resumeRun(options: ResumeOptions, reporter: RunReporter): 
   const metrics = readMetrics(dir).filter((m) => m.step <= start.step);
   writeRunConfig(dir, config);
   reporter.info(`resuming at step ${start.step} of ${config.training.steps}`);
-  return runLoop(dir, model, optimizer, prepared, config, start, metrics, reporter);
+  return runLoop(dir, model, optimizer, prepared, config, start, metrics, reporter, options.workers ?? 1);
 }
 
 async function runLoop(
@@ -138,14 +142,20 @@ async function runLoop(
   start: TrainingState,
   metrics: ValidationRecord[],
   reporter: RunReporter,
+  workers: number,
 ): Promise<RunSummary> {
   const t = config.training;
+  let parallel: DataParallel | undefined;
   const evalOptions: EvalOptions = {
     ids: { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID },
     bleu: prepared.bleu,
     tokensOf: (ids) => prepared.target.tokensOf(ids),
   };
   try {
+    if (workers > 1) {
+      parallel = await DataParallel.start(model, workers, config.backend);
+      reporter.info(`computing gradients on ${workers} threads`);
+    }
     const result = await train(
       model,
       optimizer,
@@ -161,6 +171,7 @@ async function runLoop(
         validEvery: t.validEvery,
         untilExact: t.untilExact,
         seed: t.seed,
+        parallel,
       },
       start,
       {
@@ -183,6 +194,7 @@ async function runLoop(
     writeFileAtomic(join(dir, 'evaluation.json'), `${JSON.stringify({ step: state.step, elapsedSeconds: state.elapsedSeconds, ...test, referentAccuracy }, null, 2)}\n`);
     return { dir, result, test, referentAccuracy, config };
   } finally {
+    await parallel?.dispose();
     optimizer.dispose();
     model.dispose();
   }

@@ -37,9 +37,17 @@ export function batchLoss(model: Transformer, batch: Batch, options: LossOptions
 export function trainStep(model: Transformer, optimizer: tf.Optimizer, batch: Batch, options: StepOptions = {}): StepResult {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const { value, grads } = optimizer.computeGradients(() => batchLoss(model, batch, { ...options, training: true }), vars);
+  const loss = value.dataSync()[0]!;
+  value.dispose();
+  return applyStep(optimizer, grads, loss, options.clipNorm ?? 0);
+}
+
+/**
+ * The update half of a step: clip the gradients to a global norm if asked, apply them (skipped when
+ * the loss is not finite, so a NaN never reaches the weights) and free them.
+ */
+export function applyStep(optimizer: tf.Optimizer, grads: tf.NamedTensorMap, loss: number, clip: number): StepResult {
   try {
-    const loss = value.dataSync()[0]!;
-    const clip = options.clipNorm ?? 0;
     const gradNorm = clip > 0 ? tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]!) : undefined;
     if (gradNorm !== undefined && gradNorm > clip) {
       const scale = clip / gradNorm;
@@ -51,6 +59,6 @@ export function trainStep(model: Transformer, optimizer: tf.Optimizer, batch: Ba
     }
     return { loss, gradNorm };
   } finally {
-    tf.dispose([value, ...Object.values(grads)]);
+    tf.dispose(Object.values(grads));
   }
 }

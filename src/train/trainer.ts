@@ -7,7 +7,8 @@ import { seedDropout } from '../ops/dropout.js';
 import { mixSeed } from '../util/random.js';
 import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
 import { learningRate, type ScheduleOptions } from './schedule.js';
-import { trainStep } from './step.js';
+import type { DataParallel } from './parallel.js';
+import { applyStep, trainStep } from './step.js';
 
 /** Training batches, reproducible by step number (so a resumed run sees the same data). */
 export interface TrainingData {
@@ -28,6 +29,8 @@ export interface TrainOptions {
   untilExact?: number;
   /** Seeds the dropout masks (with the step number). */
   seed: number;
+  /** Compute each step's gradients on several threads (see parallel.ts). */
+  parallel?: DataParallel;
 }
 
 export interface StepEvent {
@@ -122,20 +125,26 @@ export async function train(
       }
       const step = state.step + 1;
       const items = data.batchAt(state.step, options.batchSize);
-      const batch = makeBatch(items, evalOptions.ids);
       const lr = learningRate(step, options.schedule);
       (optimizer as unknown as { learningRate: number }).learningRate = lr;
       // Each step's masks come from their own seed stream (the same again when the run resumes).
-      seedDropout(mixSeed(options.seed, step) * 4096);
+      const dropoutSeed = mixSeed(options.seed, step) * 4096;
       const t0 = performance.now();
       let loss: number;
-      try {
-        ({ loss } = trainStep(model, optimizer, batch, { labelSmoothing: options.labelSmoothing, clipNorm: options.clipNorm }));
-      } finally {
-        seedDropout(undefined);
-        batch.src.dispose();
-        batch.tgtIn.dispose();
-        batch.tgtOut.dispose();
+      if (options.parallel !== undefined) {
+        const g = await options.parallel.gradients(items, evalOptions.ids, options.labelSmoothing, dropoutSeed);
+        ({ loss } = applyStep(optimizer, g.grads, g.loss, options.clipNorm));
+      } else {
+        const batch = makeBatch(items, evalOptions.ids);
+        seedDropout(dropoutSeed);
+        try {
+          ({ loss } = trainStep(model, optimizer, batch, { labelSmoothing: options.labelSmoothing, clipNorm: options.clipNorm }));
+        } finally {
+          seedDropout(undefined);
+          batch.src.dispose();
+          batch.tgtIn.dispose();
+          batch.tgtOut.dispose();
+        }
       }
       const seconds = (performance.now() - t0) / 1000;
       if (!Number.isFinite(loss)) {
