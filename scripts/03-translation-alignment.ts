@@ -33,8 +33,8 @@ const sentences = [
 const translator = await loadModel(dir);
 const examples: HtmlExample[] = [];
 for (const source of sentences) {
-  const translation = translator.translate(source).output;
   const maps = translator.attention(source);
+  const translation = maps.output;
   examples.push({ source, translation, maps });
   section(`${source}\n→ ${translation}`);
   const layer = maps.cross.length;

@@ -38,7 +38,7 @@ function measure(cases: readonly ReferentCase[], pick: (maps: AttentionMaps, c: 
   let translated = 0;
   for (const c of cases) {
     const maps = translator.attention(c.source);
-    if (translator.translate(c.source).output === c.target) translated++;
+    if (maps.output === c.target) translated++;
     const p = pick(maps, c);
     if (p === undefined) continue;
     ratio ??= p.layers.map((l) => l.map(() => 0));
@@ -98,7 +98,7 @@ section('The seed sentences, in those two heads');
 const examples: HtmlExample[] = [];
 for (const pair of SEED_PAIRS) {
   const maps = translator.attention(pair.source);
-  const t = translator.translate(pair.source).output;
+  const t = maps.output;
   examples.push({ source: pair.source, translation: t, maps });
   const e = encoder(maps, pair);
   const d = decoder(maps, pair);

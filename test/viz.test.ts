@@ -15,6 +15,7 @@ const EVIL = '<img src=x onerror=alert(1)>';
 function maps(): AttentionMaps {
   const src = [EVIL, 'b"&\'', '<eos>'];
   return {
+    output: 'x',
     sourceTokens: src,
     targetTokens: ['<bos>', 'x'],
     outputTokens: ['x', '<eos>'],

@@ -49,8 +49,8 @@ export const attentionCommand: CommandModule<object, AttentionArgs> = {
       const layers = Math.max(...kinds.map((k) => (k === 'encoder' ? c.numEncoderLayers : c.numDecoderLayers)));
       if (args.layer !== undefined && args.layer > layers) throw new UsageError(`--layer (${args.layer}) must be between 1 and ${layers}`);
       if (args.head !== undefined && args.head > c.numHeads) throw new UsageError(`--head (${args.head}) must be between 1 and ${c.numHeads}`);
-      const translation = translator.translate(args.text).output;
-      const maps = translator.attention(args.text);
+      const maps = translator.attention(args.text); // decodes the translation once, for the maps and the text
+      const translation = maps.output;
       const panels = attentionPanels(maps, { kinds, layer: args.layer, head: args.head });
       const title = `Attention of ${args.model}`;
       let text: string;

@@ -57,11 +57,10 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       write(`\nThe adjective decides the referent: masculine "cheio" can only describe "o copo", feminine "vazia" only "a jarra".\n`);
       const examples: HtmlExample[] = [];
       for (const pair of SEED_PAIRS) {
-        const t = translator.translate(pair.source);
-        const ok = t.output === pair.target ? 'as expected' : `expected: ${pair.target}`;
-        write(`\n  ${pair.source}\n→ ${t.output}   (${ok})\n\n`);
         const maps = translator.attention(pair.source);
-        examples.push({ source: pair.source, translation: t.output, maps });
+        const ok = maps.output === pair.target ? 'as expected' : `expected: ${pair.target}`;
+        write(`\n  ${pair.source}\n→ ${maps.output}   (${ok})\n\n`);
+        examples.push({ source: pair.source, translation: maps.output, maps });
         write(explainReferent(maps, pair.adjective, pair.referentEn, color));
       }
       writeFileCreatingDir(args.report, renderHtml({ title: 'atencao: cheio / vazia', examples }));

@@ -33,6 +33,8 @@ export interface Translation {
 }
 
 export interface AttentionMaps {
+  /** The translation the maps belong to (greedy, or the output given). */
+  output: string;
   /** Source tokens as the encoder saw them (eos included). */
   sourceTokens: string[];
   /** Decoder input tokens: bos then the output tokens. */
@@ -103,7 +105,7 @@ export class Translator {
     });
     const sourceTokens = [...src.slice(0, -1).map((id) => this.source.vocab[id] ?? UNK), EOS];
     const written = this.target.tokensOf(outIds);
-    return { sourceTokens, targetTokens: [BOS, ...written].slice(0, tgtIn.length), outputTokens: [...written, EOS].slice(0, tgtIn.length), ...maps };
+    return { output: this.target.decode(outIds), sourceTokens, targetTokens: [BOS, ...written].slice(0, tgtIn.length), outputTokens: [...written, EOS].slice(0, tgtIn.length), ...maps };
   }
 
   dispose(): void {

@@ -6,7 +6,7 @@ import type { Transformer } from '../model/transformer.js';
 import { seedDropout } from '../ops/dropout.js';
 import { mixSeed } from '../util/random.js';
 import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
-import { learningRate, type ScheduleOptions } from './schedule.js';
+import { learningRate, validateSchedule, type ScheduleOptions } from './schedule.js';
 import type { DataParallel } from './parallel.js';
 import { applyStep, trainStep } from './step.js';
 
@@ -85,6 +85,7 @@ export async function train(
   start: TrainingState,
   hooks: TrainHooks = {},
 ): Promise<TrainResult> {
+  validateSchedule(options.schedule);
   const state = { ...start };
   const began = performance.now();
   const elapsed = () => start.elapsedSeconds + (performance.now() - began) / 1000;
