@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendError } from './errors.js';
+import { registerBatchMatMulKernel } from './ops/kernels/batch-matmul.js';
 import { registerMatMulGradient } from './ops/matmul.js';
 import { registerWasmKernels } from './ops/wasm-kernels.js';
 
@@ -103,6 +104,7 @@ export function describeBackend(info: BackendInfo): string {
 async function activate(name: ConcreteBackend): Promise<void> {
   const spec = SPECS[name];
   if (spec.pkg !== undefined) await loadPackage(name, spec);
+  if (name === 'wasm') registerBatchMatMulKernel();
   let ok: boolean;
   try {
     ok = await tf.setBackend(spec.tfName);

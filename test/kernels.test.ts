@@ -1,0 +1,73 @@
+import * as tf from '@tensorflow/tfjs';
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { setBackend } from '../src/index.js';
+import { assemble, bytesModule, modulePath } from '../src/ops/kernels/assemble.js';
+import { swapLastTwo } from '../src/ops/matmul.js';
+import { rng } from './helpers.js';
+import { matmul, transpose, type Matrix } from './reference.js';
+
+/** Matrices (rows) of a random (n, rows, cols) batch. */
+function randomBatch(n: number, rows: number, cols: number, random: () => number): Matrix[] {
+  return Array.from({ length: n }, () => Array.from({ length: rows }, () => Array.from({ length: cols }, () => random() * 2 - 1)));
+}
+
+function maxAbsDiff(got: number[], want: number[]): number {
+  expect(got.length).toBe(want.length);
+  return got.reduce((m, x, i) => Math.max(m, Math.abs(x - want[i]!)), 0);
+}
+
+describe('hand-written wasm kernels', () => {
+  beforeAll(async () => {
+    await setBackend('wasm');
+  });
+
+  it('the committed kernel bytes are the assembled .wat source', async () => {
+    const bytes = await assemble('batch-matmul');
+    expect(readFileSync(modulePath('batch-matmul'), 'utf8')).toBe(bytesModule('batch-matmul', bytes));
+    expect(WebAssembly.validate(bytes)).toBe(true);
+  });
+
+  it('batched matMul equals plain loops for every column remainder, broadcast side and batch shape', () => {
+    const random = rng(7);
+    // [batch a, batch b, m, k, n]: n covers the 16-, 4- and 1-column paths and their mixes.
+    const cases: [number[], number[], number, number, number][] = [
+      [[3], [3], 5, 7, 16],
+      [[2, 3], [2, 3], 4, 16, 37],
+      [[4], [4], 1, 3, 3],
+      [[6], [1], 8, 5, 20],
+      [[1], [5], 2, 9, 6],
+      [[2], [2], 16, 16, 16],
+    ];
+    for (const [ba, bb, m, k, n] of cases) {
+      const na = ba.reduce((p, d) => p * d, 1);
+      const nb = bb.reduce((p, d) => p * d, 1);
+      const as = randomBatch(na, m, k, random);
+      const bs = randomBatch(nb, k, n, random);
+      const before = tf.memory().numTensors;
+      const a = tf.tensor(as.flat(2), [...ba, m, k]);
+      const b = tf.tensor(bs.flat(2), [...bb, k, n]);
+      const c = tf.matMul(a, b);
+      const count = Math.max(na, nb);
+      const want = Array.from({ length: count }, (_, i) => matmul(as[na === 1 ? 0 : i]!, bs[nb === 1 ? 0 : i]!)).flat(2);
+      expect(c.shape).toEqual([...(na >= nb ? ba : bb), m, n]);
+      expect(maxAbsDiff(Array.from(c.dataSync()), want)).toBeLessThan(1e-5);
+      tf.dispose([a, b, c]);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+  });
+
+  it('swapLastTwo (tiled for tall power-of-two matrices on wasm) equals a plain transpose', () => {
+    const random = rng(3);
+    for (const [r, c] of [[128, 128], [256, 32], [1024, 64], [40, 24]] as [number, number][]) {
+      const x = randomBatch(1, r, c, random)[0]!;
+      const before = tf.memory().numTensors;
+      const t = tf.tensor2d(x);
+      const y = swapLastTwo(t);
+      expect(y.shape).toEqual([c, r]);
+      expect(maxAbsDiff(Array.from(y.dataSync()), transpose(x).flat().map(Math.fround))).toBe(0); // a pure copy
+      tf.dispose([t, y]);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+  });
+});
