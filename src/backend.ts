@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendError } from './errors.js';
-import { registerBatchMatMulKernel } from './ops/kernels/batch-matmul.js';
 import { registerMatMulGradient } from './ops/matmul.js';
-import { registerWasmKernels } from './ops/wasm-kernels.js';
+import { registerWasmKernels, registerWasmOverrides } from './ops/wasm-kernels.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'tensorflow-gpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -104,7 +103,7 @@ export function describeBackend(info: BackendInfo): string {
 async function activate(name: ConcreteBackend): Promise<void> {
   const spec = SPECS[name];
   if (spec.pkg !== undefined) await loadPackage(name, spec);
-  if (name === 'wasm') registerBatchMatMulKernel();
+  if (name === 'wasm') registerWasmOverrides();
   let ok: boolean;
   try {
     ok = await tf.setBackend(spec.tfName);

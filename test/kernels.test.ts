@@ -25,7 +25,7 @@ describe('hand-written wasm kernels', () => {
   it('the committed kernel bytes are the assembled .wat source', async () => {
     const bytes = await assemble('batch-matmul');
     expect(readFileSync(modulePath('batch-matmul'), 'utf8')).toBe(bytesModule('batch-matmul', bytes));
-    expect(WebAssembly.validate(bytes)).toBe(true);
+    expect(WebAssembly.validate(new Uint8Array(bytes))).toBe(true);
   });
 
   it('batched matMul equals plain loops for every column remainder, broadcast side and batch shape', () => {

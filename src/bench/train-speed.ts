@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { TransformerConfigInput } from '../config.js';
 import { createTransformer } from '../model/transformer.js';
 import { DataParallel } from '../train/parallel.js';
-import { applyStep, trainStep, type Batch } from '../train/step.js';
+import { Adam, ParamLayout } from '../train/adam.js';
+import { trainableVariables, trainStep, type Batch } from '../train/step.js';
 import type { EncodedPair } from '../data/batching.js';
 
 export interface BenchShape {
@@ -52,7 +53,7 @@ export async function measureTrainSpeed(name: string, shape: BenchShape, steps: 
   };
   const model = createTransformer(config, { seed: 1 });
   const params = model.countTrainableParams();
-  const optimizer = tf.train.adam(1e-3, 0.9, 0.98, 1e-9);
+  const optimizer = new Adam(ParamLayout.of(trainableVariables(model)), { learningRate: 1e-3, beta1: 0.9, beta2: 0.98, epsilon: 1e-9 }, workers);
   const { batch: b, length: t, vocab: v } = shape;
   const batch: Batch = tf.tidy(() => {
     const tgt = tf.randomUniform([b, t + 1], 3, v, 'int32', 2);
@@ -63,14 +64,13 @@ export async function measureTrainSpeed(name: string, shape: BenchShape, steps: 
     };
   });
   const times: number[] = [];
-  const parallel = workers > 1 ? await DataParallel.start(model, workers, tf.getBackend()) : undefined;
+  const parallel = workers > 1 ? await DataParallel.start(model, optimizer, tf.getBackend()) : undefined;
   const items = await itemsOf(batch);
   try {
     for (let i = 0; i < warmup + steps; i++) {
       const start = performance.now();
       if (parallel) {
-        const g = await parallel.gradients(items, { pad: 0, bos: 1, eos: 2 }, 0, 1000 + i);
-        applyStep(optimizer, g.grads, g.loss, 0);
+        await parallel.step(items, { pad: 0, bos: 1, eos: 2 }, { labelSmoothing: 0, clipNorm: 0, dropoutSeed: 1000 + i });
       } else {
         trainStep(model, optimizer, batch);
       }

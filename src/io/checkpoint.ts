@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelFormatError } from '../errors.js';
 import type { Transformer } from '../model/transformer.js';
+import type { NamedTensor } from '../train/adam.js';
 import { writeFileAtomic } from './atomic.js';
 import { injectCheckpointPause } from './faults.js';
 import { encodeModelWeights, WEIGHTS_BIN, writeModelFiles } from './model-files.js';
@@ -16,6 +17,12 @@ export interface TrainingState {
   elapsedSeconds: number;
   /** Target tokens trained on so far. */
   tokensSeen: number;
+}
+
+/** What a checkpoint needs of an optimizer: tf.Optimizer and the library's Adam both qualify. */
+export interface OptimizerState {
+  getWeights(): Promise<NamedTensor[]>;
+  setWeights(weights: NamedTensor[]): Promise<void>;
 }
 
 interface OptimizerHeader extends TrainingState {
@@ -39,7 +46,7 @@ export function sha256(data: Uint8Array): string {
  * the weights it belongs to; then weights.bin is replaced; only then are older optimizer files
  * removed. Whatever moment a crash hits, weights.bin is complete and some optimizer file matches it.
  */
-export async function saveCheckpoint(dir: string, model: Transformer, optimizer: tf.Optimizer, state: TrainingState, metadata: Record<string, unknown> = {}): Promise<void> {
+export async function saveCheckpoint(dir: string, model: Transformer, optimizer: OptimizerState, state: TrainingState, metadata: Record<string, unknown> = {}): Promise<void> {
   const weights = await encodeModelWeights(model);
   const weightsSha256 = sha256(weights.data);
   // The hashes of the weights on disk now and of the ones about to replace them: whichever
@@ -64,7 +71,7 @@ export async function saveCheckpoint(dir: string, model: Transformer, optimizer:
  * Restore the optimizer state that belongs to the folder's weights.bin (the model must already hold
  * those weights) and return where the run stood.
  */
-export async function restoreOptimizer(dir: string, optimizer: tf.Optimizer): Promise<TrainingState> {
+export async function restoreOptimizer(dir: string, optimizer: OptimizerState): Promise<TrainingState> {
   const weightsSha256 = sha256(readFileSync(join(dir, WEIGHTS_BIN)));
   const candidates = readdirSync(dir)
     .map((f) => OPTIMIZER_FILE.exec(f))

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { registerBatchMatMulKernel } from './kernels/batch-matmul.js';
 
 /**
  * Kernels the wasm backend lacks but training needs.
@@ -9,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
  */
 
 interface WasmBackendLike {
+  incRef(dataId: object): void;
   readSync(dataId: object): tf.backend_util.BackendValues;
   makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: tf.backend_util.BackendValues): tf.TensorInfo;
 }
@@ -47,5 +49,32 @@ export function registerWasmKernels(): void {
       backendName: 'wasm',
       kernelFunc: unsortedSegmentSum as unknown as tf.KernelFunc,
     });
+  }
+}
+
+/**
+ * Identity that shares the input's data instead of copying it, as the cpu and WebGL backends do
+ * (tensors are immutable; a variable's assign swaps in new data rather than writing in place).
+ * The engine clones every tensor it saves for backprop, ~600 of them per training step, and the
+ * stock wasm kernel copies each one.
+ */
+function identity(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const x = args.inputs.x!;
+  (args.backend as WasmBackendLike).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/**
+ * Replace stock wasm kernels with faster ones: call once the wasm backend's package has loaded
+ * (its kernels are registered then); idempotent.
+ */
+export function registerWasmOverrides(): void {
+  registerBatchMatMulKernel();
+  const stock = tf.getKernel(tf.Identity, 'wasm');
+  if (stock !== undefined && !(stock as { atencao?: boolean }).atencao) {
+    const stockFunc = stock.kernelFunc;
+    const kernelFunc: tf.KernelFunc = (args) => ((args.inputs as { x: tf.TensorInfo }).x.dtype === 'string' ? stockFunc(args) : identity(args as never));
+    tf.unregisterKernel(tf.Identity, 'wasm');
+    tf.registerKernel({ ...stock, kernelFunc, atencao: true } as tf.KernelConfig);
   }
 }

@@ -1,24 +1,27 @@
 /**
  * A gradient worker for data-parallel training (see parallel.ts): it holds a replica of the model,
  * and for each step copies the current weights from shared memory, computes the gradient of the
- * mean loss on its share of the batch, and writes it back to shared memory.
+ * mean loss on its share of the batch and writes it to its gradient vector in shared memory.
  */
 import * as tf from '@tensorflow/tfjs';
 import { parentPort } from 'node:worker_threads';
 import { setBackend, type BackendName } from '../backend.js';
+import type { TransformerConfig } from '../config.js';
 import { makeBatch, targetTokens, type EncodedPair, type SpecialIds } from '../data/batching.js';
 import { createTransformer, type Transformer } from '../model/transformer.js';
 import { seedDropout } from '../ops/dropout.js';
-import type { TransformerConfig } from '../config.js';
-import { batchLoss } from './step.js';
+import { gradientVector, weightVector, ParamLayout, type AdamMemory } from './adam.js';
+import { batchLoss, trainableVariables } from './step.js';
 
 export interface WorkerInit {
   kind: 'init';
   config: TransformerConfig;
   backend: string;
+  names: string[];
   shapes: number[][];
-  weights: SharedArrayBuffer;
-  grads: SharedArrayBuffer;
+  /** The optimizer's shared vectors (weights, moments, gradients); this worker writes gradient `index`. */
+  memory: AdamMemory;
+  index: number;
 }
 
 export interface WorkerStep {
@@ -29,54 +32,48 @@ export interface WorkerStep {
   dropoutSeed?: number;
 }
 
+export type WorkerMessage = WorkerInit | WorkerStep;
+
 export interface WorkerReply {
   loss: number;
   tokens: number;
   error?: string;
 }
 
-/** Float32 views of one shared buffer, one per weight, in the model's trainable-weight order. */
-export function views(buffer: SharedArrayBuffer, shapes: readonly number[][]): Float32Array[] {
-  let offset = 0;
-  return shapes.map((shape) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const view = new Float32Array(buffer, offset * 4, size);
-    offset += size;
-    return view;
-  });
-}
-
 if (parentPort !== null) {
   const port = parentPort;
   let model: Transformer | undefined;
-  let weights: Float32Array[] = [];
-  let grads: Float32Array[] = [];
-  let shapes: number[][] = [];
-  port.on('message', async (message: WorkerInit | WorkerStep) => {
+  let layout: ParamLayout | undefined;
+  let weights: Float32Array | undefined;
+  let grad: Float32Array | undefined;
+  port.on('message', async (message: WorkerMessage) => {
     try {
       if (message.kind === 'init') {
         await setBackend(message.backend as BackendName);
         model = createTransformer(message.config);
-        shapes = message.shapes;
-        weights = views(message.weights, shapes);
-        grads = views(message.grads, shapes);
+        layout = new ParamLayout(message.names, message.shapes);
+        weights = weightVector(message.memory);
+        grad = gradientVector(message.memory, message.index);
         port.postMessage({ loss: 0, tokens: 0 } satisfies WorkerReply);
-        return;
+      } else {
+        const vars = trainableVariables(model!);
+        layout!.scatter(weights!, vars);
+        const batch = makeBatch(message.items, message.ids);
+        seedDropout(message.dropoutSeed);
+        try {
+          const { value, grads: g } = tf.variableGrads(() => batchLoss(model!, batch, { labelSmoothing: message.labelSmoothing, training: true }), vars);
+          layout!.gather(
+            vars.map((v) => g[v.name]!),
+            grad!,
+          );
+          const loss = value.dataSync()[0]!;
+          tf.dispose([value, ...Object.values(g)]);
+          port.postMessage({ loss, tokens: targetTokens(message.items) } satisfies WorkerReply);
+        } finally {
+          seedDropout(undefined);
+          tf.dispose([batch.src, batch.tgtIn, batch.tgtOut]);
+        }
       }
-      const vars = model!.trainableWeights.map((w) => w.read() as tf.Variable);
-      vars.forEach((v, i) => {
-        const t = tf.tensor(weights[i]!, shapes[i]);
-        v.assign(t);
-        t.dispose();
-      });
-      const batch = makeBatch(message.items, message.ids);
-      seedDropout(message.dropoutSeed);
-      const { value, grads: g } = tf.variableGrads(() => batchLoss(model!, batch, { labelSmoothing: message.labelSmoothing, training: true }), vars);
-      seedDropout(undefined);
-      vars.forEach((v, i) => grads[i]!.set(g[v.name]!.dataSync() as Float32Array));
-      const loss = value.dataSync()[0]!;
-      tf.dispose([value, ...Object.values(g), batch.src, batch.tgtIn, batch.tgtOut]);
-      port.postMessage({ loss, tokens: targetTokens(message.items) } satisfies WorkerReply);
     } catch (error) {
       port.postMessage({ loss: NaN, tokens: 0, error: (error as Error).message } satisfies WorkerReply);
     }

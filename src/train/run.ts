@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { definedOnly } from '../util/objects.js';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -12,7 +11,9 @@ import { readRunConfig, readMetrics, readTokenizers, writeMetrics, writeRunConfi
 import { createTransformer } from '../model/transformer.js';
 import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
 import { prepareData, type DataSpec, type PreparedData } from './prepare-data.js';
+import { Adam, ParamLayout } from './adam.js';
 import { DataParallel } from './parallel.js';
+import { trainableVariables } from './step.js';
 import { train, type StepEvent, type TrainResult, type ValidationRecord } from './trainer.js';
 import type { ModelArgs, TrainingArgs } from './defaults.js';
 
@@ -88,7 +89,7 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
     training,
     backend: options.backend,
   };
-  const optimizer = tf.train.adam(training.lr, 0.9, 0.98, 1e-9);
+  const optimizer = createOptimizer(model, training.lr, options.workers ?? 1);
   const start: TrainingState = { step: 0, elapsedSeconds: 0, tokensSeen: 0 };
   // The folder appears complete or not at all: it is assembled beside its final name, then renamed.
   const partial = `${dir}.partial-${process.pid}`;
@@ -125,7 +126,7 @@ export async function resumeRun(options: ResumeOptions, reporter: RunReporter): 
   const { source, target } = readTokenizers(dir);
   const prepared = prepareData(config.data.spec, { maxLen: config.model.maxLen, seed: config.training.seed, tokenizers: { source, target }, expect: config.data }, reporter);
   const model = loadModelFiles(dir);
-  const optimizer = tf.train.adam(config.training.lr, 0.9, 0.98, 1e-9);
+  const optimizer = createOptimizer(model, config.training.lr, options.workers ?? 1);
   const start = await restoreOptimizer(dir, optimizer);
   const metrics = readMetrics(dir).filter((m) => m.step <= start.step);
   writeRunConfig(dir, config);
@@ -133,10 +134,15 @@ export async function resumeRun(options: ResumeOptions, reporter: RunReporter): 
   return runLoop(dir, model, optimizer, prepared, config, start, metrics, reporter, options.workers ?? 1);
 }
 
+/** Adam(β 0.9/0.98, ε 1e-9), the optimizer of every run. */
+function createOptimizer(model: ReturnType<typeof createTransformer>, lr: number, threads: number): Adam {
+  return new Adam(ParamLayout.of(trainableVariables(model)), { learningRate: lr, beta1: 0.9, beta2: 0.98, epsilon: 1e-9 }, threads);
+}
+
 async function runLoop(
   dir: string,
   model: ReturnType<typeof createTransformer>,
-  optimizer: tf.Optimizer,
+  optimizer: Adam,
   prepared: PreparedData,
   config: RunConfig,
   start: TrainingState,
@@ -153,7 +159,7 @@ async function runLoop(
   };
   try {
     if (workers > 1) {
-      parallel = await DataParallel.start(model, workers, config.backend);
+      parallel = await DataParallel.start(model, optimizer, config.backend);
       reporter.info(`computing gradients on ${workers} threads`);
     }
     const result = await train(

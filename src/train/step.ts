@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Transformer } from '../model/transformer.js';
+import { Adam } from './adam.js';
 import { sequenceLoss, type LossOptions } from './loss.js';
 
 export interface Batch {
@@ -30,16 +31,33 @@ export function batchLoss(model: Transformer, batch: Batch, options: LossOptions
   });
 }
 
+/** The model's trainable variables, in the order of its weights (and of a ParamLayout). */
+export function trainableVariables(model: Transformer): tf.Variable[] {
+  return model.trainableWeights.map((w) => w.read() as tf.Variable);
+}
+
 /**
  * One optimisation step on a batch: forward with dropout, backward, optional global-norm clipping,
- * update. Everything it creates is freed before it returns (the optimizer keeps only its own slots).
+ * update (skipped when the loss is not finite, so a NaN never reaches the weights). Everything it
+ * creates is freed before it returns (the optimizer keeps only its own state). With the library's
+ * `Adam` the update runs on flat buffers; any tf.Optimizer works too.
  */
-export function trainStep(model: Transformer, optimizer: tf.Optimizer, batch: Batch, options: StepOptions = {}): StepResult {
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const { value, grads } = optimizer.computeGradients(() => batchLoss(model, batch, { ...options, training: true }), vars);
+export function trainStep(model: Transformer, optimizer: tf.Optimizer | Adam, batch: Batch, options: StepOptions = {}): StepResult {
+  const vars = trainableVariables(model);
+  const { value, grads } = tf.variableGrads(() => batchLoss(model, batch, { ...options, training: true }), vars);
   const loss = value.dataSync()[0]!;
   value.dispose();
-  return applyStep(optimizer, grads, loss, options.clipNorm ?? 0);
+  if (!(optimizer instanceof Adam)) return applyStep(optimizer, grads, loss, options.clipNorm ?? 0);
+  try {
+    optimizer.layout.gather(
+      vars.map((v) => grads[v.name]!),
+      optimizer.grad,
+    );
+  } finally {
+    tf.dispose(Object.values(grads));
+  }
+  const gradNorm = Number.isFinite(loss) ? optimizer.step(vars, options.clipNorm ?? 0) : undefined;
+  return { loss, gradNorm };
 }
 
 /**

@@ -8,7 +8,8 @@ import { mixSeed } from '../util/random.js';
 import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
 import { learningRate, validateSchedule, type ScheduleOptions } from './schedule.js';
 import type { DataParallel } from './parallel.js';
-import { applyStep, trainStep } from './step.js';
+import type { Adam } from './adam.js';
+import { trainStep } from './step.js';
 
 /** Training batches, reproducible by step number (so a resumed run sees the same data). */
 export interface TrainingData {
@@ -29,7 +30,7 @@ export interface TrainOptions {
   untilExact?: number;
   /** Seeds the dropout masks (with the step number). */
   seed: number;
-  /** Compute each step's gradients on several threads (see parallel.ts). */
+  /** Run each step on several threads (see parallel.ts; it holds the same optimizer). */
   parallel?: DataParallel;
 }
 
@@ -77,7 +78,7 @@ export interface TrainResult {
  */
 export async function train(
   model: Transformer,
-  optimizer: tf.Optimizer,
+  optimizer: tf.Optimizer | Adam,
   data: TrainingData,
   valid: readonly EncodedPair[],
   evalOptions: EvalOptions,
@@ -133,8 +134,7 @@ export async function train(
       const t0 = performance.now();
       let loss: number;
       if (options.parallel !== undefined) {
-        const g = await options.parallel.gradients(items, evalOptions.ids, options.labelSmoothing, dropoutSeed);
-        ({ loss } = applyStep(optimizer, g.grads, g.loss, options.clipNorm));
+        ({ loss } = await options.parallel.step(items, evalOptions.ids, { labelSmoothing: options.labelSmoothing, clipNorm: options.clipNorm, dropoutSeed }));
       } else {
         const batch = makeBatch(items, evalOptions.ids);
         seedDropout(dropoutSeed);

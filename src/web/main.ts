@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { registerBatchMatMulKernel } from '../ops/kernels/batch-matmul.js';
+import { registerWasmOverrides } from '../ops/wasm-kernels.js';
 import { SEED_PAIRS } from '../data/pt-en.js';
 import { Tokenizer } from '../data/tokenizer.js';
 import { Translator, type AttentionMaps } from '../infer/translator.js';
@@ -45,7 +45,7 @@ function showError(message: string): void {
 async function pickBackend(): Promise<string> {
   const forced = new URLSearchParams(location.search).get('backend');
   setWasmPaths('/wasm/');
-  registerBatchMatMulKernel();
+  registerWasmOverrides();
   for (const name of forced ? [forced] : ['webgl', 'wasm', 'cpu']) {
     try {
       if (await tf.setBackend(name)) {

@@ -7,7 +7,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../io/atomic.js';
 
-export const KERNELS = ['batch-matmul'] as const;
+export const KERNELS = ['batch-matmul', 'adam'] as const;
+
+/** SIMD everywhere; threads for the optimizer's shared memory. */
+const FEATURES = { simd: true, threads: true };
 
 /** Where the .wat sources live: src/ops/kernels, also when this runs from dist. */
 const SOURCE_DIR = fileURLToPath(new URL('../../../src/ops/kernels/', import.meta.url));
@@ -16,9 +19,10 @@ const SOURCE_DIR = fileURLToPath(new URL('../../../src/ops/kernels/', import.met
 export async function assemble(name: (typeof KERNELS)[number]): Promise<Uint8Array> {
   const wabt = await (await import('wabt')).default();
   const source = readFileSync(`${SOURCE_DIR}${name}.wat`, 'utf8');
-  const module = wabt.parseWat(`${name}.wat`, source, { simd: true });
+  const module = wabt.parseWat(`${name}.wat`, source, FEATURES);
   try {
-    module.validate();
+    // validate takes the features too (its type declaration does not say so).
+    (module.validate as (features: typeof FEATURES) => void)(FEATURES);
     return module.toBinary({}).buffer;
   } finally {
     module.destroy();

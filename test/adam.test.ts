@@ -1,0 +1,124 @@
+import * as tf from '@tensorflow/tfjs';
+import { expect, it } from 'vitest';
+import { TrainingError } from '../src/errors.js';
+import { dropout, dropoutMask, seedDropout } from '../src/ops/dropout.js';
+import { Adam, adamRange, adamUpdate, ParamLayout, type AdamScalars } from '../src/train/adam.js';
+import { describeEachBackend } from './helpers.js';
+
+const SHAPES = [[5, 7], [7], [3, 2, 4], [1]];
+const OPTIONS = { learningRate: 3e-3, beta1: 0.9, beta2: 0.98, epsilon: 1e-9 };
+
+const variables = (seed: number) => SHAPES.map((s, i) => tf.variable(tf.randomNormal(s, 0, 1, 'float32', seed + i)));
+/** Gradients of step t, some tiny (where Adam's division is most sensitive to rounding). */
+const gradientsAt = (t: number) => SHAPES.map((s, i) => tf.randomNormal(s, 0, t % 3 === 0 ? 1e-6 : 1, 'float32', 100 * t + i));
+const flat = (vars: tf.Variable[]) => vars.flatMap((v) => Array.from(v.dataSync()));
+
+describeEachBackend('Adam on flat buffers', () => {
+  it('gives the weights of tf.train.adam bit for bit, and saves its state in the same format', async () => {
+    const reference = variables(1);
+    const ours = variables(1);
+    const tfAdam = tf.train.adam(OPTIONS.learningRate, OPTIONS.beta1, OPTIONS.beta2, OPTIONS.epsilon);
+    // Our layout carries the reference's names, so the saved states can be compared name for name.
+    const layout = new ParamLayout(reference.map((v) => v.name), SHAPES);
+    const adam = new Adam(layout, OPTIONS);
+    for (let t = 0; t < 40; t++) {
+      const grads = gradientsAt(t);
+      tfAdam.applyGradients(reference.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
+      const before = tf.memory().numTensors;
+      layout.gather(grads, adam.grad);
+      adam.step(ours);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose(grads);
+    }
+    expect(flat(ours)).toEqual(flat(reference));
+    const [a, b] = [await tfAdam.getWeights(), await adam.getWeights()];
+    expect(b.map((w) => w.name)).toEqual(a.map((w) => w.name));
+    b.forEach((w, i) => expect(Array.from(w.tensor.dataSync()), w.name).toEqual(Array.from(a[i]!.tensor.dataSync())));
+    tf.dispose(b.map((w) => w.tensor));
+    tfAdam.dispose();
+    tf.dispose([...reference, ...ours]);
+  });
+
+  it('restored from a saved state (its own or tf.train.adam’s), it continues exactly as if never stopped', async () => {
+    const straight = variables(2);
+    const resumed = variables(2);
+    const layout = ParamLayout.of(straight);
+    const a = new Adam(layout, OPTIONS);
+    const tfAdam = tf.train.adam(OPTIONS.learningRate, OPTIONS.beta1, OPTIONS.beta2, OPTIONS.epsilon);
+    for (let t = 0; t < 10; t++) {
+      const grads = gradientsAt(t);
+      layout.gather(grads, a.grad);
+      a.step(straight);
+      tfAdam.applyGradients(resumed.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
+      tf.dispose(grads);
+    }
+    expect(flat(resumed)).toEqual(flat(straight));
+    const b = new Adam(ParamLayout.of(resumed), OPTIONS);
+    const state = await tfAdam.getWeights();
+    await b.setWeights(state); // keyed by the names of `resumed`, as b's layout is
+    expect(b.iterations).toBe(10);
+    for (let t = 10; t < 25; t++) {
+      const grads = gradientsAt(t);
+      layout.gather(grads, a.grad);
+      a.step(straight);
+      b.layout.gather(grads, b.grad);
+      b.step(resumed);
+      tf.dispose(grads);
+    }
+    expect(flat(resumed)).toEqual(flat(straight));
+    tfAdam.dispose();
+    tf.dispose([...straight, ...resumed]);
+  });
+});
+
+it('the plain-JavaScript update (used where wasm SIMD is missing) equals the SIMD one bit for bit', () => {
+  const layout = new ParamLayout(['a', 'b'], [[37], [1030]]);
+  const simd = new Adam(layout, OPTIONS, 2);
+  const random = (seed: number) => () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
+  const r = random(11);
+  const w0 = Float32Array.from({ length: layout.size }, r);
+  const g0 = Float32Array.from({ length: layout.size }, r);
+  const g1 = Float32Array.from({ length: layout.size }, () => r() * 1e-4);
+  const plain = { weights: w0.slice(), m: new Float32Array(layout.size), v: new Float32Array(layout.size) };
+  simd.buffers.weights.set(w0);
+  for (let t = 0; t < 5; t++) {
+    simd.grads[0]!.set(g0);
+    simd.grads[1]!.set(g1);
+    const s: AdamScalars = simd.nextScalars();
+    adamUpdate(plain, [g0, g1], [0.25, 0.75], 0.5, s, 0, layout.size);
+    // Through the class's shared memory, as a data-parallel update does it.
+    adamRange(simd.memory, [0, 1], [0.25, 0.75], 0.5, s, 0, layout.size);
+  }
+  expect(Array.from(simd.buffers.weights)).toEqual(Array.from(plain.weights));
+  expect(Array.from(simd.buffers.v)).toEqual(Array.from(plain.v));
+});
+
+it('a state that does not match the model is refused with one line', async () => {
+  const adam = new Adam(new ParamLayout(['w'], [[2, 2]]), OPTIONS);
+  await expect(adam.setWeights([{ name: 'iter', tensor: tf.scalar(3, 'int32') }, { name: 'w/m', tensor: tf.zeros([3]) }, { name: 'w/v', tensor: tf.zeros([2, 2]) }])).rejects.toThrow(
+    new TrainingError('the optimizer state does not match the model (w/m has shape [3], w has [2,2])'),
+  );
+  await expect(adam.setWeights([])).rejects.toThrow(TrainingError);
+});
+
+it('dropout masks: the right share dropped, survivors scaled by 1/(1 − rate), the same for the same seed', () => {
+  const mask = dropoutMask(100_000, 0.1, 42);
+  const kept = mask.filter((x) => x !== 0);
+  expect(new Set(kept)).toEqual(new Set([Math.fround(1 / 0.9)]));
+  // 100,000 draws: the kept share is 0.9 ± 0.003 (over 3 standard deviations).
+  expect(Math.abs(kept.length / mask.length - 0.9)).toBeLessThan(0.003);
+  expect(dropoutMask(1000, 0.1, 42)).toEqual(mask.subarray(0, 1000));
+  expect(dropoutMask(1000, 0.1, 43)).not.toEqual(mask.subarray(0, 1000));
+  const x = tf.ones([64, 64]);
+  const before = tf.memory().numTensors;
+  seedDropout(7);
+  const a = dropout(x, 0.5, true);
+  seedDropout(7);
+  const b = dropout(x, 0.5, true);
+  seedDropout(undefined);
+  expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+  expect(dropout(x, 0.5, false)).toBe(x);
+  tf.dispose([a, b]);
+  expect(tf.memory().numTensors).toBe(before);
+  x.dispose();
+});
