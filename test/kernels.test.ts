@@ -57,6 +57,23 @@ describe('hand-written wasm kernels', () => {
     }
   });
 
+  it('gather along axis 0 (the embedding lookup) equals row copies by hand', () => {
+    const random = rng(5);
+    const table = randomBatch(1, 11, 6, random)[0]!;
+    const ids = [[3, 0, 10], [7, 7, 1]];
+    const before = tf.memory().numTensors;
+    const t = tf.tensor2d(table);
+    const i = tf.tensor2d(ids, undefined, 'int32');
+    const g = tf.gather(t, i);
+    expect(g.shape).toEqual([2, 3, 6]);
+    expect(maxAbsDiff(Array.from(g.dataSync()), ids.flat().flatMap((id) => table[id]!.map(Math.fround)))).toBe(0);
+    // An id outside the table is refused, as with the stock kernel.
+    const bad = tf.tensor1d([2, 11], 'int32');
+    expect(() => tf.gather(t, bad)).toThrow('the index value 11 is not in [0, 10]');
+    tf.dispose([t, i, g, bad]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('swapLastTwo (tiled for tall power-of-two matrices on wasm) equals a plain transpose', () => {
     const random = rng(3);
     for (const [r, c] of [[128, 128], [256, 32], [1024, 64], [40, 24]] as [number, number][]) {

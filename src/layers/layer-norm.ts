@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { layerNorm } from '../ops/layer-norm.js';
 import { AtencaoLayer, lastDim, ones, zeros, type Kwargs, type LayerArgs, type LayerVariable } from './base.js';
 
 export interface LayerNormArgs extends LayerArgs {
@@ -31,13 +32,7 @@ export class LayerNorm extends AtencaoLayer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-    return tf.tidy(() => {
-      const axis = x.rank - 1;
-      const centred = tf.sub(x, tf.mean(x, axis, true));
-      const variance = tf.mean(tf.mul(centred, centred), axis, true);
-      const normed = tf.mul(centred, tf.rsqrt(tf.add(variance, this.epsilon)));
-      return tf.add(tf.mul(normed, this.gamma.read()), this.beta.read());
-    });
+    return tf.tidy(() => layerNorm(x, this.gamma.read(), this.beta.read(), this.epsilon)); // (…, d)
   }
 
   override getConfig(): tf.serialization.ConfigDict {
