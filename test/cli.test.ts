@@ -29,14 +29,29 @@ it('bad usage exits 2 with one line and no stack trace', () => {
   }
 });
 
-it('bench --json prints one JSON object per line with the required fields', () => {
-  const r = run('bench', '--parts', 'train', '--workers', '1', '--backend', 'wasm', '--config', 'small', '--steps', '1', '--warmup', '0', '--json');
+it('bench --json prints one JSON object per line: the matMul peak, the training rows and the reference trainer with the ratio', () => {
+  // A stand-in reference trainer that reports 100 ms/step for any config.
+  const peer = `"${process.execPath}" -e "console.log('starting'); console.log(JSON.stringify({ peer: 'stand-in', ms_per_step: 100, tokens_per_s: 10240 }))" --`;
+  const r = run('bench', '--parts', 'train', '--workers', '1', '--backend', 'wasm', '--config', 'small', '--steps', '1', '--warmup', '0', '--json', '--peer', peer);
   expect(r.status, r.stderr).toBe(0);
   const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  expect(rows).toHaveLength(1);
-  expect(rows[0]).toMatchObject({ config: 'small', backend: 'wasm', steps: 1, params: 239904 });
-  expect(rows[0]!.msPerStep).toBeGreaterThan(0);
-  expect(rows[0]!.tokensPerSecond).toBeCloseTo((64 * 16) / ((rows[0]!.msPerStep as number) / 1000), -1);
+  expect(rows.map((row) => row.kind)).toEqual(['peak', 'train', 'peer']);
+  expect(rows[0]!.gflops).toBeGreaterThan(0);
+  const train = rows[1]!;
+  expect(train).toMatchObject({ config: 'small', backend: 'wasm', workers: 1, steps: 1, params: 239904 });
+  const ms = train.msPerStep as number;
+  expect(ms).toBeGreaterThan(0);
+  expect(train.tokensPerSecond).toBeCloseTo((64 * 16) / (ms / 1000), -1);
+  // 1.497 GFLOP of matrix products per step of the small config (counted by hand in bench.test.ts).
+  expect(train.gflops).toBeCloseTo(1.497366528 / (ms / 1000), 0);
+  expect(rows[2]).toMatchObject({ kind: 'peer', config: 'small', name: 'stand-in', msPerStep: 100 });
+  expect(rows[2]!.throughputRatio).toBeCloseTo(100 / ms, 1);
+});
+
+it('bench: a reference trainer that fails is reported in one line and the bench still succeeds', () => {
+  const r = run('bench', '--parts', 'train', '--workers', '1', '--backend', 'wasm', '--config', 'small', '--steps', '1', '--warmup', '0', '--peer', `"${process.execPath}" -e "process.exit(3)" --`);
+  expect(r.status, r.stderr).toBe(0);
+  expect(r.stdout).toMatch(/small: the reference trainer failed: exit 3/);
 });
 
 it('atencao demo translates the two seed sentences with the shipped model and shows the attention', () => {

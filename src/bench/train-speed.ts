@@ -3,8 +3,10 @@ import type { TransformerConfigInput } from '../config.js';
 import { createTransformer } from '../model/transformer.js';
 import { DataParallel } from '../train/parallel.js';
 import { Adam, ParamLayout } from '../train/adam.js';
-import { trainableVariables, trainStep, type Batch } from '../train/step.js';
-import type { EncodedPair } from '../data/batching.js';
+import { trainableVariables, trainStep } from '../train/step.js';
+import { makeBatch, type EncodedPair } from '../data/batching.js';
+import { seedDropout } from '../ops/dropout.js';
+import { Random } from '../util/random.js';
 
 export interface BenchShape {
   dModel: number;
@@ -31,13 +33,53 @@ export interface TrainSpeed {
   msPerStep: number;
   /** Target tokens trained per second: batch × length / seconds per step. */
   tokensPerSecond: number;
+  /** Matrix-product work of a step (forward + backward ≈ 3 × forward) over its time. */
+  gflops: number;
   steps: number;
   params: number;
 }
 
 /**
+ * Floating-point operations of the matrix products in one training step: the forward pass of the
+ * encoder–decoder (projections, attention scores and sums, feed-forward, output layer) counted as
+ * 2·m·k·n per product, times 3 for forward and backward. Elementwise work is left out.
+ */
+export function trainingFlops(shape: BenchShape): number {
+  const { batch: b, length: t, dModel: d, dFF: ff, layers, vocab } = shape;
+  const n = b * t; // tokens on each side
+  const projections = 4 * 2 * n * d * d; // Q, K, V and output
+  const attention = 2 * 2 * b * t * t * d; // scores and weighted sum, all heads
+  const feedForward = 2 * 2 * n * d * ff;
+  const encoder = layers * (projections + attention + feedForward);
+  const decoder = layers * (2 * (projections + attention) + feedForward);
+  const output = 2 * n * d * vocab;
+  return 3 * (encoder + decoder + output);
+}
+
+/** GFLOP/s of a plain (512, 512)·(512, 512) matMul on the active backend, one thread: the machine's practical peak there. */
+export function measureMatMulPeak(repeats = 20): number {
+  const a = tf.randomNormal([512, 512], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([512, 512], 0, 1, 'float32', 2);
+  try {
+    for (let i = 0; i < 3; i++) tf.matMul(a, b).dataSync();
+    const times: number[] = [];
+    for (let i = 0; i < repeats; i++) {
+      const start = performance.now();
+      const c = tf.matMul(a, b);
+      c.dataSync();
+      times.push(performance.now() - start);
+      c.dispose();
+    }
+    return round((2 * 512 ** 3) / (median(times) / 1000) / 1e9, 1);
+  } finally {
+    tf.dispose([a, b]);
+  }
+}
+
+/**
  * Time training steps of the encoder–decoder on random data (Adam 0.9/0.98/1e-9, dropout 0.1), on the
- * backend that is active now. The first `warmup` steps are not counted.
+ * backend that is active now: each step trains `batch` sequences of `length` source and `length`
+ * target tokens, split across `workers` threads. The first `warmup` steps are not counted.
  */
 export async function measureTrainSpeed(name: string, shape: BenchShape, steps: number, warmup: number, workers = 1): Promise<TrainSpeed> {
   const config: TransformerConfigInput = {
@@ -55,30 +97,31 @@ export async function measureTrainSpeed(name: string, shape: BenchShape, steps: 
   const params = model.countTrainableParams();
   const optimizer = new Adam(ParamLayout.of(trainableVariables(model)), { learningRate: 1e-3, beta1: 0.9, beta2: 0.98, epsilon: 1e-9 }, workers);
   const { batch: b, length: t, vocab: v } = shape;
-  const batch: Batch = tf.tidy(() => {
-    const tgt = tf.randomUniform([b, t + 1], 3, v, 'int32', 2);
-    return {
-      src: tf.randomUniform([b, t], 3, v, 'int32', 1) as tf.Tensor2D,
-      tgtIn: tf.slice(tgt, [0, 0], [b, t]) as tf.Tensor2D,
-      tgtOut: tf.slice(tgt, [0, 1], [b, t]) as tf.Tensor2D,
-    };
-  });
+  // Random ids from 3 (after pad, bos, eos); targets one shorter, as bos/eos make them `length` long.
+  const random = new Random(7);
+  const items: EncodedPair[] = Array.from({ length: b }, () => ({
+    src: Array.from({ length: t }, () => random.int(3, v - 1)),
+    tgt: Array.from({ length: t - 1 }, () => random.int(3, v - 1)),
+  }));
+  const ids = { pad: 0, bos: 1, eos: 2 };
   const times: number[] = [];
   const parallel = workers > 1 ? await DataParallel.start(model, optimizer, tf.getBackend()) : undefined;
-  const items = await itemsOf(batch);
   try {
     for (let i = 0; i < warmup + steps; i++) {
       const start = performance.now();
       if (parallel) {
-        await parallel.step(items, { pad: 0, bos: 1, eos: 2 }, { labelSmoothing: 0, clipNorm: 0, dropoutSeed: 1000 + i });
+        await parallel.step(items, ids, { labelSmoothing: 0, clipNorm: 0, dropoutSeed: 1000 + i });
       } else {
+        const batch = makeBatch(items, ids);
+        seedDropout(1000 + i);
         trainStep(model, optimizer, batch);
+        seedDropout(undefined);
+        tf.dispose([batch.src, batch.tgtIn, batch.tgtOut]);
       }
       if (i >= warmup) times.push(performance.now() - start);
     }
   } finally {
     await parallel?.dispose();
-    tf.dispose([batch.src, batch.tgtIn, batch.tgtOut]);
     optimizer.dispose();
     model.dispose();
   }
@@ -89,6 +132,7 @@ export async function measureTrainSpeed(name: string, shape: BenchShape, steps: 
     workers,
     msPerStep: round(msPerStep, 1),
     tokensPerSecond: round((b * t) / (msPerStep / 1000), 0),
+    gflops: round(trainingFlops(shape) / (msPerStep / 1000) / 1e9, 1),
     steps,
     params,
   };
@@ -103,11 +147,4 @@ function median(values: number[]): number {
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
-}
-
-/** The batch as id lists (what the data-parallel path splits); tokens 1 (bos) and pad never occur in it. */
-async function itemsOf(batch: Batch): Promise<EncodedPair[]> {
-  const src = (await batch.src.array()) as number[][];
-  const out = (await batch.tgtOut.array()) as number[][];
-  return src.map((s, i) => ({ src: s, tgt: out[i]! }));
 }

@@ -1,9 +1,11 @@
+import { availableParallelism } from 'node:os';
 import type { CommandModule } from 'yargs';
 import { pct } from './progress.js';
 import { setBackend, type ConcreteBackend } from '../backend.js';
 import { measureDecodeSpeed, measureTranslateSpeed } from '../bench/decode-speed.js';
 import { measureTimeToTarget, TARGET_TASKS, type TargetTask } from '../bench/time-to-target.js';
-import { BENCH_CONFIGS, measureTrainSpeed, type TrainSpeed } from '../bench/train-speed.js';
+import { BENCH_CONFIGS, measureMatMulPeak, measureTrainSpeed, type TrainSpeed } from '../bench/train-speed.js';
+import { runPeer } from '../bench/peer.js';
 import { BackendError, UsageError } from '../errors.js';
 
 const PARTS = ['train', 'decode', 'targets'] as const;
@@ -17,6 +19,7 @@ interface BenchArgs {
   steps?: number;
   warmup?: number;
   json: boolean;
+  peer?: string;
 }
 
 /** Steps per backend when not given: the pure-JS backend is ~15× slower, so it gets fewer. */
@@ -32,10 +35,14 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('config', { type: 'string', array: true, default: Object.keys(BENCH_CONFIGS), choices: Object.keys(BENCH_CONFIGS), describe: 'Model/batch configurations for training speed' })
       .option('targets', { type: 'string', array: true, default: [...TARGET_TASKS], choices: [...TARGET_TASKS], describe: 'Tasks to time to target (default settings)' })
       .option('backend', { type: 'string', array: true, default: ['tensorflow', 'wasm', 'cpu'], choices: ['tensorflow', 'tensorflow-gpu', 'wasm', 'cpu'], describe: 'Backends to try (those not installed are skipped); decode and targets use the first that starts' })
-      .option('workers', { type: 'number', array: true, default: [1, 2], describe: 'Threads per training step to measure (data-parallel)' })
+      .option('workers', { type: 'number', array: true, default: [...new Set([1, availableParallelism()])], describe: 'Threads per training step to measure (data-parallel; default: 1 and one per core)' })
       .option('steps', { type: 'number', describe: 'Timed training steps per run (default: 20, or 3 on cpu)' })
       .option('warmup', { type: 'number', describe: 'Untimed steps first (default: 3, or 1 on cpu)' })
       .option('json', { type: 'boolean', default: false, describe: 'One JSON object per line instead of tables' })
+      .option('peer', {
+        type: 'string',
+        describe: 'A reference trainer to run on the same configs in the same run, as a command that takes --config small|big and prints JSON with ms_per_step (e.g. a PyTorch script); the table then gives the ratio',
+      })
       .check((a) => {
         for (const k of ['steps', 'warmup'] as const) {
           const v = a[k];
@@ -45,7 +52,8 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         return true;
       })
       .example('$0 bench', 'everything on every installed backend (a few minutes)')
-      .example('$0 bench --parts train --backend wasm --config small --json', 'one line of JSON'),
+      .example('$0 bench --parts train --backend wasm --config small --json', 'one line of JSON')
+      .example('$0 bench --parts train --peer "python3 torch_ref.py --threads 1"', 'against PyTorch on this machine'),
   handler: async (args) => {
     const out = (row: object, text: string) => process.stdout.write(args.json ? `${JSON.stringify(row)}\n` : text);
     const started: ConcreteBackend[] = [];
@@ -60,16 +68,37 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
     }
     if (started.length === 0) return;
     if (args.parts.includes('train')) {
-      if (!args.json) process.stdout.write(`\ntraining speed (median after warm-up)\n${cols(['config', 8], ['backend', 12], ['workers', -8], ['ms/step', -10], ['tokens/s', -12], ['steps', -7], ['params', -10])}`);
+      if (!args.json) process.stdout.write(`\ntraining speed (median after warm-up)\n${cols(['config', 8], ['backend', 12], ['workers', -8], ['ms/step', -10], ['tokens/s', -10], ['GFLOP/s', -9], ['of peak', -9], ['steps', -7], ['params', -10])}`);
+      const best = new Map<string, TrainSpeed>();
       for (const backend of started) {
         await setBackend(backend);
+        const peak = measureMatMulPeak();
+        out({ kind: 'peak', backend, gflops: peak }, `${backend}: plain 512×512 matMul on one thread ${peak} GFLOP/s (the peak below is that × threads)\n`);
         const [defSteps, defWarmup] = DEFAULT_STEPS[backend] ?? [20, 3];
         for (const name of args.config) {
           // The slow pure-JS backend is measured on one thread only.
           for (const workers of backend === 'cpu' ? [1] : args.workers) {
             const r: TrainSpeed = { ...(await measureTrainSpeed(name, BENCH_CONFIGS[name]!, args.steps ?? defSteps, args.warmup ?? defWarmup, workers)), backend };
-            out({ kind: 'train', ...r }, cols([r.config, 8], [r.backend, 12], [String(r.workers), -8], [r.msPerStep.toFixed(1), -10], [String(r.tokensPerSecond), -12], [String(r.steps), -7], [String(r.params), -10]));
+            const ofPeak = r.gflops / (peak * workers);
+            out({ kind: 'train', ...r, ofPeak: Math.round(ofPeak * 1000) / 1000 }, cols([r.config, 8], [r.backend, 12], [String(r.workers), -8], [r.msPerStep.toFixed(1), -10], [String(r.tokensPerSecond), -10], [r.gflops.toFixed(1), -9], [pct(ofPeak), -9], [String(r.steps), -7], [String(r.params), -10]));
+            if (!best.has(name) || r.msPerStep < best.get(name)!.msPerStep) best.set(name, r);
           }
+        }
+      }
+      if (args.peer !== undefined) {
+        if (!args.json) process.stdout.write(`\nreference trainer: ${args.peer}\n`);
+        for (const name of args.config) {
+          const peer = runPeer(args.peer, name);
+          const ours = best.get(name)!;
+          if ('error' in peer) {
+            out({ kind: 'peer', config: name, command: args.peer, error: peer.error }, `${name}: the reference trainer failed: ${peer.error}\n`);
+            continue;
+          }
+          const ratio = peer.msPerStep / ours.msPerStep;
+          out(
+            { kind: 'peer', config: name, command: args.peer, name: peer.name, msPerStep: peer.msPerStep, tokensPerSecond: peer.tokensPerSecond, best: { backend: ours.backend, workers: ours.workers, msPerStep: ours.msPerStep }, throughputRatio: Math.round(ratio * 100) / 100 },
+            `${name}: ${peer.name} ${peer.msPerStep.toFixed(1)} ms/step; best here ${ours.msPerStep.toFixed(1)} ms/step (${ours.backend}, ${ours.workers} thread${ours.workers > 1 ? 's' : ''}): ${ratio.toFixed(2)}× its throughput\n`,
+          );
         }
       }
     }
@@ -89,11 +118,13 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       }
     }
     if (args.parts.includes('targets')) {
-      if (!args.json) process.stdout.write(`\ntime to target, default settings (${main})\n${cols(['task', 8], ['seconds', -10], ['steps', -8], ['test exact', -12], ['referent', -10])}`);
+      if (!args.json) process.stdout.write(`\ntime to target, default settings (${main})\n${cols(['task', 8], ['workers', -8], ['seconds', -10], ['steps', -8], ['test exact', -12], ['referent', -10])}`);
       for (const task of args.targets as TargetTask[]) {
-        const t = await measureTimeToTarget(task, main);
-        const referent = t.referentAccuracy === undefined ? '' : pct(t.referentAccuracy);
-        out({ kind: 'time-to-target', ...t }, cols([t.task, 8], [t.seconds.toFixed(1), -10], [String(t.steps), -8], [pct(t.testExactMatch), -12], [referent, -10]));
+        for (const workers of main === 'cpu' ? [1] : args.workers) {
+          const t = await measureTimeToTarget(task, main, workers);
+          const referent = t.referentAccuracy === undefined ? '' : pct(t.referentAccuracy);
+          out({ kind: 'time-to-target', ...t }, cols([t.task, 8], [String(t.workers), -8], [t.seconds.toFixed(1), -10], [String(t.steps), -8], [pct(t.testExactMatch), -12], [referent, -10]));
+        }
       }
     }
   },

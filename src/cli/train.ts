@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { availableParallelism } from 'node:os';
 import { SYNTHETIC_TASKS, type SyntheticTaskName } from '../data/tasks.js';
 import { UsageError } from '../errors.js';
 import { RECIPES, type ModelArgs, type TrainingArgs } from '../train/defaults.js';
@@ -41,7 +42,7 @@ interface TrainArgs {
   'valid-every'?: number;
   'until-exact'?: number;
   seed?: number;
-  workers: number;
+  workers?: number;
   backend: string;
 }
 
@@ -91,7 +92,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('valid-every', { type: 'number', describe: 'Validate and save every N steps' })
       .option('until-exact', { type: 'number', describe: 'Stop once validation exact match reaches this (0–1)' })
       .option('seed', { type: 'number', describe: 'Seed for data, weights and dropout [default: 1]' })
-      .option('workers', { type: 'number', default: 1, describe: 'Threads computing each step (data-parallel; try the number of cores)' })
+      .option('workers', { type: 'number', describe: `Threads computing each step (data-parallel) [default: one per core (${availableParallelism()} here) on wasm and cpu; 1 on native TensorFlow]` })
       .option('backend', backendOption)
       .conflicts('task', 'data')
       .conflicts('steps', 'epochs')
@@ -108,7 +109,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       throw new UsageError('choose the data: --task copy|reverse|sort|pt-en or --data FILE');
     }
     const training = trainingArgs(args);
-    const workers = positiveInt('workers', args.workers)!;
+    const workers = positiveInt('workers', args.workers);
     const info = await startBackend(args.backend);
     const progress = new ProgressReporter();
     const stop = interruptFlag(progress);

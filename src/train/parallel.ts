@@ -9,9 +9,12 @@ import { adamRange, gradientNorm, type Adam } from './adam.js';
 import type { WorkerInit, WorkerMessage, WorkerReply } from './grad-worker.js';
 import { batchLoss, trainableVariables, type StepResult } from './step.js';
 
-/** The default number of threads for a training step: one per core. */
-export function defaultWorkers(): number {
-  return availableParallelism();
+/**
+ * The default number of threads for a training step: one per core on the wasm and cpu backends,
+ * which run on one thread each; one on native TensorFlow, whose kernels use every core already.
+ */
+export function defaultWorkers(backend: string): number {
+  return backend === 'tensorflow' || backend === 'tensorflow-gpu' ? 1 : availableParallelism();
 }
 
 /**

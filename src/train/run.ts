@@ -12,7 +12,7 @@ import { createTransformer } from '../model/transformer.js';
 import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
 import { prepareData, type DataSpec, type PreparedData } from './prepare-data.js';
 import { Adam, ParamLayout } from './adam.js';
-import { DataParallel } from './parallel.js';
+import { DataParallel, defaultWorkers } from './parallel.js';
 import { trainableVariables } from './step.js';
 import { train, type StepEvent, type TrainResult, type ValidationRecord } from './trainer.js';
 import type { ModelArgs, TrainingArgs } from './defaults.js';
@@ -26,7 +26,7 @@ export interface RunOptions {
   epochs?: number;
   /** Name of the backend in use, recorded with the run. */
   backend: string;
-  /** Threads computing each step's gradients (data-parallel); default 1. */
+  /** Threads computing each step's gradients (data-parallel); default: defaultWorkers(backend). */
   workers?: number;
 }
 
@@ -89,7 +89,8 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
     training,
     backend: options.backend,
   };
-  const optimizer = createOptimizer(model, training.lr, options.workers ?? 1);
+  const workers = options.workers ?? defaultWorkers(options.backend);
+  const optimizer = createOptimizer(model, training.lr, workers);
   const start: TrainingState = { step: 0, elapsedSeconds: 0, tokensSeen: 0 };
   // The folder appears complete or not at all: it is assembled beside its final name, then renamed.
   const partial = `${dir}.partial-${process.pid}`;
@@ -112,7 +113,7 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
     throw new WriteError(`cannot create ${options.out}: ${code === 'ENOTEMPTY' ? 'it is not empty' : (error as Error).message}`, { cause: error });
   }
   reporter.info(`model: ${model.countTrainableParams().toLocaleString('en')} parameters, ${describeModel(model.config)}`);
-  return runLoop(dir, model, optimizer, prepared, config, start, [], reporter, options.workers ?? 1);
+  return runLoop(dir, model, optimizer, prepared, config, start, [], reporter, workers);
 }
 
 /** Continue a run from its last checkpoint: same data, schedule, optimizer state and dropout stream. */
@@ -126,12 +127,13 @@ export async function resumeRun(options: ResumeOptions, reporter: RunReporter): 
   const { source, target } = readTokenizers(dir);
   const prepared = prepareData(config.data.spec, { maxLen: config.model.maxLen, seed: config.training.seed, tokenizers: { source, target }, expect: config.data }, reporter);
   const model = loadModelFiles(dir);
-  const optimizer = createOptimizer(model, config.training.lr, options.workers ?? 1);
+  const workers = options.workers ?? defaultWorkers(options.backend);
+  const optimizer = createOptimizer(model, config.training.lr, workers);
   const start = await restoreOptimizer(dir, optimizer);
   const metrics = readMetrics(dir).filter((m) => m.step <= start.step);
   writeRunConfig(dir, config);
   reporter.info(`resuming at step ${start.step} of ${config.training.steps}`);
-  return runLoop(dir, model, optimizer, prepared, config, start, metrics, reporter, options.workers ?? 1);
+  return runLoop(dir, model, optimizer, prepared, config, start, metrics, reporter, workers);
 }
 
 /** Adam(β 0.9/0.98, ε 1e-9), the optimizer of every run. */
