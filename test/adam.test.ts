@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { TrainingError } from '../src/errors.js';
 import { dropout, dropoutMask, seedDropout } from '../src/ops/dropout.js';
-import { Adam, adamRange, adamUpdate, ParamLayout, type AdamScalars } from '../src/train/adam.js';
+import { Adam } from '../src/train/adam.js';
+import { adamRange, adamUpdate, type AdamScalars } from '../src/train/adam-kernels.js';
+import { ParamLayout } from '../src/train/params.js';
 import { describeEachBackend } from './helpers.js';
 
 const SHAPES = [[5, 7], [7], [3, 2, 4], [1]];

@@ -10,7 +10,8 @@ import type { TransformerConfig } from '../config.js';
 import { makeBatch, targetTokens, type EncodedPair, type SpecialIds } from '../data/batching.js';
 import { createTransformer, type Transformer } from '../model/transformer.js';
 import { seedDropout } from '../ops/dropout.js';
-import { gradientVector, weightVector, ParamLayout, type AdamMemory } from './adam.js';
+import { gradientVector, weightVector, type AdamMemory } from './adam-kernels.js';
+import { ParamLayout } from './params.js';
 import { batchLoss, trainableVariables } from './step.js';
 
 export interface WorkerInit {

@@ -5,7 +5,8 @@ import { makeBatch, targetTokens, type EncodedPair, type SpecialIds } from '../d
 import { TrainingError } from '../errors.js';
 import type { Transformer } from '../model/transformer.js';
 import { seedDropout } from '../ops/dropout.js';
-import { adamRange, gradientNorm, type Adam } from './adam.js';
+import type { Adam } from './adam.js';
+import { adamRange, gradientNorm } from './adam-kernels.js';
 import type { WorkerInit, WorkerMessage, WorkerReply } from './grad-worker.js';
 import { batchLoss, trainableVariables, type StepResult } from './step.js';
 

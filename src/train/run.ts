@@ -11,7 +11,8 @@ import { readRunConfig, readMetrics, readTokenizers, writeMetrics, writeRunConfi
 import { createTransformer } from '../model/transformer.js';
 import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
 import { prepareData, type DataSpec, type PreparedData } from './prepare-data.js';
-import { Adam, ParamLayout } from './adam.js';
+import { Adam } from './adam.js';
+import { ParamLayout } from './params.js';
 import { DataParallel, defaultWorkers } from './parallel.js';
 import { trainableVariables } from './step.js';
 import { train, type StepEvent, type TrainResult, type ValidationRecord } from './trainer.js';
