@@ -68,12 +68,14 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
     }
     if (started.length === 0) return;
     if (args.parts.includes('train')) {
-      if (!args.json) process.stdout.write(`\ntraining speed (median after warm-up)\n${cols(['config', 8], ['backend', 12], ['workers', -8], ['ms/step', -10], ['tokens/s', -10], ['GFLOP/s', -9], ['of peak', -9], ['steps', -7], ['params', -10])}`);
       const best = new Map<string, TrainSpeed>();
       for (const backend of started) {
         await setBackend(backend);
         const peak = measureMatMulPeak();
-        out({ kind: 'peak', backend, gflops: peak }, `${backend}: plain 512×512 matMul on one thread ${peak} GFLOP/s (the peak below is that × threads)\n`);
+        out(
+          { kind: 'peak', backend, gflops: peak },
+          `\ntraining speed on ${backend} (median after warm-up; peak: a plain 512×512 matMul, ${peak} GFLOP/s per thread)\n${cols(['config', 8], ['backend', 12], ['workers', -8], ['ms/step', -10], ['tokens/s', -10], ['GFLOP/s', -9], ['of peak', -9], ['steps', -7], ['params', -10])}`,
+        );
         const [defSteps, defWarmup] = DEFAULT_STEPS[backend] ?? [20, 3];
         for (const name of args.config) {
           // The slow pure-JS backend is measured on one thread only.
