@@ -28,7 +28,7 @@ describe('hand-written wasm kernels', () => {
     expect(WebAssembly.validate(new Uint8Array(bytes))).toBe(true);
   });
 
-  it('batched matMul equals plain loops for every column remainder, broadcast side and batch shape', () => {
+  it('batched and small matMuls equal plain loops for every column remainder, broadcast side and batch shape', () => {
     const random = rng(7);
     // [batch a, batch b, m, k, n]: n covers the 16-, 4- and 1-column paths and their mixes.
     const cases: [number[], number[], number, number, number][] = [
@@ -38,6 +38,10 @@ describe('hand-written wasm kernels', () => {
       [[6], [1], 8, 5, 20],
       [[1], [5], 2, 9, 6],
       [[2], [2], 16, 16, 16],
+      // Single products (rank 2): few rows, or a small right-hand matrix.
+      [[], [], 1, 512, 64],
+      [[], [], 3, 37, 5],
+      [[], [], 20, 64, 64],
     ];
     for (const [ba, bb, m, k, n] of cases) {
       const na = ba.reduce((p, d) => p * d, 1);

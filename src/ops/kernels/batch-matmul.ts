@@ -2,14 +2,17 @@ import * as tf from '@tensorflow/tfjs';
 import { BATCH_MATMUL_WASM } from './batch-matmul-wasm.js';
 
 /**
- * A faster BatchMatMul for the wasm backend when there is more than one matrix to multiply.
+ * A faster BatchMatMul for the wasm backend for batched and for small products.
  *
- * tfjs-backend-wasm hands a single product to XNNPACK (~38 GFLOP/s here) but runs batched ones, such
- * as the per-head products of attention (B·H small matrices), in a plain loop at ~3 GFLOP/s. The
- * kernel in batch-matmul.wat computes them with SIMD in the backend's own memory at the XNNPACK rate
- * (13× faster on (256, 32, 32)·(256, 32, 16)), with the same order of additions as the loop it
- * replaces. Anything else (one matrix, transposed operands, other dtypes, incompatible broadcasts,
- * a runtime without wasm SIMD) goes to the stock kernel.
+ * tfjs-backend-wasm hands a single product to XNNPACK (~40 GFLOP/s here on large matrices) but runs
+ * batched ones, such as the per-head products of attention (B·H small matrices), in a plain loop
+ * at ~3 GFLOP/s. The kernel in batch-matmul.wat computes them with SIMD in the backend's own memory
+ * at the XNNPACK rate (13× faster on (256, 32, 32)·(256, 32, 16)), with the same order of additions
+ * as the loop it replaces. It also takes single products with at most 8 rows or a right-hand matrix
+ * of at most 4,096 entries, which XNNPACK sets up slowly (2–20× faster: the row sums of bias and
+ * LayerNorm gradients, one-token decoding). Anything else (large single products, transposed
+ * operands, other dtypes, incompatible broadcasts, a runtime without wasm SIMD) goes to the stock
+ * kernel.
  */
 
 interface WasmBackendLike {
@@ -50,7 +53,7 @@ export function registerBatchMatMulKernel(): void {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
     const backend = args.backend as unknown as WasmBackendLike;
-    if (transposeA || transposeB || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 3 || b.shape.length < 3) return stockFunc(args);
+    if (transposeA || transposeB || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return stockFunc(args);
     const [m, k] = a.shape.slice(-2) as [number, number];
     const [k2, n] = b.shape.slice(-2) as [number, number];
     const batchA = a.shape.slice(0, -2);
@@ -59,7 +62,10 @@ export function registerBatchMatMulKernel(): void {
     const nB = size(batchB);
     // Same batch shape, or one side a single matrix used for every product.
     const sameBatch = tf.util.arraysEqual(batchA, batchB);
-    if (k !== k2 || (!sameBatch && nA !== 1 && nB !== 1) || Math.max(nA, nB) < 2 || m * k * n === 0) return stockFunc(args);
+    // One product goes to XNNPACK unless it is small: a few rows, or a small right-hand matrix,
+    // where XNNPACK's per-call set-up dominates (it runs (1, 512)·(512, 64) at under 1 GFLOP/s).
+    const single = Math.max(nA, nB) < 2;
+    if (k !== k2 || (!sameBatch && nA !== 1 && nB !== 1) || m * k * n === 0 || (single && m > 8 && k * n > 4096)) return stockFunc(args);
     const bmm = kernelFor(backend);
     const offA = backend.dataIdMap.get(a.dataId)?.memoryOffset;
     const offB = backend.dataIdMap.get(b.dataId)?.memoryOffset;
