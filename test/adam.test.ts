@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import { TrainingError } from '../src/errors.js';
 import { dropout, dropoutMask, seedDropout } from '../src/ops/dropout.js';
 import { Adam } from '../src/train/adam.js';
-import { adamRange, adamUpdate, type AdamScalars } from '../src/train/adam-kernels.js';
+import { adamRange, adamUpdate, combineGradients, combinePlain, type AdamScalars } from '../src/train/adam-kernels.js';
 import { ParamLayout } from '../src/train/params.js';
 import { describeEachBackend } from './helpers.js';
 
@@ -39,6 +39,27 @@ describeEachBackend('Adam on flat buffers', () => {
     tf.dispose(b.map((w) => w.tensor));
     tfAdam.dispose();
     tf.dispose([...reference, ...ours]);
+  });
+
+  it('leaves no tensor sharing its memory: a copy of the weights or of the saved state keeps its values after the next step', async () => {
+    const vars = variables(3);
+    const layout = ParamLayout.of(vars);
+    const adam = new Adam(layout, OPTIONS);
+    const step = (t: number) => {
+      const grads = gradientsAt(t);
+      layout.gather(grads, adam.grad);
+      adam.step(vars);
+      tf.dispose(grads);
+    };
+    step(1);
+    const copy = tf.clone(vars[0]!);
+    const state = await adam.getWeights();
+    const [weightsThen, momentThen] = [Array.from(copy.dataSync()), Array.from(state[1]!.tensor.dataSync())];
+    step(2);
+    expect(Array.from(copy.dataSync())).toEqual(weightsThen);
+    expect(Array.from(state[1]!.tensor.dataSync())).toEqual(momentThen);
+    expect(flat(vars).slice(0, weightsThen.length)).not.toEqual(weightsThen);
+    tf.dispose([copy, ...state.map((w) => w.tensor), ...vars]);
   });
 
   it('restored from a saved state (its own or tf.train.adam’s), it continues exactly as if never stopped', async () => {
@@ -84,15 +105,27 @@ it('the plain-JavaScript update (used where wasm SIMD is missing) equals the SIM
   const plain = { weights: w0.slice(), m: new Float32Array(layout.size), v: new Float32Array(layout.size) };
   simd.buffers.weights.set(w0);
   for (let t = 0; t < 5; t++) {
+    const s: AdamScalars = simd.nextScalars();
+    // Two threads' gradients combined with weights 0.25 and 0.75, clipped by 0.5.
+    const [a, b] = [g0.slice(), g1.slice()];
+    combinePlain([a, b], [0.25, 0.75], 0, layout.size);
+    adamUpdate(plain, a, 0.5, s, 0, layout.size);
     simd.grads[0]!.set(g0);
     simd.grads[1]!.set(g1);
-    const s: AdamScalars = simd.nextScalars();
-    adamUpdate(plain, [g0, g1], [0.25, 0.75], 0.5, s, 0, layout.size);
-    // Through the class's shared memory, as a data-parallel update does it.
-    adamRange(simd.memory, [0, 1], [0.25, 0.75], 0.5, s, 0, layout.size);
+    combineGradients(simd.memory, [0, 1], [0.25, 0.75], 0, layout.size);
+    expect(Array.from(simd.grads[0]!)).toEqual(Array.from(a));
+    adamRange(simd.memory, 0, 0.5, s, 0, layout.size);
   }
   expect(Array.from(simd.buffers.weights)).toEqual(Array.from(plain.weights));
   expect(Array.from(simd.buffers.v)).toEqual(Array.from(plain.v));
+});
+
+it('restores a state saved before the first step (only the step count) as zero moments', async () => {
+  const adam = new Adam(new ParamLayout(['w'], [[2, 2]]), OPTIONS);
+  adam.buffers.m.fill(1);
+  await adam.setWeights([{ name: 'iter', tensor: tf.scalar(0, 'int32') }]);
+  expect(adam.iterations).toBe(0);
+  expect(Array.from(adam.buffers.m)).toEqual([0, 0, 0, 0]);
 });
 
 it('a state that does not match the model is refused with one line', async () => {

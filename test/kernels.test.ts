@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setBackend } from '../src/index.js';
-import { assemble, bytesModule, modulePath } from '../src/ops/kernels/assemble.js';
+import { assemble, bytesModule, KERNELS, modulePath } from '../src/ops/kernels/assemble.js';
 import { swapLastTwo } from '../src/ops/matmul.js';
 import { rng } from './helpers.js';
 import { matmul, transpose, type Matrix } from './reference.js';
@@ -22,10 +22,49 @@ describe('hand-written wasm kernels', () => {
     await setBackend('wasm');
   });
 
-  it('the committed kernel bytes are the assembled .wat source', async () => {
-    const bytes = await assemble('batch-matmul');
-    expect(readFileSync(modulePath('batch-matmul'), 'utf8')).toBe(bytesModule('batch-matmul', bytes));
-    expect(WebAssembly.validate(new Uint8Array(bytes))).toBe(true);
+  it('the committed kernel bytes are the assembled .wat sources', async () => {
+    for (const name of KERNELS) {
+      const bytes = await assemble(name);
+      expect(readFileSync(modulePath(name), 'utf8'), name).toBe(bytesModule(name, bytes));
+    }
+  });
+
+  it('the overrides are the kernels in use on wasm', () => {
+    for (const name of [tf.BatchMatMul, tf.Identity, tf.GatherV2, tf.UnsortedSegmentSum]) {
+      expect((tf.getKernel(name, 'wasm') as { atencao?: boolean } | undefined)?.atencao ?? name === tf.UnsortedSegmentSum, name).toBe(true);
+    }
+  });
+
+  it('matMul with an empty batch or operands of different ranks comes out as tfjs defines it', () => {
+    const before = tf.memory().numTensors;
+    const random = rng(9);
+    const a = randomBatch(1, 2, 3, random)[0]!;
+    const b = randomBatch(1, 3, 5, random)[0]!;
+    const [empty, c, d, after] = tf.tidy(() => [
+      // Empty batch: nothing to compute (the stock kernel fails on it).
+      tf.matMul(tf.zeros([0, 2, 3]), tf.ones([3, 4])),
+      // Different ranks: the batch shape is the broadcast one.
+      tf.matMul(tf.tensor2d(a), tf.tensor3d([b])),
+      tf.matMul(tf.zeros([1, 1, 2, 3]), tf.zeros([4, 3, 5])),
+      // The heap is intact afterwards.
+      tf.add(tf.ones([3]), 1),
+    ]);
+    expect(empty!.shape).toEqual([0, 2, 4]);
+    expect(c!.shape).toEqual([1, 2, 5]);
+    expect(maxAbsDiff(Array.from(c!.dataSync()), matmul(a, b).flat())).toBeLessThan(1e-5);
+    expect(d!.shape).toEqual([1, 4, 2, 5]);
+    expect(Array.from(after!.dataSync())).toEqual([2, 2, 2]);
+    tf.dispose([empty!, c!, d!, after!]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('Identity shares its input: a clone outlives the original and keeps its values', () => {
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = tf.clone(x);
+    x.dispose();
+    const z = tf.add(tf.ones([3]), 0); // reuses freed memory if y's had been released
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3]);
+    tf.dispose([y, z]);
   });
 
   it('batched and small matMuls equal plain loops for every column remainder, broadcast side and batch shape', () => {

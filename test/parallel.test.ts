@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { createTransformer, setBackend } from '../src/index.js';
 import { makeBatch, type EncodedPair } from '../src/data/batching.js';
+import { TrainingError } from '../src/errors.js';
 import { Adam } from '../src/train/adam.js';
 import { ParamLayout } from '../src/train/params.js';
 import { DataParallel } from '../src/train/parallel.js';
@@ -33,7 +34,7 @@ it('a data-parallel step (this thread + 1 worker) has the single-thread gradient
   const optB = new Adam(ParamLayout.of(trainableVariables(parallelModel)), ADAM, 2);
   const parallel = await DataParallel.start(parallelModel, optB, 'wasm');
   try {
-    for (let step = 0; step < 3; step++) {
+    for (let step = 0; step < 12; step++) {
       // The whole batch's gradient on one thread, with tfjs autograd.
       const tensors = makeBatch(batch, ids);
       const { value, grads } = tf.variableGrads(() => batchLoss(single, tensors, { labelSmoothing: 0.1, training: true }), singleVars);
@@ -43,10 +44,12 @@ it('a data-parallel step (this thread + 1 worker) has the single-thread gradient
       const combined = parallel.combinedGradient();
       singleVars.forEach((v, i) => expect(maxDiff(grads[v.name]!.dataSync(), layout.view(combined, i)), v.name).toBeLessThan(1e-5));
       tf.dispose([value, ...Object.values(grads)]);
-      // The same combined gradient through the single-thread optimizer gives the same weights, bit for bit.
+      // The same combined gradient through the single-thread optimizer gives the same weights, bit
+      // for bit, clipping included (a norm of 1 clips most of these steps).
       optA.grad.set(combined);
-      optA.step(singleVars, 1);
-      parallel.update(1);
+      const normA = optA.step(singleVars, 1);
+      const normB = parallel.update(1);
+      expect(normB).toBe(normA);
       const wa = single.getWeights().flatMap((t) => Array.from(t.dataSync()));
       const wb = parallelModel.getWeights().flatMap((t) => Array.from(t.dataSync()));
       expect(maxDiff(wa, wb)).toBe(0);
@@ -70,6 +73,25 @@ it('uneven shares: a batch smaller than the thread count still trains (empty sha
     expect(tf.memory().numTensors).toBe(numTensors);
     const after = model.getWeights().flatMap((t) => Array.from(t.dataSync()));
     expect(maxDiff(before, after)).toBeGreaterThan(0);
+  } finally {
+    await parallel.dispose();
+    model.dispose();
+  }
+}, 60_000);
+
+it('a worker that dies fails the step with one TrainingError instead of hanging, and later steps fail too', async () => {
+  await setBackend('wasm');
+  const model = createTransformer(CONFIG, { seed: 4 });
+  const optimizer = new Adam(ParamLayout.of(trainableVariables(model)), ADAM, 2);
+  const parallel = await DataParallel.start(model, optimizer, 'wasm');
+  try {
+    await parallel.step(items(8, 2), ids, { labelSmoothing: 0, clipNorm: 0 });
+    // Stop the worker thread from outside, as a crash would.
+    await (parallel as unknown as { workers: { terminate(): Promise<void> }[] }).workers[0]!.terminate();
+    const numTensors = tf.memory().numTensors;
+    await expect(parallel.step(items(8, 3), ids, { labelSmoothing: 0, clipNorm: 0 })).rejects.toThrow(/^a gradient worker exited \(code \d+\)$/);
+    await expect(parallel.step(items(8, 3), ids, { labelSmoothing: 0, clipNorm: 0 })).rejects.toThrow(TrainingError);
+    expect(tf.memory().numTensors).toBe(numTensors);
   } finally {
     await parallel.dispose();
     model.dispose();

@@ -19,6 +19,8 @@ export interface AdamMemory {
   threads: number;
 }
 
+const f = Math.fround;
+
 const WEIGHTS = 0;
 const FIRST_MOMENT = 1;
 const SECOND_MOMENT = 2;
@@ -84,24 +86,41 @@ function kernelsFor(mem: AdamMemory): AdamKernels | null {
 }
 
 /**
- * One Adam step on parameters [from, to), from any thread: the gradient is
- * (Σₖ grads[k]·coefs[k])·scale, over the gradient vectors `gradients` (thread numbers), then the
- * update of weights and moments in place. The first listed gradient vector is overwritten there.
+ * Combine the gradients of several threads on parameters [from, to): the vector of the first listed
+ * thread becomes Σₖ grads[k]·coefs[k], rounded to float32 after every operation.
  */
-export function adamRange(mem: AdamMemory, gradients: readonly number[], coefs: readonly number[], scale: number, s: AdamScalars, from: number, to: number): void {
+export function combineGradients(mem: AdamMemory, threads: readonly number[], coefs: readonly number[], from: number, to: number): void {
   const kernels = kernelsFor(mem);
   if (kernels === null) {
-    const buffers = { weights: vector(mem, WEIGHTS), m: vector(mem, FIRST_MOMENT), v: vector(mem, SECOND_MOMENT) };
-    adamUpdate(buffers, gradients.map((k) => vector(mem, FIRST_GRADIENT + k)), coefs, scale, s, from, to);
+    combinePlain(
+      threads.map((k) => vector(mem, FIRST_GRADIENT + k)),
+      coefs,
+      from,
+      to,
+    );
+    return;
+  }
+  const at = (k: number) => (FIRST_GRADIENT + k) * stride(mem.size) + from * 4;
+  const n = to - from;
+  // Multiplying by 1 changes nothing in float32, so that product is skipped.
+  if (f(coefs[0]!) !== 1) kernels.scale(at(threads[0]!), coefs[0]!, n);
+  for (let k = 1; k < threads.length; k++) kernels.addScaled(at(threads[0]!), at(threads[k]!), coefs[k]!, n);
+}
+
+/**
+ * One Adam step on parameters [from, to) with the gradient vector of thread `gradient`, times
+ * `scale` (clipping), updating weights and moments in place.
+ */
+export function adamRange(mem: AdamMemory, gradient: number, scale: number, s: AdamScalars, from: number, to: number): void {
+  const kernels = kernelsFor(mem);
+  if (kernels === null) {
+    adamUpdate({ weights: vector(mem, WEIGHTS), ...momentVectors(mem) }, vector(mem, FIRST_GRADIENT + gradient), scale, s, from, to);
     return;
   }
   const at = (j: number) => j * stride(mem.size) + from * 4;
   const n = to - from;
-  const g = at(FIRST_GRADIENT + gradients[0]!);
-  // Multiplying by 1 changes nothing in float32, so those products are skipped.
-  if (Math.fround(coefs[0]!) !== 1) kernels.scale(g, coefs[0]!, n);
-  for (let k = 1; k < gradients.length; k++) kernels.addScaled(g, at(FIRST_GRADIENT + gradients[k]!), coefs[k]!, n);
-  if (Math.fround(scale) !== 1) kernels.scale(g, scale, n);
+  const g = at(FIRST_GRADIENT + gradient);
+  if (f(scale) !== 1) kernels.scale(g, scale, n);
   kernels.adam(at(WEIGHTS), at(FIRST_MOMENT), at(SECOND_MOMENT), g, n, s.beta1, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.biasCorrection1, s.biasCorrection2, s.epsilon, s.negLearningRate);
 }
 
@@ -126,13 +145,20 @@ export interface AdamBuffers {
   v: Float32Array;
 }
 
-const f = Math.fround;
+/** combineGradients in plain JavaScript: grads[0] = Σₖ grads[k]·coefs[k] on [from, to). */
+export function combinePlain(grads: readonly Float32Array[], coefs: readonly number[], from: number, to: number): void {
+  const g0 = grads[0]!;
+  const k0 = f(coefs[0]!);
+  for (let i = from; i < to; i++) g0[i] = f(g0[i]! * k0);
+  for (let k = 1; k < grads.length; k++) {
+    const gk = grads[k]!;
+    const ck = f(coefs[k]!);
+    for (let i = from; i < to; i++) g0[i] = f(g0[i]! + f(gk[i]! * ck));
+  }
+}
 
-/**
- * Update parameters [from, to): the gradient is Σₖ grads[k]·coefs[k] (the shares of a data-parallel
- * step, or one gradient with coefficient 1), times `scale` (clipping); then one Adam step.
- */
-export function adamUpdate(buffers: AdamBuffers, grads: readonly Float32Array[], coefs: readonly number[], scale: number, s: AdamScalars, from: number, to: number): void {
+/** adamRange in plain JavaScript, on parameters [from, to) of `buffers` with gradient `grad`. */
+export function adamUpdate(buffers: AdamBuffers, grad: Float32Array, scale: number, s: AdamScalars, from: number, to: number): void {
   const { weights: w, m, v } = buffers;
   const b1 = f(s.beta1);
   const c1 = f(s.oneMinusBeta1);
@@ -142,15 +168,9 @@ export function adamUpdate(buffers: AdamBuffers, grads: readonly Float32Array[],
   const bc2 = f(s.biasCorrection2);
   const eps = f(s.epsilon);
   const nlr = f(s.negLearningRate);
-  const k0 = f(coefs[0]!);
-  const g0 = grads[0]!;
-  const gk = grads.slice(1);
-  const kk = coefs.slice(1).map(f);
   const sc = f(scale);
   for (let i = from; i < to; i++) {
-    let g = f(g0[i]! * k0);
-    for (let k = 0; k < gk.length; k++) g = f(g + f(gk[k]![i]! * kk[k]!));
-    g = f(g * sc);
+    const g = f(grad[i]! * sc);
     const mi = f(f(m[i]! * b1) + f(g * c1));
     const vi = f(f(v[i]! * b2) + f(f(g * g) * c2));
     m[i] = mi;
@@ -160,14 +180,9 @@ export function adamUpdate(buffers: AdamBuffers, grads: readonly Float32Array[],
   }
 }
 
-/** √(Σᵢ (Σₖ grads[k][i]·coefs[k])²): the global norm of the combined gradient. */
-export function gradientNorm(grads: readonly Float32Array[], coefs: readonly number[]): number {
+/** √(Σᵢ gᵢ²) of a (combined) gradient vector: the global norm that clipping compares. */
+export function gradientNorm(grad: Float32Array): number {
   let sum = 0;
-  const n = grads[0]!.length;
-  for (let i = 0; i < n; i++) {
-    let g = 0;
-    for (let k = 0; k < grads.length; k++) g += grads[k]![i]! * coefs[k]!;
-    sum += g * g;
-  }
+  for (let i = 0; i < grad.length; i++) sum += grad[i]! * grad[i]!;
   return Math.sqrt(sum);
 }

@@ -92,10 +92,10 @@ export class Adam {
    * updated and written back. Returns the global gradient norm when clipping is on.
    */
   step(vars: readonly tf.Variable[], clipNorm = 0): number | undefined {
-    const norm = clipNorm > 0 ? gradientNorm([this.grad], [1]) : undefined;
+    const norm = clipNorm > 0 ? gradientNorm(this.grad) : undefined;
     const scale = norm !== undefined && norm > clipNorm ? clipNorm / norm : 1;
     this.layout.gather(vars, this.buffers.weights);
-    adamRange(this.memory, [0], [1], scale, this.nextScalars(), 0, this.layout.size);
+    adamRange(this.memory, 0, scale, this.nextScalars(), 0, this.layout.size);
     this.layout.scatter(this.buffers.weights, vars);
     return norm;
   }
@@ -103,7 +103,7 @@ export class Adam {
   /** The state as tf.train.adam's getWeights gives it (new tensors: the caller disposes them). */
   async getWeights(): Promise<NamedTensor[]> {
     const { names, shapes } = this.layout;
-    const slot = (flat: Float32Array, suffix: string) => names.map((name, i) => ({ name: `${name}/${suffix}`, tensor: tf.tensor(this.layout.view(flat, i), shapes[i]) }));
+    const slot = (flat: Float32Array, suffix: string) => names.map((name, i) => ({ name: `${name}/${suffix}`, tensor: tf.tensor(this.layout.view(flat, i).slice(), shapes[i]) }));
     return [{ name: 'iter', tensor: tf.scalar(this.iterations, 'int32') }, ...slot(this.buffers.m, 'm'), ...slot(this.buffers.v, 'v')];
   }
 
@@ -116,7 +116,11 @@ export class Adam {
     const iter = list.find((w) => w.name === 'iter');
     const slots = list.filter((w) => w !== iter);
     const { names, shapes } = this.layout;
-    if (iter === undefined || slots.length !== 2 * names.length) {
+    // tf.train.adam saved before its first step holds only `iter`: no moments yet, i.e. zeros.
+    if (iter !== undefined && slots.length === 0) {
+      this.buffers.m.fill(0);
+      this.buffers.v.fill(0);
+    } else if (iter === undefined || slots.length !== 2 * names.length) {
       throw new TrainingError(`the optimizer state does not match the model (${iter === undefined ? 'no iteration count' : `${slots.length} moment tensors for ${names.length} weights`})`);
     }
     slots.forEach((slot, j) => {

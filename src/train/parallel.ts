@@ -6,7 +6,7 @@ import { TrainingError } from '../errors.js';
 import type { Transformer } from '../model/transformer.js';
 import { seedDropout } from '../ops/dropout.js';
 import type { Adam } from './adam.js';
-import { adamRange, gradientNorm } from './adam-kernels.js';
+import { adamRange, combineGradients, gradientNorm } from './adam-kernels.js';
 import type { WorkerInit, WorkerMessage, WorkerReply } from './grad-worker.js';
 import { batchLoss, trainableVariables, type StepResult } from './step.js';
 
@@ -27,13 +27,16 @@ export function defaultWorkers(backend: string): number {
  * vectors updates the weights that every thread reads next.
  */
 export class DataParallel {
-  /** The threads whose shares were not empty in the last `gradients` call, and their weights. */
-  private active: { threads: number[]; coefs: number[] } = { threads: [], coefs: [] };
+  /**
+   * The last `gradients` call's non-empty shares (threads) and their weights; `combined` once their
+   * sum is in the first one's vector. Undefined once applied.
+   */
+  private pending?: { threads: number[]; coefs: number[]; combined: boolean };
 
   private constructor(
     private readonly model: Transformer,
     private readonly optimizer: Adam,
-    private readonly workers: Worker[],
+    private readonly workers: GradientWorker[],
   ) {}
 
   /**
@@ -43,12 +46,12 @@ export class DataParallel {
   static async start(model: Transformer, optimizer: Adam, backend: string): Promise<DataParallel> {
     const { layout } = optimizer;
     const count = optimizer.grads.length;
-    const workers: Worker[] = [];
+    const workers: GradientWorker[] = [];
     // The compiled worker, found the same way from src/train (tests) and dist/train.
     const source = new URL('../../dist/train/grad-worker.js', import.meta.url);
     try {
       for (let k = 1; k < count; k++) {
-        const worker = new Worker(source);
+        const worker = new GradientWorker(new Worker(source));
         workers.push(worker);
         const init: WorkerInit = {
           kind: 'init',
@@ -59,7 +62,8 @@ export class DataParallel {
           memory: optimizer.memory,
           index: k,
         };
-        await request(worker, init);
+        const reply = await worker.request(init);
+        if (reply.error !== undefined) throw new TrainingError(`a gradient worker could not start: ${reply.error}`);
       }
     } catch (error) {
       await Promise.all(workers.map((w) => w.terminate()));
@@ -82,9 +86,13 @@ export class DataParallel {
     layout.gather(vars, buffers.weights);
     const shares = split(items, this.size);
     const seedOf = (k: number) => (dropoutSeed === undefined ? undefined : dropoutSeed + k * 2 ** 20);
-    const replies = this.workers.map((w, i) =>
-      shares[i + 1]!.length === 0 ? Promise.resolve<WorkerReply>({ loss: 0, tokens: 0 }) : request(w, { kind: 'step', items: shares[i + 1]!, ids, labelSmoothing, dropoutSeed: seedOf(i + 1) }),
+    const replies = Promise.all(
+      this.workers.map((w, i) =>
+        shares[i + 1]!.length === 0 ? Promise.resolve<WorkerReply>({ loss: 0, tokens: 0 }) : w.request({ kind: 'step', items: shares[i + 1]!, ids, labelSmoothing, dropoutSeed: seedOf(i + 1) }),
+      ),
     );
+    // Handled below; this keeps a worker's failure during this thread's share from going unhandled.
+    replies.catch(() => undefined);
     // This thread's share, computed while the workers compute theirs.
     const own = shares[0]!;
     const batch = makeBatch(own, ids);
@@ -102,22 +110,19 @@ export class DataParallel {
       seedDropout(undefined);
       tf.dispose([batch.src, batch.tgtIn, batch.tgtOut]);
     }
-    const done = await Promise.all(replies);
+    const done = await replies;
     const failed = done.find((r) => r.error !== undefined);
     if (failed) throw new TrainingError(`a gradient worker failed: ${failed.error}`);
     const tokens = [targetTokens(own), ...done.map((r) => r.tokens)];
     const total = tokens.reduce((a, b) => a + b, 0);
     const used = tokens.flatMap((t, k) => (t > 0 ? [k] : []));
-    this.active = { threads: used, coefs: used.map((k) => tokens[k]! / total) };
+    this.pending = { threads: used, coefs: used.map((k) => tokens[k]! / total), combined: false };
     return (ownLoss * tokens[0]! + done.reduce((s, r) => s + r.loss * r.tokens, 0)) / total;
   }
 
-  /** The combined gradient of the last `gradients` call, rounded as `update` combines it. */
+  /** The gradient of the last `gradients` call (a copy), combined as `update` applies it. */
   combinedGradient(): Float32Array {
-    const { threads, coefs } = this.active;
-    const out = new Float32Array(this.optimizer.layout.size);
-    combineGradients(threads.map((k) => this.optimizer.grads[k]!), coefs, out);
-    return out;
+    return this.combine().slice();
   }
 
   /**
@@ -126,13 +131,24 @@ export class DataParallel {
    * waking the workers for a share of it.
    */
   update(clipNorm = 0): number | undefined {
-    const { threads, coefs } = this.active;
-    const norm = clipNorm > 0 ? gradientNorm(threads.map((k) => this.optimizer.grads[k]!), coefs) : undefined;
+    const grad = this.combine();
+    const norm = clipNorm > 0 ? gradientNorm(grad) : undefined;
     const scale = norm !== undefined && norm > clipNorm ? clipNorm / norm : 1;
-    const scalars = this.optimizer.nextScalars();
-    adamRange(this.optimizer.memory, threads, coefs, scale, scalars, 0, this.optimizer.layout.size);
+    adamRange(this.optimizer.memory, this.pending!.threads[0]!, scale, this.optimizer.nextScalars(), 0, this.optimizer.layout.size);
+    this.pending = undefined;
     this.optimizer.layout.scatter(this.optimizer.buffers.weights, trainableVariables(this.model));
     return norm;
+  }
+
+  /** Sum the shares' gradients into the first share's vector (once) and return that vector. */
+  private combine(): Float32Array {
+    const pending = this.pending;
+    if (pending === undefined) throw new TrainingError('no gradients to apply: call gradients() first');
+    if (!pending.combined) {
+      combineGradients(this.optimizer.memory, pending.threads, pending.coefs, 0, this.optimizer.layout.size);
+      pending.combined = true;
+    }
+    return this.optimizer.grads[pending.threads[0]!]!;
   }
 
   /** A whole training step (the update is skipped when the loss is not finite). */
@@ -144,16 +160,6 @@ export class DataParallel {
 
   async dispose(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
-  }
-}
-
-/** out = Σₖ grads[k]·coefs[k], with float32 rounding after each operation as adamUpdate does. */
-function combineGradients(grads: readonly Float32Array[], coefs: readonly number[], out: Float32Array): void {
-  const f = Math.fround;
-  for (let i = 0; i < out.length; i++) {
-    let g = f(grads[0]![i]! * f(coefs[0]!));
-    for (let k = 1; k < grads.length; k++) g = f(g + f(grads[k]![i]! * f(coefs[k]!)));
-    out[i] = g;
   }
 }
 
@@ -170,19 +176,40 @@ function split(items: readonly EncodedPair[], n: number): EncodedPair[][] {
   return shares;
 }
 
-function request(worker: Worker, message: WorkerMessage): Promise<WorkerReply> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (reply: WorkerReply) => {
-      worker.off('error', onError);
-      if (reply.error !== undefined && message.kind === 'init') reject(new TrainingError(`a gradient worker could not start: ${reply.error}`));
-      else resolve(reply);
-    };
-    const onError = (error: Error) => {
-      worker.off('message', onMessage);
-      reject(new TrainingError(`a gradient worker stopped: ${error.message}`));
-    };
-    worker.once('message', onMessage);
-    worker.once('error', onError);
-    worker.postMessage(message);
-  });
+/**
+ * One worker thread and its replies. A worker that fails or exits rejects the request it was
+ * answering and every later one with a TrainingError (so a step never waits on a dead thread).
+ */
+class GradientWorker {
+  private failure?: string;
+  private waiting?: { resolve: (reply: WorkerReply) => void; reject: (error: Error) => void };
+
+  constructor(private readonly worker: Worker) {
+    worker.on('message', (reply: WorkerReply) => {
+      const waiting = this.waiting;
+      this.waiting = undefined;
+      waiting?.resolve(reply);
+    });
+    worker.on('error', (error: Error) => this.fail(`a gradient worker stopped: ${error.message}`));
+    worker.on('exit', (code: number) => this.fail(`a gradient worker exited (code ${code})`));
+  }
+
+  request(message: WorkerMessage): Promise<WorkerReply> {
+    if (this.failure !== undefined) return Promise.reject(new TrainingError(this.failure));
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      this.worker.postMessage(message);
+    });
+  }
+
+  async terminate(): Promise<void> {
+    await this.worker.terminate();
+  }
+
+  private fail(message: string): void {
+    this.failure ??= message;
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.reject(new TrainingError(this.failure));
+  }
 }

@@ -35,10 +35,13 @@ export class ParamLayout {
     tensors.forEach((t, i) => flat.set(t.dataSync() as Float32Array, this.offsets[i]!));
   }
 
-  /** Assign the values in `flat` to the variables. */
+  /**
+   * Assign the values in `flat` to the variables. They get copies: the cpu backend would otherwise
+   * keep the shared array itself as the tensor's data, and the next update would change it in place.
+   */
   scatter(flat: Float32Array, vars: readonly tf.Variable[]): void {
     vars.forEach((v, i) => {
-      const t = tf.tensor(this.view(flat, i), this.shapes[i]);
+      const t = tf.tensor(this.view(flat, i).slice(), this.shapes[i]);
       v.assign(t);
       t.dispose();
     });
