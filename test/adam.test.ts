@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { TrainingError } from '../src/errors.js';
+import { Random } from '../src/util/random.js';
 import { dropout, dropoutMask, seedDropout } from '../src/ops/dropout.js';
 import { Adam } from '../src/train/adam.js';
 import { adamRange, adamUpdate, combineGradients, combinePlain, type AdamScalars } from '../src/train/adam-kernels.js';
@@ -143,6 +144,9 @@ it('dropout masks: the right share dropped, survivors scaled by 1/(1 − rate), 
   // 100,000 draws: the kept share is 0.9 ± 0.003 (over 3 standard deviations).
   expect(Math.abs(kept.length / mask.length - 0.9)).toBeLessThan(0.003);
   expect(dropoutMask(1000, 0.1, 42)).toEqual(mask.subarray(0, 1000));
+  // The draws are those of the library's generator: kept where next() < 1 − rate.
+  const random = new Random(42);
+  expect(mask.subarray(0, 1000)).toEqual(Float32Array.from({ length: 1000 }, () => (random.next() < 0.9 ? Math.fround(1 / 0.9) : 0)));
   expect(dropoutMask(1000, 0.1, 43)).not.toEqual(mask.subarray(0, 1000));
   const x = tf.ones([64, 64]);
   const before = tf.memory().numTensors;

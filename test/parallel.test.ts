@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { createTransformer, setBackend } from '../src/index.js';
+import { createTransformer, setBackend, type Transformer } from '../src/index.js';
 import { makeBatch, type EncodedPair } from '../src/data/batching.js';
 import { TrainingError } from '../src/errors.js';
 import { Adam } from '../src/train/adam.js';
@@ -60,40 +60,41 @@ it('a data-parallel step (this thread + 1 worker) has the single-thread gradient
   }
 }, 60_000);
 
-it('uneven shares: a batch smaller than the thread count still trains (empty shares are left out)', async () => {
+/** A model trained on `threads` threads, handed to `body`, then disposed. */
+async function withParallel(seed: number, threads: number, body: (model: Transformer, parallel: DataParallel) => Promise<void>): Promise<void> {
   await setBackend('wasm');
-  const model = createTransformer(CONFIG, { seed: 3 });
-  const optimizer = new Adam(ParamLayout.of(trainableVariables(model)), ADAM, 3);
-  const parallel = await DataParallel.start(model, optimizer, 'wasm');
+  const model = createTransformer(CONFIG, { seed });
+  const parallel = await DataParallel.start(model, new Adam(ParamLayout.of(trainableVariables(model)), ADAM, threads), 'wasm');
   try {
+    await body(model, parallel);
+  } finally {
+    await parallel.dispose();
+    model.dispose();
+  }
+}
+
+const STEP = { labelSmoothing: 0, clipNorm: 0 };
+
+it('uneven shares: a batch smaller than the thread count still trains (empty shares are left out)', async () => {
+  await withParallel(3, 3, async (model, parallel) => {
     const before = model.getWeights().flatMap((t) => Array.from(t.dataSync()));
     const numTensors = tf.memory().numTensors;
-    const { loss } = await parallel.step(items(2, 8), ids, { labelSmoothing: 0, clipNorm: 0 });
+    const { loss } = await parallel.step(items(2, 8), ids, STEP);
     expect(Number.isFinite(loss)).toBe(true);
     expect(tf.memory().numTensors).toBe(numTensors);
     const after = model.getWeights().flatMap((t) => Array.from(t.dataSync()));
     expect(maxDiff(before, after)).toBeGreaterThan(0);
-  } finally {
-    await parallel.dispose();
-    model.dispose();
-  }
+  });
 }, 60_000);
 
 it('a worker that dies fails the step with one TrainingError instead of hanging, and later steps fail too', async () => {
-  await setBackend('wasm');
-  const model = createTransformer(CONFIG, { seed: 4 });
-  const optimizer = new Adam(ParamLayout.of(trainableVariables(model)), ADAM, 2);
-  const parallel = await DataParallel.start(model, optimizer, 'wasm');
-  try {
-    await parallel.step(items(8, 2), ids, { labelSmoothing: 0, clipNorm: 0 });
+  await withParallel(4, 2, async (_model, parallel) => {
+    await parallel.step(items(8, 2), ids, STEP);
     // Stop the worker thread from outside, as a crash would.
     await (parallel as unknown as { workers: { terminate(): Promise<void> }[] }).workers[0]!.terminate();
     const numTensors = tf.memory().numTensors;
-    await expect(parallel.step(items(8, 3), ids, { labelSmoothing: 0, clipNorm: 0 })).rejects.toThrow(/^a gradient worker exited \(code \d+\)$/);
-    await expect(parallel.step(items(8, 3), ids, { labelSmoothing: 0, clipNorm: 0 })).rejects.toThrow(TrainingError);
+    await expect(parallel.step(items(8, 3), ids, STEP)).rejects.toThrow(/^a gradient worker exited \(code \d+\)$/);
+    await expect(parallel.step(items(8, 3), ids, STEP)).rejects.toThrow(TrainingError);
     expect(tf.memory().numTensors).toBe(numTensors);
-  } finally {
-    await parallel.dispose();
-    model.dispose();
-  }
+  });
 }, 60_000);

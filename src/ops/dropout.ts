@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { mixSeed } from '../util/random.js';
 
 let nextSeed: (() => number) | undefined;
 
@@ -17,14 +18,16 @@ export function seedDropout(seed: number | undefined): void {
 }
 
 /**
- * The dropout multiplier: each entry is 1/(1 − rate) with probability 1 − rate, else 0, drawn with
- * mulberry32 from `seed`. Written here rather than with tf.randomUniform, whose per-element
- * generator took ~10% of a training step, and which needs four more kernels to make the mask.
+ * The dropout multiplier: each entry is 1/(1 − rate) with probability 1 − rate, else 0, drawn from
+ * `seed`. Made here rather than with tf.randomUniform, whose per-element generator took ~10% of a
+ * training step, and which needs four more kernels per mask. The draws are those of
+ * `new Random(seed)` (mulberry32, util/random.ts) with the generator inlined: calling `next()` per
+ * draw takes 7 ms per million here against 3 ms for this loop.
  */
 export function dropoutMask(size: number, rate: number, seed: number): Float32Array {
   const keep = 1 - rate;
   const scale = Math.fround(1 / keep);
-  const threshold = keep * 4294967296; // keep · 2³²
+  const threshold = keep * 4294967296; // keep · 2³², against raw 32-bit draws
   const mask = new Float32Array(size);
   let state = seed >>> 0;
   for (let i = 0; i < size; i++) {
@@ -41,14 +44,7 @@ export function dropoutMask(size: number, rate: number, seed: number): Float32Ar
 export function dropout(x: tf.Tensor, rate: number, training: boolean | undefined): tf.Tensor {
   if (training !== true || rate <= 0) return x;
   const seed = nextSeed?.() ?? Math.floor(Math.random() * 4294967296);
-  return tf.tidy(() => tf.mul(x, tf.tensor(dropoutMask(x.size, rate, mixSeed32(seed)), x.shape, 'float32')));
-}
-
-/** Spread nearby seeds (s, s + 1, …) apart so that consecutive masks do not share a stream. */
-function mixSeed32(seed: number): number {
-  let h = Math.imul((seed >>> 0) ^ Math.floor(seed / 4294967296), 0x9e3779b1);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return h >>> 0;
+  // Seeds run past 2³² (a step's seed plus a counter), so both halves go into the mask's seed.
+  const maskSeed = mixSeed(Math.floor(seed / 4294967296), seed >>> 0);
+  return tf.tidy(() => tf.mul(x, tf.tensor(dropoutMask(x.size, rate, maskSeed), x.shape, 'float32')));
 }

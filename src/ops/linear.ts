@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { matMul } from './matmul.js';
+import { matMul, sumRows } from './matmul.js';
 
 /**
  * x (N, in) · W (in, out) + b (out), with a hand-written gradient: dx = dy·Wᵀ, dW = xᵀ·dy and
@@ -15,8 +15,7 @@ const affine = tf.customGrad((x, w, b, save) => {
     value: tf.add(tf.matMul(input, kernel), b as tf.Tensor),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-      const ones = tf.ones([1, xs.shape[0]]);
-      return [matMul(dy, ws, false, true), matMul(xs, dy, true, false), tf.reshape(tf.matMul(ones, dy), [ws.shape[1]])];
+      return [matMul(dy, ws, false, true), matMul(xs, dy, true, false), sumRows(dy)];
     },
   };
 }) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;

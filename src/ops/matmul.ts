@@ -38,6 +38,16 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
   return tf.matMul(a, b, transposeA, transposeB);
 }
 
+/**
+ * Column sums of x (…, d) over every leading axis → (d), as a (1, N)·(N, d) product: the wasm
+ * backend sums over non-inner axes slowly, while this product is quick on every backend.
+ */
+export function sumRows(x: tf.Tensor): tf.Tensor1D {
+  const d = x.shape[x.rank - 1]!;
+  const rows = x.size / d;
+  return tf.reshape(tf.matMul(tf.ones([1, rows]), tf.reshape(x, [rows, d])), [d]);
+}
+
 /** Sum a broadcast gradient back down to the shape of the input it flows to. */
 function reduceToShape(grad: tf.Tensor, shape: number[]): tf.Tensor {
   if (tf.util.arraysEqual(grad.shape, shape)) return grad;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { registerBatchMatMulKernel } from './kernels/batch-matmul.js';
+import { batchMatMul } from './kernels/batch-matmul.js';
 
 /**
  * Kernels the wasm backend lacks but training needs.
@@ -101,7 +101,7 @@ function override(name: string, make: (stock: tf.KernelFunc) => tf.KernelFunc): 
  * (its kernels are registered then); idempotent.
  */
 export function registerWasmOverrides(): void {
-  registerBatchMatMulKernel();
+  override(tf.BatchMatMul, batchMatMul);
   override(tf.Identity, (stock) => (args) => ((args.inputs as { x: tf.TensorInfo }).x.dtype === 'string' ? stock(args) : identity(args as never)));
   override(tf.GatherV2, (stock) => (args) => gatherRows(args as never, stock));
 }

@@ -16,7 +16,6 @@ export interface AdamMemory {
   memory?: WebAssembly.Memory;
   buffer: SharedArrayBuffer;
   size: number;
-  threads: number;
 }
 
 const f = Math.fround;
@@ -36,9 +35,9 @@ export function allocateAdamMemory(size: number, threads: number): AdamMemory {
   try {
     const pages = Math.max(1, Math.ceil(bytes / 65536));
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-    return { memory, buffer: memory.buffer as unknown as SharedArrayBuffer, size, threads };
+    return { memory, buffer: memory.buffer as unknown as SharedArrayBuffer, size };
   } catch {
-    return { buffer: new SharedArrayBuffer(Math.max(bytes, 4)), size, threads };
+    return { buffer: new SharedArrayBuffer(Math.max(bytes, 4)), size };
   }
 }
 

@@ -92,11 +92,20 @@ export class Adam {
    * updated and written back. Returns the global gradient norm when clipping is on.
    */
   step(vars: readonly tf.Variable[], clipNorm = 0): number | undefined {
-    const norm = clipNorm > 0 ? gradientNorm(this.grad) : undefined;
-    const scale = norm !== undefined && norm > clipNorm ? clipNorm / norm : 1;
     this.layout.gather(vars, this.buffers.weights);
-    adamRange(this.memory, 0, scale, this.nextScalars(), 0, this.layout.size);
+    const norm = this.update(clipNorm);
     this.layout.scatter(this.buffers.weights, vars);
+    return norm;
+  }
+
+  /**
+   * One step on the flat weights with gradient vector `gradient` (a thread number), clipped to a
+   * global norm of `clipNorm` when that is positive; returns the norm then.
+   */
+  update(clipNorm = 0, gradient = 0): number | undefined {
+    const norm = clipNorm > 0 ? gradientNorm(this.grads[gradient]!) : undefined;
+    const scale = norm !== undefined && norm > clipNorm ? clipNorm / norm : 1;
+    adamRange(this.memory, gradient, scale, this.nextScalars(), 0, this.layout.size);
     return norm;
   }
 

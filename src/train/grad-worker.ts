@@ -3,16 +3,14 @@
  * and for each step copies the current weights from shared memory, computes the gradient of the
  * mean loss on its share of the batch and writes it to its gradient vector in shared memory.
  */
-import * as tf from '@tensorflow/tfjs';
 import { parentPort } from 'node:worker_threads';
 import { setBackend, type BackendName } from '../backend.js';
 import type { TransformerConfig } from '../config.js';
-import { makeBatch, targetTokens, type EncodedPair, type SpecialIds } from '../data/batching.js';
+import { targetTokens, type EncodedPair, type SpecialIds } from '../data/batching.js';
 import { createTransformer, type Transformer } from '../model/transformer.js';
-import { seedDropout } from '../ops/dropout.js';
 import { gradientVector, weightVector, type AdamMemory } from './adam-kernels.js';
 import { ParamLayout } from './params.js';
-import { batchLoss, trainableVariables } from './step.js';
+import { shareGradient, trainableVariables } from './step.js';
 
 export interface WorkerInit {
   kind: 'init';
@@ -57,23 +55,9 @@ if (parentPort !== null) {
         grad = gradientVector(message.memory, message.index);
         port.postMessage({ loss: 0, tokens: 0 } satisfies WorkerReply);
       } else {
-        const vars = trainableVariables(model!);
-        layout!.scatter(weights!, vars);
-        const batch = makeBatch(message.items, message.ids);
-        seedDropout(message.dropoutSeed);
-        try {
-          const { value, grads: g } = tf.variableGrads(() => batchLoss(model!, batch, { labelSmoothing: message.labelSmoothing, training: true }), vars);
-          layout!.gather(
-            vars.map((v) => g[v.name]!),
-            grad!,
-          );
-          const loss = value.dataSync()[0]!;
-          tf.dispose([value, ...Object.values(g)]);
-          port.postMessage({ loss, tokens: targetTokens(message.items) } satisfies WorkerReply);
-        } finally {
-          seedDropout(undefined);
-          tf.dispose([batch.src, batch.tgtIn, batch.tgtOut]);
-        }
+        layout!.scatter(weights!, trainableVariables(model!));
+        const loss = shareGradient(model!, message.items, message.ids, message.labelSmoothing, message.dropoutSeed, layout!, grad!);
+        port.postMessage({ loss, tokens: targetTokens(message.items) } satisfies WorkerReply);
       }
     } catch (error) {
       port.postMessage({ loss: NaN, tokens: 0, error: (error as Error).message } satisfies WorkerReply);

@@ -1,14 +1,12 @@
-import * as tf from '@tensorflow/tfjs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { makeBatch, targetTokens, type EncodedPair, type SpecialIds } from '../data/batching.js';
+import { targetTokens, type EncodedPair, type SpecialIds } from '../data/batching.js';
 import { TrainingError } from '../errors.js';
 import type { Transformer } from '../model/transformer.js';
-import { seedDropout } from '../ops/dropout.js';
 import type { Adam } from './adam.js';
-import { adamRange, combineGradients, gradientNorm } from './adam-kernels.js';
+import { combineGradients } from './adam-kernels.js';
 import type { WorkerInit, WorkerMessage, WorkerReply } from './grad-worker.js';
-import { batchLoss, trainableVariables, type StepResult } from './step.js';
+import { shareGradient, trainableVariables, type StepResult } from './step.js';
 
 /**
  * The default number of threads for a training step: one per core on the wasm and cpu backends,
@@ -81,9 +79,8 @@ export class DataParallel {
    * mean loss of the whole batch. `dropoutSeed` seeds share k's masks with dropoutSeed + k·2^20.
    */
   async gradients(items: readonly EncodedPair[], ids: SpecialIds, labelSmoothing: number, dropoutSeed?: number): Promise<number> {
-    const vars = trainableVariables(this.model);
     const { layout, buffers } = this.optimizer;
-    layout.gather(vars, buffers.weights);
+    layout.gather(trainableVariables(this.model), buffers.weights);
     const shares = split(items, this.size);
     const seedOf = (k: number) => (dropoutSeed === undefined ? undefined : dropoutSeed + k * 2 ** 20);
     const replies = Promise.all(
@@ -95,21 +92,7 @@ export class DataParallel {
     replies.catch(() => undefined);
     // This thread's share, computed while the workers compute theirs.
     const own = shares[0]!;
-    const batch = makeBatch(own, ids);
-    seedDropout(seedOf(0));
-    let ownLoss: number;
-    try {
-      const { value, grads } = tf.variableGrads(() => batchLoss(this.model, batch, { labelSmoothing, training: true }), vars);
-      ownLoss = value.dataSync()[0]!;
-      layout.gather(
-        vars.map((v) => grads[v.name]!),
-        this.optimizer.grad,
-      );
-      tf.dispose([value, ...Object.values(grads)]);
-    } finally {
-      seedDropout(undefined);
-      tf.dispose([batch.src, batch.tgtIn, batch.tgtOut]);
-    }
+    const ownLoss = shareGradient(this.model, own, ids, labelSmoothing, seedOf(0), layout, this.optimizer.grad);
     const done = await replies;
     const failed = done.find((r) => r.error !== undefined);
     if (failed) throw new TrainingError(`a gradient worker failed: ${failed.error}`);
@@ -131,10 +114,8 @@ export class DataParallel {
    * waking the workers for a share of it.
    */
   update(clipNorm = 0): number | undefined {
-    const grad = this.combine();
-    const norm = clipNorm > 0 ? gradientNorm(grad) : undefined;
-    const scale = norm !== undefined && norm > clipNorm ? clipNorm / norm : 1;
-    adamRange(this.optimizer.memory, this.pending!.threads[0]!, scale, this.optimizer.nextScalars(), 0, this.optimizer.layout.size);
+    this.combine();
+    const norm = this.optimizer.update(clipNorm, this.pending!.threads[0]);
     this.pending = undefined;
     this.optimizer.layout.scatter(this.optimizer.buffers.weights, trainableVariables(this.model));
     return norm;

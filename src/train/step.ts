@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Transformer } from '../model/transformer.js';
+import { makeBatch, type EncodedPair, type SpecialIds } from '../data/batching.js';
+import { seedDropout } from '../ops/dropout.js';
 import { Adam } from './adam.js';
+import type { ParamLayout } from './params.js';
 import { sequenceLoss, type LossOptions } from './loss.js';
 
 export interface Batch {
@@ -43,21 +46,45 @@ export function trainableVariables(model: Transformer): tf.Variable[] {
  * `Adam` the update runs on flat buffers; any tf.Optimizer works too.
  */
 export function trainStep(model: Transformer, optimizer: tf.Optimizer | Adam, batch: Batch, options: StepOptions = {}): StepResult {
-  const vars = trainableVariables(model);
-  const { value, grads } = tf.variableGrads(() => batchLoss(model, batch, { ...options, training: true }), vars);
+  if (optimizer instanceof Adam) {
+    const loss = flatGradient(model, batch, options, optimizer.layout, optimizer.grad);
+    const gradNorm = Number.isFinite(loss) ? optimizer.step(trainableVariables(model), options.clipNorm ?? 0) : undefined;
+    return { loss, gradNorm };
+  }
+  const { value, grads } = tf.variableGrads(() => batchLoss(model, batch, { ...options, training: true }), trainableVariables(model));
   const loss = value.dataSync()[0]!;
   value.dispose();
-  if (!(optimizer instanceof Adam)) return applyStep(optimizer, grads, loss, options.clipNorm ?? 0);
+  return applyStep(optimizer, grads, loss, options.clipNorm ?? 0);
+}
+
+/**
+ * The gradient of a batch's mean loss (with dropout), written into `target` as one flat vector in
+ * `layout` order; returns the loss. Nothing it creates outlives it.
+ */
+export function flatGradient(model: Transformer, batch: Batch, options: LossOptions, layout: ParamLayout, target: Float32Array): number {
+  const vars = trainableVariables(model);
+  const { value, grads } = tf.variableGrads(() => batchLoss(model, batch, { ...options, training: true }), vars);
   try {
-    optimizer.layout.gather(
+    layout.gather(
       vars.map((v) => grads[v.name]!),
-      optimizer.grad,
+      target,
     );
+    return value.dataSync()[0]!;
   } finally {
-    tf.dispose(Object.values(grads));
+    tf.dispose([value, ...Object.values(grads)]);
   }
-  const gradNorm = Number.isFinite(loss) ? optimizer.step(vars, options.clipNorm ?? 0) : undefined;
-  return { loss, gradNorm };
+}
+
+/** flatGradient for a share of a batch given as id lists, its dropout masks seeded by `dropoutSeed`. */
+export function shareGradient(model: Transformer, items: readonly EncodedPair[], ids: SpecialIds, labelSmoothing: number, dropoutSeed: number | undefined, layout: ParamLayout, target: Float32Array): number {
+  const batch = makeBatch(items, ids);
+  seedDropout(dropoutSeed);
+  try {
+    return flatGradient(model, batch, { labelSmoothing }, layout, target);
+  } finally {
+    seedDropout(undefined);
+    tf.dispose([batch.src, batch.tgtIn, batch.tgtOut]);
+  }
 }
 
 /**

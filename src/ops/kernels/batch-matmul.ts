@@ -44,12 +44,9 @@ function kernelFor(backend: WasmBackendLike): Bmm | null {
 
 const size = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
 
-/** Register the override (once the wasm backend's kernels are registered; idempotent). */
-export function registerBatchMatMulKernel(): void {
-  const stock = tf.getKernel(tf.BatchMatMul, 'wasm');
-  if (stock === undefined || (stock as { atencao?: boolean }).atencao) return;
-  const stockFunc = stock.kernelFunc;
-  const kernelFunc: tf.KernelFunc = (args) => {
+/** The wasm BatchMatMul kernel, falling back to `stockFunc` (the backend's own) where it does not apply. */
+export function batchMatMul(stockFunc: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
     const backend = args.backend as unknown as WasmBackendLike;
@@ -82,6 +79,4 @@ export function registerBatchMatMulKernel(): void {
     bmm(offA, offB, offC, count, m, k, n, nA === 1 ? 0 : m * k * 4, nB === 1 ? 0 : k * n * 4);
     return out;
   };
-  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
-  tf.registerKernel({ ...stock, kernelFunc, atencao: true } as tf.KernelConfig);
 }
