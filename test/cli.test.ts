@@ -12,6 +12,14 @@ it('atencao --help lists the commands', () => {
   expect(r.stdout).toContain('atencao bench');
 });
 
+it('the built command runs by itself, as npx atencao and an installed bin run it', () => {
+  const r = spawnSync(CLI, ['--version'], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.error, 'dist/cli/main.js must be executable').toBeUndefined();
+  expect(r.status).toBe(0);
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  expect(r.stdout.trim()).toBe(pkg.version);
+});
+
 it('atencao --version prints the package version', () => {
   const r = run('--version');
   expect(r.status).toBe(0);
