@@ -5,25 +5,23 @@ export type Activation = 'relu' | 'gelu';
 export type NormPlacement = 'pre' | 'post';
 export type PositionalEncodingKind = 'sinusoidal' | 'learned';
 
-/** Everything that decides the shape of an encoder–decoder transformer. */
-export interface TransformerConfig {
-  /** Number of source tokens (including the special ones). */
-  srcVocabSize: number;
-  /** Number of target tokens (including the special ones). */
-  tgtVocabSize: number;
+/** The three model families built from the same layers. */
+export type Arch = 'encoder-decoder' | 'decoder' | 'encoder';
+export const ARCHS: readonly Arch[] = ['encoder-decoder', 'decoder', 'encoder'];
+/** The class name each family's model layer is saved under in model.json. */
+export const MODEL_CLASS_NAMES: Readonly<Record<Arch, string>> = { 'encoder-decoder': 'Transformer', decoder: 'DecoderOnly', encoder: 'EncoderOnly' };
+
+/** What every family shares: the width and shape of its blocks. */
+export interface BlockConfig {
   /** Width of every token vector carried between blocks. */
   dModel: number;
   /** Attention heads per attention layer; each head sees dModel / numHeads dimensions. */
   numHeads: number;
-  /** Encoder blocks (self-attention + feed-forward). */
-  numEncoderLayers: number;
-  /** Decoder blocks (causal self-attention + cross-attention + feed-forward). */
-  numDecoderLayers: number;
   /** Hidden width of the position-wise feed-forward network. */
   dFF: number;
   /** Dropout rate on attention weights, sublayer outputs and embeddings, during training only. */
   dropout: number;
-  /** Longest sequence (source or target, special tokens included) the positions cover. */
+  /** Longest sequence (special tokens included) the positions cover. */
   maxLen: number;
   /** Non-linearity of the feed-forward network. */
   activation: Activation;
@@ -31,18 +29,50 @@ export interface TransformerConfig {
   normPlacement: NormPlacement;
   /** Fixed sinusoids (the paper) or a learned position table. */
   positionalEncoding: PositionalEncodingKind;
-  /** Use the target embedding matrix (transposed) as the output projection; needs no separate weights. */
+  /** Use the (output-side) embedding matrix, transposed, as the output projection. */
   tieEmbeddings: boolean;
-  /** Id of the padding token, masked out of attention. */
+  /** Id of the padding token, masked out of attention and of the loss. */
   padId: number;
 }
 
-/** The defaults, in one place. Vocabulary sizes have none: they come from the data. */
-export const DEFAULT_CONFIG: Omit<TransformerConfig, 'srcVocabSize' | 'tgtVocabSize'> = {
+/** Encoder–decoder (the 2017 paper): translation and other sequence-to-sequence tasks. */
+export interface EncoderDecoderConfig extends BlockConfig {
+  arch: 'encoder-decoder';
+  /** Number of source tokens (including the special ones). */
+  srcVocabSize: number;
+  /** Number of target tokens (including the special ones). */
+  tgtVocabSize: number;
+  /** Encoder blocks (self-attention + feed-forward). */
+  numEncoderLayers: number;
+  /** Decoder blocks (causal self-attention + cross-attention + feed-forward). */
+  numDecoderLayers: number;
+}
+
+/** Decoder only (GPT): a causal language model that continues a prompt. */
+export interface DecoderConfig extends BlockConfig {
+  arch: 'decoder';
+  vocabSize: number;
+  /** Blocks of causal self-attention + feed-forward. */
+  numLayers: number;
+}
+
+/** Encoder only (BERT): bidirectional, trained as a masked LM and/or a [CLS] classifier. */
+export interface EncoderConfig extends BlockConfig {
+  arch: 'encoder';
+  vocabSize: number;
+  /** Blocks of self-attention + feed-forward. */
+  numLayers: number;
+  /** Classes of the [CLS] classification head; 0 builds none (masked-LM only). */
+  numClasses: number;
+}
+
+export type ModelConfig = EncoderDecoderConfig | DecoderConfig | EncoderConfig;
+/** The encoder–decoder config (the name it had before the other families existed). */
+export type TransformerConfig = EncoderDecoderConfig;
+
+const BLOCK_DEFAULTS: BlockConfig = {
   dModel: 64,
   numHeads: 4,
-  numEncoderLayers: 2,
-  numDecoderLayers: 2,
   dFF: 256,
   dropout: 0.1,
   maxLen: 64,
@@ -53,54 +83,71 @@ export const DEFAULT_CONFIG: Omit<TransformerConfig, 'srcVocabSize' | 'tgtVocabS
   padId: 0,
 };
 
-export type TransformerConfigInput = Partial<TransformerConfig> &
-  Pick<TransformerConfig, 'srcVocabSize' | 'tgtVocabSize'>;
+/** The defaults of every family, in one place. Vocabulary sizes have none: they come from the data. */
+export const DEFAULTS = {
+  'encoder-decoder': { ...BLOCK_DEFAULTS, numEncoderLayers: 2, numDecoderLayers: 2 },
+  decoder: { ...BLOCK_DEFAULTS, numLayers: 2 },
+  encoder: { ...BLOCK_DEFAULTS, numLayers: 2, numClasses: 0 },
+} as const;
+
+/** The encoder–decoder defaults (kept under their old name). */
+export const DEFAULT_CONFIG: Omit<EncoderDecoderConfig, 'srcVocabSize' | 'tgtVocabSize' | 'arch'> = DEFAULTS['encoder-decoder'];
+
+const REQUIRED = {
+  'encoder-decoder': ['srcVocabSize', 'tgtVocabSize'],
+  decoder: ['vocabSize'],
+  encoder: ['vocabSize'],
+} as const;
+
+export type EncoderDecoderConfigInput = Partial<Omit<EncoderDecoderConfig, 'arch'>> & Pick<EncoderDecoderConfig, 'srcVocabSize' | 'tgtVocabSize'> & { arch?: 'encoder-decoder' };
+export type DecoderConfigInput = Partial<Omit<DecoderConfig, 'arch'>> & Pick<DecoderConfig, 'vocabSize'> & { arch: 'decoder' };
+export type EncoderConfigInput = Partial<Omit<EncoderConfig, 'arch'>> & Pick<EncoderConfig, 'vocabSize'> & { arch: 'encoder' };
+/** A partial config: the architecture (default: encoder-decoder), the vocabulary sizes, any overrides. */
+export type ModelConfigInput = EncoderDecoderConfigInput | DecoderConfigInput | EncoderConfigInput;
+export type TransformerConfigInput = EncoderDecoderConfigInput;
 
 /** Fill in defaults and validate; the only way a config enters the library. */
-export function resolveConfig(input: TransformerConfigInput): TransformerConfig {
+export function resolveConfig(input: EncoderDecoderConfigInput): EncoderDecoderConfig;
+export function resolveConfig(input: DecoderConfigInput): DecoderConfig;
+export function resolveConfig(input: EncoderConfigInput): EncoderConfig;
+export function resolveConfig(input: ModelConfigInput): ModelConfig;
+export function resolveConfig(input: ModelConfigInput): ModelConfig {
   if (input === null || typeof input !== 'object') {
     throw new ConfigError(`config must be an object (got ${show(input)})`);
   }
-  const known = new Set<string>([...Object.keys(DEFAULT_CONFIG), 'srcVocabSize', 'tgtVocabSize']);
+  // Configs saved before there were three families have no arch: they are encoder–decoders.
+  const arch = (input as { arch?: unknown }).arch ?? 'encoder-decoder';
+  oneOf('arch', arch, ARCHS);
+  const defaults = DEFAULTS[arch as Arch];
+  const known = new Set<string>(['arch', ...Object.keys(defaults), ...REQUIRED[arch as Arch]]);
   const unknown = Object.keys(input).filter((key) => !known.has(key));
   if (unknown.length > 0) {
-    throw new ConfigError(`unknown config field ${show(unknown[0])} (known: ${[...known].join(', ')})`);
+    throw new ConfigError(`unknown ${arch} config field ${show(unknown[0])} (known: ${[...known].join(', ')})`);
   }
-  const config = { ...DEFAULT_CONFIG, ...definedOnly(input) } as TransformerConfig;
+  const config = { ...defaults, ...definedOnly(input), arch } as ModelConfig;
   validateConfig(config);
   return config;
 }
 
-const POSITIVE_INTEGERS = [
-  'srcVocabSize',
-  'tgtVocabSize',
-  'dModel',
-  'numHeads',
-  'dFF',
-  'maxLen',
-  'numEncoderLayers',
-  'numDecoderLayers',
-] as const;
-const NON_NEGATIVE_INTEGERS = ['padId'] as const;
-
 /** Throws a `ConfigError` naming the first bad field and echoing its value. */
-export function validateConfig(config: TransformerConfig): void {
-  for (const key of POSITIVE_INTEGERS) {
-    const value = config[key];
-    if (!Number.isInteger(value) || value < 1) {
+export function validateConfig(config: ModelConfig): void {
+  oneOf('arch', config.arch, ARCHS);
+  const positive: string[] = ['dModel', 'numHeads', 'dFF', 'maxLen', ...layerFields(config), ...vocabFields(config)];
+  for (const key of positive) {
+    const value = (config as unknown as Record<string, unknown>)[key];
+    if (!Number.isInteger(value) || (value as number) < 1) {
       throw new ConfigError(`${key} (${show(value)}) must be a positive integer`);
     }
   }
-  for (const key of NON_NEGATIVE_INTEGERS) {
-    const value = config[key];
-    if (!Number.isInteger(value) || value < 0) {
+  const nonNegative = ['padId', ...(config.arch === 'encoder' ? ['numClasses'] : [])];
+  for (const key of nonNegative) {
+    const value = (config as unknown as Record<string, unknown>)[key];
+    if (!Number.isInteger(value) || (value as number) < 0) {
       throw new ConfigError(`${key} (${show(value)}) must be a non-negative integer`);
     }
   }
   if (config.dModel % config.numHeads !== 0) {
-    throw new ConfigError(
-      `dModel (${config.dModel}) must be divisible by numHeads (${config.numHeads})`,
-    );
+    throw new ConfigError(`dModel (${config.dModel}) must be divisible by numHeads (${config.numHeads})`);
   }
   if (config.positionalEncoding === 'sinusoidal' && config.dModel % 2 !== 0) {
     throw new ConfigError(`dModel (${config.dModel}) must be even for sinusoidal positions`);
@@ -114,12 +161,22 @@ export function validateConfig(config: TransformerConfig): void {
   if (typeof config.tieEmbeddings !== 'boolean') {
     throw new ConfigError(`tieEmbeddings (${show(config.tieEmbeddings)}) must be true or false`);
   }
-  if (config.padId >= config.srcVocabSize || config.padId >= config.tgtVocabSize) {
+  const vocabs = vocabFields(config).map((k) => (config as unknown as Record<string, number>)[k]!);
+  if (vocabs.some((v) => config.padId >= v)) {
     throw new ConfigError(
-      `padId (${config.padId}) must be smaller than both vocabulary sizes ` +
-        `(${config.srcVocabSize}, ${config.tgtVocabSize})`,
+      vocabs.length === 2
+        ? `padId (${config.padId}) must be smaller than both vocabulary sizes (${vocabs.join(', ')})`
+        : `padId (${config.padId}) must be smaller than vocabSize (${vocabs[0]})`,
     );
   }
+}
+
+function layerFields(c: ModelConfig): string[] {
+  return c.arch === 'encoder-decoder' ? ['numEncoderLayers', 'numDecoderLayers'] : ['numLayers'];
+}
+
+function vocabFields(c: ModelConfig): string[] {
+  return c.arch === 'encoder-decoder' ? ['srcVocabSize', 'tgtVocabSize'] : ['vocabSize'];
 }
 
 function oneOf(key: string, value: unknown, allowed: readonly string[]): void {
@@ -139,8 +196,18 @@ export function show(value: unknown): string {
   }
 }
 
+/** A one-line summary of a config, e.g. "decoder: d 64, 4 heads, 2 layers, ff 256, vocab 14, maxLen 24". */
+export function describeConfig(c: ModelConfig): string {
+  const shape = `d ${c.dModel}, ${c.numHeads} heads`;
+  const rest = `ff ${c.dFF}, maxLen ${c.maxLen}`;
+  if (c.arch === 'encoder-decoder') {
+    return `${c.arch}: ${shape}, ${c.numEncoderLayers}+${c.numDecoderLayers} layers, ${rest}, vocab ${c.srcVocabSize}/${c.tgtVocabSize}`;
+  }
+  const classes = c.arch === 'encoder' && c.numClasses > 0 ? `, ${c.numClasses} classes` : '';
+  return `${c.arch}: ${shape}, ${c.numLayers} layers, ${rest}, vocab ${c.vocabSize}${classes}`;
+}
 
-const CONFIG_KEYS = [...Object.keys(DEFAULT_CONFIG), 'srcVocabSize', 'tgtVocabSize'];
+const CONFIG_KEYS = [...new Set([...Object.values(DEFAULTS).flatMap((d) => Object.keys(d)), ...Object.values(REQUIRED).flat(), 'arch'])];
 
 /** camelCase → snake_case the way TF.js writes layer configs into model.json ("dFF" → "d_ff"). */
 function pythonic(key: string): string {
@@ -156,7 +223,7 @@ const ALIASES = new Map<string, string>(CONFIG_KEYS.flatMap((k) => [[pythonic(k)
 
 /**
  * Config keys as written in model.json ("d_ff", "src_vocab_size") or as TF.js's loader turns them
- * back into camelCase ("dFf"), mapped to their `TransformerConfig` names; other keys are kept.
+ * back into camelCase ("dFf"), mapped to their config names; other keys are kept.
  */
 export function normalizeConfigKeys(input: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(
@@ -168,15 +235,20 @@ export function normalizeConfigKeys(input: Record<string, unknown>): Record<stri
  * Number of weights a config builds, computed from the architecture alone (no allocation), so a
  * saved model's size can be checked before anything is created.
  */
-export function countParameters(c: TransformerConfig): number {
+export function countParameters(c: ModelConfig): number {
   const d = c.dModel;
   const attention = 4 * d * d + 4 * d; // Wq, Wk, Wv, Wo and their biases
   const feedForward = 2 * d * c.dFF + c.dFF + d;
   const norm = 2 * d;
   const positions = c.positionalEncoding === 'learned' ? c.maxLen * d : 0;
   const finalNorm = c.normPlacement === 'pre' ? norm : 0;
-  const encoder = c.srcVocabSize * d + positions + c.numEncoderLayers * (attention + feedForward + 2 * norm) + finalNorm;
+  const selfStack = (vocab: number, layers: number) => vocab * d + positions + layers * (attention + feedForward + 2 * norm) + finalNorm;
+  const output = (vocab: number) => (c.tieEmbeddings ? 0 : d * vocab) + vocab;
+  if (c.arch === 'decoder') return selfStack(c.vocabSize, c.numLayers) + output(c.vocabSize);
+  if (c.arch === 'encoder') {
+    const classifier = c.numClasses > 0 ? d * c.numClasses + c.numClasses : 0;
+    return selfStack(c.vocabSize, c.numLayers) + output(c.vocabSize) + classifier;
+  }
   const decoder = c.tgtVocabSize * d + positions + c.numDecoderLayers * (2 * attention + feedForward + 3 * norm) + finalNorm;
-  const output = (c.tieEmbeddings ? 0 : d * c.tgtVocabSize) + c.tgtVocabSize;
-  return encoder + decoder + output;
+  return selfStack(c.srcVocabSize, c.numEncoderLayers) + decoder + output(c.tgtVocabSize);
 }

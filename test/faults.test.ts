@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel } from '../src/io/load-model.js';
+import { loadModel } from '../src/infer/load.js';
 import { restoreOptimizer } from '../src/io/checkpoint.js';
 import { rng } from './helpers.js';
 

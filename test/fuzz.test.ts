@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ModelFormatError } from '../src/index.js';
-import { loadModel } from '../src/io/load-model.js';
+import { loadModel } from '../src/infer/load.js';
 import { startServer } from '../src/web/server.js';
 import { rng } from './helpers.js';
 

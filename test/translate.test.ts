@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ModelFormatError } from '../src/index.js';
-import { loadModel } from '../src/io/load-model.js';
+import { loadModel } from '../src/infer/load.js';
 import { startRun } from '../src/train/run.js';
 
 let root: string;

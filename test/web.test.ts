@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../src/io/load-model.js';
+import { loadModel } from '../src/infer/load.js';
 import { startServer, type RunningServer } from '../src/web/server.js';
 
 const CHROMIUM = '/usr/bin/chromium';

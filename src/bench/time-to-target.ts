@@ -36,7 +36,7 @@ export async function measureTimeToTarget(task: TargetTask, backend: string, wor
       workers,
       seconds: Math.round((performance.now() - started) / 100) / 10,
       steps: summary.result.state.step,
-      testExactMatch: summary.test.exactMatch,
+      testExactMatch: summary.test.exactMatch ?? 0,
       referentAccuracy: summary.referentAccuracy,
     };
   } finally {

@@ -5,7 +5,7 @@ import { DataParallel } from '../train/parallel.js';
 import { Adam } from '../train/adam.js';
 import { ParamLayout } from '../train/params.js';
 import { trainableVariables, trainStep } from '../train/step.js';
-import { makeBatch, type EncodedPair } from '../data/batching.js';
+import { disposeBatch, makeBatch, type EncodedPair } from '../data/batching.js';
 import { seedDropout } from '../ops/dropout.js';
 import { Random } from '../util/random.js';
 
@@ -111,13 +111,13 @@ export async function measureTrainSpeed(name: string, shape: BenchShape, steps: 
     for (let i = 0; i < warmup + steps; i++) {
       const start = performance.now();
       if (parallel) {
-        await parallel.step(items, ids, { labelSmoothing: 0, clipNorm: 0, dropoutSeed: 1000 + i });
+        await parallel.step('seq2seq', items, ids, { labelSmoothing: 0, clipNorm: 0, dropoutSeed: 1000 + i });
       } else {
         const batch = makeBatch(items, ids);
         seedDropout(1000 + i);
         trainStep(model, optimizer, batch);
         seedDropout(undefined);
-        tf.dispose([batch.src, batch.tgtIn, batch.tgtOut]);
+        disposeBatch(batch);
       }
       if (i >= warmup) times.push(performance.now() - start);
     }

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
-import { loadModel } from '../io/load-model.js';
+import { loadModel } from '../infer/load.js';
 import { writeFileCreatingDir } from '../io/atomic.js';
 import { renderHtml } from '../viz/html.js';
 import { ATTENTION_KINDS, attentionPanels, KIND_TITLES, type AttentionKind } from '../viz/panels.js';

@@ -6,7 +6,7 @@ import type { CommandModule } from 'yargs';
 import { SEED_PAIRS } from '../data/pt-en.js';
 import { ModelFormatError } from '../errors.js';
 import type { AttentionMaps } from '../infer/translator.js';
-import { loadModel } from '../io/load-model.js';
+import { loadModel } from '../infer/load.js';
 import { RECIPES } from '../train/defaults.js';
 import { startRun } from '../train/run.js';
 import { renderHeatmap } from '../viz/terminal.js';

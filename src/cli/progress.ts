@@ -45,9 +45,8 @@ export class ProgressReporter {
 
   validation(r: ValidationRecord): void {
     const bleu = r.bleu === undefined ? '' : `, BLEU ${(100 * r.bleu).toFixed(1)}`;
-    this.line(
-      `step ${r.step}: valid loss ${r.loss.toFixed(3)}, token accuracy ${pct(r.tokenAccuracy)}, exact match ${pct(r.exactMatch)}${bleu} (${formatSeconds(r.elapsedSeconds)})`,
-    );
+    const exact = r.exactMatch === undefined ? '' : `, exact match ${pct(r.exactMatch)}`;
+    this.line(`step ${r.step}: valid loss ${r.loss.toFixed(3)}, token accuracy ${pct(r.tokenAccuracy)}${exact}${bleu} (${formatSeconds(r.elapsedSeconds)})`);
   }
 
   /** End the bar line so later output starts on a fresh line. */
@@ -71,7 +70,9 @@ export class ProgressReporter {
 }
 
 /** A fraction as a percentage with one decimal: 0.953 → "95.3%". */
-export function pct(x: number): string {
+/** A fraction as a percentage with one decimal; '–' where there is none (e.g. exact match of a language model). */
+export function pct(x: number | undefined): string {
+  if (x === undefined) return '–';
   return `${(100 * x).toFixed(1)}%`;
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { DataError, UsageError } from '../errors.js';
-import { loadModel } from '../io/load-model.js';
+import { loadModel } from '../infer/load.js';
 import { backendOption, numberIn, positiveInt, startBackend } from './options.js';
 
 interface TranslateArgs {

@@ -1,12 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
+import type { Batch, ClassificationBatch, LanguageModelBatch, MaskedLanguageModelBatch, Objective, Seq2SeqBatch } from '../model/model.js';
 import { maxOf } from '../util/objects.js';
 import type { Random } from '../util/random.js';
 
-/** A pair as token ids: `src` ends with eos; `tgt` is the bare target (bos/eos are added per batch). */
+/**
+ * One training example as token ids. What `src` and `tgt` hold depends on the objective:
+ * - seq2seq: the source ending with eos; the bare target (bos/eos are added per batch);
+ * - lm: the prompt, not scored (empty for plain text); the continuation, scored, then eos;
+ * - masked-lm: the corrupted sequence; the original ids where scored, padId elsewhere;
+ * - classify: the sequence starting with [CLS]; [label].
+ */
 export interface EncodedPair {
   src: number[];
   tgt: number[];
 }
+export type Example = EncodedPair;
 
 export interface SpecialIds {
   pad: number;
@@ -14,15 +22,8 @@ export interface SpecialIds {
   eos: number;
 }
 
-/** Batch tensors; see `Batch` in train/step.ts. */
-export interface BatchTensors {
-  src: tf.Tensor2D;
-  tgtIn: tf.Tensor2D;
-  tgtOut: tf.Tensor2D;
-}
-
 /** Pad a list of pairs into tensors: src (B, Ts), tgtIn = [bos, …tgt] and tgtOut = [...tgt, eos], (B, Tt). */
-export function makeBatch(items: readonly EncodedPair[], ids: SpecialIds): BatchTensors {
+export function makeBatch(items: readonly EncodedPair[], ids: SpecialIds): Seq2SeqBatch {
   const ts = maxOf(items.map((p) => p.src.length));
   const tt = maxOf(items.map((p) => p.tgt.length)) + 1;
   const src = new Int32Array(items.length * ts).fill(ids.pad);
@@ -36,6 +37,7 @@ export function makeBatch(items: readonly EncodedPair[], ids: SpecialIds): Batch
     tgtOut[i * tt + p.tgt.length] = ids.eos;
   });
   return {
+    kind: 'seq2seq',
     src: tf.tensor2d(src, [items.length, ts], 'int32'),
     tgtIn: tf.tensor2d(tgtIn, [items.length, tt], 'int32'),
     tgtOut: tf.tensor2d(tgtOut, [items.length, tt], 'int32'),
@@ -57,7 +59,60 @@ export function bucketedBatches<T extends EncodedPair>(items: readonly T[], batc
   return random.shuffle(batches);
 }
 
-/** Number of target tokens a batch trains on (targets plus eos). */
+/** Number of target tokens a seq2seq or lm batch trains on (targets plus eos). */
 export function targetTokens(items: readonly EncodedPair[]): number {
   return items.reduce((n, p) => n + p.tgt.length + 1, 0);
+}
+
+/**
+ * Causal LM batch: each sequence is [bos, …prompt, …continuation, eos]; the input is all but its
+ * last id, the target at t is the id at t + 1, and targets inside the prompt are padId (not scored).
+ */
+export function makeLanguageModelBatch(items: readonly Example[], ids: SpecialIds): LanguageModelBatch {
+  const t = maxOf(items.map((p) => p.src.length + p.tgt.length + 1));
+  const input = new Int32Array(items.length * t).fill(ids.pad);
+  const target = new Int32Array(items.length * t).fill(ids.pad);
+  items.forEach((p, i) => {
+    const seq = [ids.bos, ...p.src, ...p.tgt, ids.eos];
+    input.set(seq.slice(0, -1), i * t);
+    target.set(seq.slice(p.src.length + 1), i * t + p.src.length);
+  });
+  return { kind: 'lm', ids: tf.tensor2d(input, [items.length, t], 'int32'), targets: tf.tensor2d(target, [items.length, t], 'int32') };
+}
+
+/** Masked-LM batch: the corrupted ids and the scored originals, both padded. */
+export function makeMaskedBatch(items: readonly Example[], ids: SpecialIds): MaskedLanguageModelBatch {
+  const t = maxOf(items.map((p) => p.src.length));
+  const input = new Int32Array(items.length * t).fill(ids.pad);
+  const target = new Int32Array(items.length * t).fill(ids.pad);
+  items.forEach((p, i) => {
+    input.set(p.src, i * t);
+    target.set(p.tgt.slice(0, t), i * t);
+  });
+  return { kind: 'masked-lm', ids: tf.tensor2d(input, [items.length, t], 'int32'), targets: tf.tensor2d(target, [items.length, t], 'int32') };
+}
+
+/** Classification batch: padded ids (B, T) and one label per sequence (B). */
+export function makeClassificationBatch(items: readonly Example[], ids: SpecialIds): ClassificationBatch {
+  const t = maxOf(items.map((p) => p.src.length));
+  const input = new Int32Array(items.length * t).fill(ids.pad);
+  items.forEach((p, i) => input.set(p.src, i * t));
+  return {
+    kind: 'classify',
+    ids: tf.tensor2d(input, [items.length, t], 'int32'),
+    labels: tf.tensor1d(Int32Array.from(items.map((p) => p.tgt[0]!)), 'int32'),
+  };
+}
+
+/** How each objective turns examples into a batch, and how many scored targets they hold (the loss weight). */
+export const BATCHERS: Record<Objective, { make(items: readonly Example[], ids: SpecialIds): Batch; targets(items: readonly Example[], ids: SpecialIds): number }> = {
+  seq2seq: { make: makeBatch, targets: (items) => targetTokens(items) },
+  lm: { make: makeLanguageModelBatch, targets: (items) => targetTokens(items) },
+  'masked-lm': { make: makeMaskedBatch, targets: (items, ids) => items.reduce((n, p) => n + p.tgt.filter((t) => t !== ids.pad).length, 0) },
+  classify: { make: makeClassificationBatch, targets: (items) => items.length },
+};
+
+/** Free a batch's tensors. */
+export function disposeBatch(batch: Batch): void {
+  tf.dispose(Object.values(batch).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
 }

@@ -10,6 +10,12 @@ export const EOS_ID = 2;
 export const UNK_ID = 3;
 /** Always the first ids, in this order, so padding is 0 and a model can rely on the numbers. */
 const SPECIALS: readonly string[] = [PAD, BOS, EOS, UNK];
+/** Separates a decoder-only model's input from the output it continues with ("abc<sep>cba"). */
+export const SEP = '<sep>';
+/** Stands for a hidden token in a masked-LM input; the encoder's [MASK]. */
+export const MASK = '<mask>';
+/** The encoder's [CLS] is bos, the first token of every sequence. */
+export const CLS_ID = BOS_ID;
 
 export type TokenizerKind = 'char' | 'word';
 
@@ -17,6 +23,8 @@ export interface TokenizerJSON {
   kind: TokenizerKind;
   vocab: string[];
   version: 1;
+  /** Reserved tokens after the four fixed ones (SEP, MASK), which text never encodes to. */
+  extraSpecials?: string[];
 }
 
 export interface BuildOptions {
@@ -24,6 +32,8 @@ export interface BuildOptions {
   minCount?: number;
   /** Largest vocabulary, special tokens included; the most frequent tokens are kept. Default: no cap. */
   maxVocab?: number;
+  /** Reserved tokens placed right after pad/bos/eos/unk (e.g. SEP, MASK); text typed by a user never encodes to them. */
+  extraSpecials?: readonly string[];
 }
 
 /**
@@ -48,12 +58,27 @@ const OPENING = new Set(['(', '[', '{', '«', '“', '‘', '¿', '¡']);
 export class Tokenizer {
   readonly kind: TokenizerKind;
   readonly vocab: readonly string[];
+  /** Reserved tokens after the fixed four, at ids 4, 5, …. */
+  readonly extraSpecials: readonly string[];
   private readonly ids: ReadonlyMap<string, number>;
 
-  private constructor(kind: TokenizerKind, vocab: readonly string[]) {
+  private constructor(kind: TokenizerKind, vocab: readonly string[], extraSpecials: readonly string[] = []) {
     this.kind = kind;
     this.vocab = Object.freeze([...vocab]);
+    this.extraSpecials = Object.freeze([...extraSpecials]);
     this.ids = new Map(vocab.map((token, id) => [token, id]));
+  }
+
+  /** Ids below this are reserved (pad, bos, eos, unk and the extra specials). */
+  get reserved(): number {
+    return SPECIALS.length + this.extraSpecials.length;
+  }
+
+  /** The id of a reserved token such as SEP or MASK; a `ModelFormatError` if this vocabulary has none. */
+  special(token: string): number {
+    const at = this.extraSpecials.indexOf(token);
+    if (at < 0) throw new ModelFormatError(`this vocabulary has no ${token} token`);
+    return SPECIALS.length + at;
   }
 
   /** Build a vocabulary from training texts. */
@@ -64,18 +89,20 @@ export class Tokenizer {
     if (maxVocab !== Infinity && (!Number.isInteger(maxVocab) || maxVocab < SPECIALS.length)) {
       throw new ConfigError(`maxVocab (${maxVocab}) must be an integer of at least ${SPECIALS.length} (the special tokens)`);
     }
-    const tokenizer = new Tokenizer(kind, SPECIALS);
+    const extra = [...(options.extraSpecials ?? [])];
+    const reserved = [...SPECIALS, ...extra];
+    const tokenizer = new Tokenizer(kind, reserved);
     // A Map iterates in insertion order, i.e. first appearance; the stable sort keeps it for ties.
     const counts = new Map<string, number>();
     for (const text of texts) {
       for (const token of tokenizer.tokenize(text)) counts.set(token, (counts.get(token) ?? 0) + 1);
     }
     const ranked = [...counts]
-      .filter(([token, count]) => count >= minCount && !SPECIALS.includes(token))
+      .filter(([token, count]) => count >= minCount && !reserved.includes(token))
       .sort((a, b) => b[1] - a[1])
-      .slice(0, maxVocab - SPECIALS.length)
+      .slice(0, maxVocab - reserved.length)
       .map(([token]) => token);
-    return new Tokenizer(kind, [...SPECIALS, ...ranked]);
+    return new Tokenizer(kind, [...reserved, ...ranked], extra);
   }
 
   /** Read a saved tokenizer; any structural problem is a `ModelFormatError` naming it. */
@@ -83,7 +110,7 @@ export class Tokenizer {
     if (typeof json !== 'object' || json === null || Array.isArray(json)) {
       throw new ModelFormatError(`tokenizer must be a JSON object (got ${show(json)})`);
     }
-    const { kind, version, vocab } = json as Record<string, unknown>;
+    const { kind, version, vocab, extraSpecials = [] } = json as Record<string, unknown>;
     if (kind !== 'char' && kind !== 'word') throw new ModelFormatError(`tokenizer kind (${show(kind)}) must be 'char' or 'word'`);
     if (version !== 1) throw new ModelFormatError(`tokenizer version (${show(version)}) must be 1`);
     if (!Array.isArray(vocab)) throw new ModelFormatError(`tokenizer vocab (${show(vocab)}) must be an array of strings`);
@@ -92,17 +119,22 @@ export class Tokenizer {
     if (!SPECIALS.every((special, id) => vocab[id] === special)) {
       throw new ModelFormatError(`tokenizer vocab must start with ${SPECIALS.join(', ')}`);
     }
+    if (!Array.isArray(extraSpecials) || !extraSpecials.every((t, i) => typeof t === 'string' && vocab[SPECIALS.length + i] === t)) {
+      throw new ModelFormatError(`tokenizer extraSpecials (${show(extraSpecials)}) must list the tokens that follow ${SPECIALS.join(', ')} in vocab`);
+    }
     const first = new Map<string, number>();
     vocab.forEach((token: string, id) => {
       const earlier = first.get(token);
       if (earlier !== undefined) throw new ModelFormatError(`tokenizer vocab has ${show(token)} twice (ids ${earlier} and ${id})`);
       first.set(token, id);
     });
-    return new Tokenizer(kind, vocab as string[]);
+    return new Tokenizer(kind, vocab as string[], extraSpecials as string[]);
   }
 
   toJSON(): TokenizerJSON {
-    return { kind: this.kind, vocab: [...this.vocab], version: 1 };
+    const json: TokenizerJSON = { kind: this.kind, vocab: [...this.vocab], version: 1 };
+    if (this.extraSpecials.length > 0) json.extraSpecials = [...this.extraSpecials];
+    return json;
   }
 
   get size(): number {
@@ -123,7 +155,7 @@ export class Tokenizer {
   encode(text: string, options: { bos?: boolean; eos?: boolean } = {}): number[] {
     const ids = this.tokenize(text).map((token) => {
       const id = this.id(token);
-      return id < SPECIALS.length ? UNK_ID : id;
+      return id < this.reserved ? UNK_ID : id;
     });
     if (options.bos === true) ids.unshift(BOS_ID);
     if (options.eos === true) ids.push(EOS_ID);

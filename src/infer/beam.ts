@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { SpecialIds } from '../data/batching.js';
-import type { Transformer } from '../model/transformer.js';
-import { encodeSources, type GreedyResult } from './greedy.js';
-import { IncrementalDecoder } from './incremental.js';
+import type { Generation } from '../model/model.js';
+import type { Generator, GreedyResult } from './greedy.js';
 
 export interface BeamOptions {
   /** Hypotheses kept at each step (K). */
@@ -25,25 +24,25 @@ interface Hypothesis {
 }
 
 /**
- * Beam search for one source sentence (ids ending with eos): keep the K most probable partial
+ * Beam search for one prompt (a source ending with eos, or a decoder-only prompt): keep the K most probable partial
  * outputs; a hypothesis that chooses eos is finished. The K best continuations are chosen among all
  * K × V, so with K = 1 this is exactly greedy decoding. The finished hypothesis with the best
  * length-penalised score wins.
  */
-export function beamSearch(model: Transformer, source: readonly number[], ids: SpecialIds, options: BeamOptions): BeamResult {
+export function beamSearch(model: Generator, prompt: readonly number[], ids: SpecialIds, options: BeamOptions): BeamResult {
   const k = Math.max(1, Math.floor(options.beam));
   const alpha = options.lengthPenalty ?? 0.6;
-  const limit = Math.max(0, Math.min(options.maxLen, model.config.maxLen - 1));
   const penalty = (length: number) => Math.pow((5 + length) / 6, alpha);
-  const { memory, memoryMask } = encodeSources(model, [source as number[]], ids.pad);
-  let decoder: IncrementalDecoder | undefined;
+  let decoder: Generation | undefined;
   let alive: Hypothesis[] = [{ ids: [], scores: [], logProb: 0 }];
   const finished: Hypothesis[] = [];
   try {
-    decoder = new IncrementalDecoder(model, memory, memoryMask);
+    decoder = model.startGeneration([[...prompt]]);
+    const first = decoder.first[0]!;
+    const limit = Math.max(0, Math.min(options.maxLen, decoder.capacity));
     // At most `limit` tokens, like greedy decoding: hypotheses still going then end without eos.
     for (let step = 0; step < limit && alive.length > 0; step++) {
-      const { logits } = decoder.step(alive.map((h) => (h.ids.length === 0 ? ids.bos : h.ids[h.ids.length - 1]!)));
+      const { logits } = decoder.step(alive.map((h) => (h.ids.length === 0 ? first : h.ids[h.ids.length - 1]!)));
       const logp = tf.tidy(() => tf.logSoftmax(logits).arraySync() as number[][]);
       logits.dispose();
       const candidates = topCandidates(alive, logp, k);
@@ -66,7 +65,6 @@ export function beamSearch(model: Transformer, source: readonly number[], ids: S
     finished.push(...alive);
   } finally {
     decoder?.dispose();
-    tf.dispose([memory, memoryMask]);
   }
   const ranked = finished.map((h) => ({ h, score: h.logProb / penalty(h.scores.length) }));
   ranked.sort((a, b) => b.score - a.score);

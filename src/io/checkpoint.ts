@@ -3,11 +3,15 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelFormatError } from '../errors.js';
-import type { Transformer } from '../model/transformer.js';
-import type { NamedTensor } from '../train/adam.js';
 import { writeFileAtomic } from './atomic.js';
 import { injectCheckpointPause } from './faults.js';
-import { encodeModelWeights, WEIGHTS_BIN, writeModelFiles } from './model-files.js';
+import { encodeModelWeights, WEIGHTS_BIN, writeModelFiles, type SavableModel } from './model-files.js';
+
+/** A named tensor, as tf.Optimizer.getWeights returns them. */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
 
 /** Where a run stands: enough, with the weights and optimizer state, to continue it exactly. */
 export interface TrainingState {
@@ -46,7 +50,7 @@ export function sha256(data: Uint8Array): string {
  * the weights it belongs to; then weights.bin is replaced; only then are older optimizer files
  * removed. Whatever moment a crash hits, weights.bin is complete and some optimizer file matches it.
  */
-export async function saveCheckpoint(dir: string, model: Transformer, optimizer: OptimizerState, state: TrainingState, metadata: Record<string, unknown> = {}): Promise<void> {
+export async function saveCheckpoint(dir: string, model: SavableModel, optimizer: OptimizerState, state: TrainingState, metadata: Record<string, unknown> = {}): Promise<void> {
   const weights = await encodeModelWeights(model);
   const weightsSha256 = sha256(weights.data);
   // The hashes of the weights on disk now and of the ones about to replace them: whichever

@@ -1,11 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TransformerConfig } from '../config.js';
+import type { ModelConfig } from '../config.js';
+import type { DataProvenance } from '../data/spec.js';
 import { Tokenizer } from '../data/tokenizer.js';
 import { ModelFormatError } from '../errors.js';
-import type { DataProvenance } from '../train/prepare-data.js';
-import type { TrainingArgs } from '../train/defaults.js';
-import type { ValidationRecord } from '../train/trainer.js';
+import type { TrainingArgs, ValidationRecord } from './run-record.js';
 import { writeFileAtomic } from './atomic.js';
 
 /**
@@ -20,7 +19,7 @@ export const FORMAT_VERSION = 1;
 export interface RunConfig {
   formatVersion: number;
   createdAt: string;
-  model: TransformerConfig;
+  model: ModelConfig;
   data: DataProvenance;
   training: TrainingArgs;
   backend: string;

@@ -2,27 +2,34 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import { ModelFormatError } from '../errors.js';
-import type { Transformer } from '../model/transformer.js';
 import { writeFileAtomic } from './atomic.js';
-import { buildModel, checkManifest, planModel, weightName, type CheckedSpec } from './weights.js';
+import { checkManifest, planModel, weightName, type CheckedSpec, type ModelPlan } from './weights.js';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 
-const topologies = new WeakMap<Transformer, object>();
+/** What saving needs of a model (any family): its layer, its named weights, the names of its id inputs. */
+export interface SavableModel {
+  readonly name: string;
+  readonly inputNames: readonly string[];
+  namedWeights(): [string, { read(): tf.Tensor }][];
+  apply(inputs: tf.SymbolicTensor | tf.SymbolicTensor[]): unknown;
+}
+
+const topologies = new WeakMap<SavableModel, object>();
 
 /**
- * The model's topology as a TF.js functional model with two int32 inputs (source ids, target ids)
- * and the logits as output, so that `tf.loadLayersModel` can rebuild it wherever the atencao layers
- * are registered. Computed once per model (each symbolic call adds a node to the layer).
+ * The model's topology as a TF.js functional model with int32 id inputs (source and target ids
+ * for an encoder–decoder, token ids for the others) and the logits as output, so that
+ * `tf.loadLayersModel` can rebuild it wherever the atencao layers are registered. Computed once
+ * per model (each symbolic call adds a node to the layer).
  */
-export function modelTopology(model: Transformer): object {
+export function modelTopology(model: SavableModel): object {
   let topology = topologies.get(model);
   if (topology === undefined) {
-    const src = tf.input({ shape: [null], dtype: 'int32', name: 'source_ids' });
-    const tgt = tf.input({ shape: [null], dtype: 'int32', name: 'target_ids' });
-    const logits = model.apply([src, tgt]) as tf.SymbolicTensor;
-    const wrapper = tf.model({ inputs: [src, tgt], outputs: logits, name: 'atencao' });
+    const inputs = model.inputNames.map((name) => tf.input({ shape: [null], dtype: 'int32', name }));
+    const logits = model.apply(inputs.length === 1 ? inputs[0]! : inputs) as tf.SymbolicTensor;
+    const wrapper = tf.model({ inputs, outputs: logits, name: 'atencao' });
     topology = wrapper.toJSON(null, false) as object;
     topologies.set(model, topology);
   }
@@ -30,8 +37,8 @@ export function modelTopology(model: Transformer): object {
 }
 
 /** Encode all weights in the TF.js binary layout (float32, concatenated in manifest order). */
-export async function encodeModelWeights(model: Transformer): Promise<{ data: Uint8Array; specs: tf.io.WeightsManifestEntry[] }> {
-  const named = model.namedWeights().map(([path, v]) => ({ name: weightName(model, path), tensor: v.read() }));
+export async function encodeModelWeights(model: SavableModel): Promise<{ data: Uint8Array; specs: tf.io.WeightsManifestEntry[] }> {
+  const named = model.namedWeights().map(([path, v]) => ({ name: weightName(model.name, path), tensor: v.read() }));
   const { data, specs } = await tf.io.encodeWeights(named);
   return { data: new Uint8Array(data as ArrayBuffer), specs };
 }
@@ -40,12 +47,12 @@ export async function encodeModelWeights(model: Transformer): Promise<{ data: Ui
  * Write model.json and weights.bin (the standard TF.js layers-model layout). weights.bin is written
  * first: model.json does not change between checkpoints of a run, so at every moment the pair loads.
  */
-export async function saveModelFiles(dir: string, model: Transformer, metadata: Record<string, unknown> = {}): Promise<void> {
+export async function saveModelFiles(dir: string, model: SavableModel, metadata: Record<string, unknown> = {}): Promise<void> {
   writeModelFiles(dir, model, await encodeModelWeights(model), metadata);
 }
 
 /** `saveModelFiles` with weights already encoded by `encodeModelWeights`. */
-export function writeModelFiles(dir: string, model: Transformer, encoded: { data: Uint8Array; specs: tf.io.WeightsManifestEntry[] }, metadata: Record<string, unknown> = {}): void {
+export function writeModelFiles(dir: string, model: SavableModel, encoded: { data: Uint8Array; specs: tf.io.WeightsManifestEntry[] }, metadata: Record<string, unknown> = {}): void {
   const { data, specs } = encoded;
   writeFileAtomic(join(dir, WEIGHTS_BIN), data);
   const json = {
@@ -65,11 +72,12 @@ export function writeModelFiles(dir: string, model: Transformer, encoded: { data
 const MAX_MODEL_JSON_BYTES = 16 * 1024 * 1024;
 
 /**
- * Read model.json + weights.bin from a folder into a new Transformer, checking everything that can
- * be wrong before allocating: the manifest's structure, weight paths that would leave the folder,
- * the weight count the config implies, the file size, then every weight's shape and values.
+ * Read model.json + weights.bin from a folder, checking everything that can be wrong before
+ * reading the weights: the manifest's structure, weight paths that would leave the folder, the
+ * weight count the config implies, the file size. `buildModel` (model/load.ts) then checks every
+ * weight's shape and values as it fills a model.
  */
-export function loadModelFiles(dir: string): Transformer {
+export function readModelFiles(dir: string): { plan: ModelPlan; buffer: ArrayBuffer; weightsPath: string } {
   const jsonPath = join(dir, MODEL_JSON);
   if (!existsSync(jsonPath)) throw new ModelFormatError(`${jsonPath} is missing`);
   if (statSync(jsonPath).size > MAX_MODEL_JSON_BYTES) throw new ModelFormatError(`${jsonPath} is too large to be a model description`);
@@ -87,7 +95,7 @@ export function loadModelFiles(dir: string): Transformer {
     throw new ModelFormatError(`${weightsPath} has ${actualBytes} bytes but should have ${plan.bytes} (truncated or not this model's weights)`);
   }
   const bytes = readFileSync(weightsPath);
-  return buildModel(plan, bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, weightsPath);
+  return { plan, buffer: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, weightsPath };
 }
 
 /** Validate the weights manifest: one group, one file inside the folder, float32 entries with sane shapes. */

@@ -1,27 +1,27 @@
 import * as tf from '@tensorflow/tfjs';
-import { countParameters, normalizeConfigKeys, resolveConfig, type TransformerConfig, type TransformerConfigInput } from '../config.js';
+import { ARCHS, countParameters, MODEL_CLASS_NAMES, normalizeConfigKeys, resolveConfig, type ModelConfig, type ModelConfigInput } from '../config.js';
 import { ModelFormatError } from '../errors.js';
-import { createTransformer, type Transformer } from '../model/transformer.js';
 
 /**
  * Reading the TF.js layers-model format without the file system, so the same checks run in Node
- * and in a browser: the config in model.json, the weights manifest, and copying weights into a model.
+ * and in a browser: the model layer in model.json and the weights manifest. Nothing here knows
+ * the model classes; model/load.ts builds a model from what this reads.
  */
 
-/** Weight names in model.json: the layer name, then the weight's path ("transformer/encoder/…/wq"). */
-export function weightName(model: Transformer, path: string): string {
-  return `${model.name}/${path}`;
+/** Weight names in model.json: the model's layer name, then the weight's path ("transformer/encoder/…/wq"). */
+export function weightName(modelName: string, path: string): string {
+  return `${modelName}/${path}`;
 }
 
-/** The transformer's config as stored in a model.json topology. */
-export function configFromModelJson(json: unknown, file = 'model.json'): TransformerConfigInput & { name?: string } {
+/** The model layer of a model.json topology: its class name and raw config. */
+export function modelLayerOfJson(json: unknown, classNames: readonly string[], file = 'model.json'): { className: string; config: Record<string, unknown> } {
   const layers = (json as { modelTopology?: { config?: { layers?: unknown } } })?.modelTopology?.config?.layers;
   if (!Array.isArray(layers)) throw new ModelFormatError(`${file} has no model topology (modelTopology.config.layers)`);
-  const entry = layers.find((l) => (l as { class_name?: unknown })?.class_name === 'Transformer') as { config?: unknown } | undefined;
+  const entry = layers.find((l) => classNames.includes((l as { class_name?: unknown })?.class_name as string)) as { class_name: string; config?: unknown } | undefined;
   if (entry === undefined || typeof entry.config !== 'object' || entry.config === null) {
-    throw new ModelFormatError(`${file} holds no Transformer layer`);
+    throw new ModelFormatError(`${file} holds no model layer (one of ${classNames.join(', ')})`);
   }
-  return normalizeConfigKeys(entry.config as Record<string, unknown>) as unknown as TransformerConfigInput & { name?: string };
+  return { className: entry.class_name, config: entry.config as Record<string, unknown> };
 }
 
 export interface CheckedSpec {
@@ -53,26 +53,30 @@ export function checkManifest(manifest: unknown, jsonPath: string): { file: stri
   return { file: group.paths[0], specs };
 }
 
+
 /** What model.json describes, checked: the resolved config, the weight specs and the bytes they need. */
 export interface ModelPlan {
   name?: string;
   /** The weights file the manifest names (relative to model.json). */
   file: string;
-  config: TransformerConfig;
+  config: ModelConfig;
   specs: CheckedSpec[];
   bytes: number;
   jsonPath: string;
 }
 
 /**
- * Check a parsed model.json before anything is allocated: a valid config, a well-formed manifest,
- * and exactly the number of weights that config builds (a 10^12-element weight is refused here).
+ * Check a parsed model.json before anything is allocated: a valid config of a known family, a
+ * well-formed manifest, and exactly the number of weights that config builds (a 10^12-element
+ * weight is refused here).
  */
 export function planModel(json: { weightsManifest?: unknown }, jsonPath: string): ModelPlan {
-  const { name, trainable: _t, ...raw } = configFromModelJson(json, jsonPath) as TransformerConfigInput & { name?: string; trainable?: boolean };
-  let config: TransformerConfig;
+  const layer = modelLayerOfJson(json, Object.values(MODEL_CLASS_NAMES), jsonPath);
+  const arch = ARCHS.find((a) => MODEL_CLASS_NAMES[a] === layer.className);
+  const { name, trainable: _t, ...raw } = normalizeConfigKeys(layer.config);
+  let config: ModelConfig;
   try {
-    config = resolveConfig(raw);
+    config = resolveConfig({ ...raw, arch } as ModelConfigInput);
   } catch (error) {
     throw new ModelFormatError(`${jsonPath}: ${(error as Error).message}`, { cause: error });
   }
@@ -82,39 +86,5 @@ export function planModel(json: { weightsManifest?: unknown }, jsonPath: string)
   if (floats !== needed) {
     throw new ModelFormatError(`${jsonPath}: the config needs ${needed} weights but the manifest lists ${floats}`);
   }
-  return { name, file, config, specs, bytes: 4 * floats, jsonPath };
-}
-
-/** Create the model a plan describes and fill it with the weights in `buffer` (checked shapes and values). */
-export function buildModel(plan: ModelPlan, buffer: ArrayBuffer, source: string): Transformer {
-  if (buffer.byteLength !== plan.bytes) {
-    throw new ModelFormatError(`${source} has ${buffer.byteLength} bytes but should have ${plan.bytes} (truncated or not this model's weights)`);
-  }
-  const model = createTransformer(plan.config, { name: plan.name });
-  try {
-    assignWeights(model, tf.io.decodeWeights(buffer, plan.specs.map((s) => s.entry)), source);
-  } catch (error) {
-    model.dispose();
-    throw error;
-  }
-  return model;
-}
-
-/** Copy decoded tensors into the model's weights by name, checking that every weight is there with its shape. */
-export function assignWeights(model: Transformer, tensors: tf.NamedTensorMap, source: string): void {
-  try {
-    for (const [path, v] of model.namedWeights()) {
-      const t = tensors[weightName(model, path)];
-      if (t === undefined) throw new ModelFormatError(`${source} has no weight '${weightName(model, path)}'`);
-      if (!tf.util.arraysEqual(t.shape, v.shape as number[])) {
-        throw new ModelFormatError(`${source}: weight '${weightName(model, path)}' has shape [${t.shape}] but the config needs [${v.shape}]`);
-      }
-      if (!tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 1)) {
-        throw new ModelFormatError(`${source} is corrupted: weight '${weightName(model, path)}' holds NaN or infinite values`);
-      }
-      v.write(t);
-    }
-  } finally {
-    tf.dispose(Object.values(tensors));
-  }
+  return { name: typeof name === 'string' ? name : undefined, file, config, specs, bytes: 4 * floats, jsonPath };
 }

@@ -6,10 +6,14 @@ export type Shape = (number | null)[];
 export type LayerVariable = tf.LayerVariable;
 export type Initializer = ReturnType<typeof tf.initializers.zeros>;
 
-/** `layer.apply` on concrete tensors, with the outputs as a list (the eager half of apply's type). */
-export function applyEager(layer: tf.layers.Layer, inputs: tf.Tensor | tf.Tensor[], kwargs?: Kwargs): tf.Tensor[] {
-  const out = layer.apply(inputs, kwargs) as tf.Tensor | tf.Tensor[];
-  return Array.isArray(out) ? out : [out];
+/**
+ * What every layer's `forward()` returns: its output and, for layers that attend and when asked
+ * for, their attention weights. `forward` is the typed way to call a layer on tensors; `apply` and
+ * `call` remain for TF.js (model.json topologies) and route to it.
+ */
+export interface LayerOutput<W = never> {
+  output: tf.Tensor;
+  weights?: W;
 }
 
 /**

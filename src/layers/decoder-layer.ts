@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { AtencaoLayer, type Kwargs } from './base.js';
+import { AtencaoLayer, type Kwargs, type LayerOutput } from './base.js';
 import { blockArgs, type BlockArgs } from './encoder-layer.js';
 import { FeedForward } from './feed-forward.js';
 import { LayerNorm } from './layer-norm.js';
-import { MultiHeadAttention } from './multi-head-attention.js';
+import { MultiHeadAttention, type KeyValueCache } from './multi-head-attention.js';
 import { residual } from './residual.js';
 
 /** Keys and values one decoder layer keeps while decoding step by step. */
@@ -17,13 +17,19 @@ export interface LayerCache {
 }
 
 export interface StepResult {
-  /** (B, 1, d) */
+  /** (B, Tn, d) */
   output: tf.Tensor;
   /** The cache with this position's self-attention keys/values appended (the cross part is shared). */
   cache: LayerCache;
   /** (B, H, 1, t) and (B, H, 1, Ts), when asked for. */
   selfWeights?: tf.Tensor;
   crossWeights?: tf.Tensor;
+}
+
+/** A decoder block's attention weights: causal self-attention (B, H, Tt, Tt) and cross-attention (B, H, Tt, Ts). */
+export interface DecoderWeights {
+  self: tf.Tensor;
+  cross: tf.Tensor;
 }
 
 export interface DecoderLayerCallArgs {
@@ -78,24 +84,35 @@ export class DecoderLayer extends AtencaoLayer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const [x, memory] = inputs as tf.Tensor[];
-    const { selfMask, memoryMask, training, returnAttentionScores } = kwargs as DecoderLayerCallArgs;
+    const options = kwargs as DecoderLayerCallArgs;
+    const { output, weights } = this.forward(x!, memory!, options);
+    return options.returnAttentionScores === true ? [output, weights!.self, weights!.cross] : output;
+  }
+
+  /**
+   * x (B, Tt, d) and memory (B, Ts, d) → (B, Tt, d), and when asked for the causal self-attention
+   * (B, H, Tt, Tt) and cross-attention (B, H, Tt, Ts) weights.
+   */
+  forward(x: tf.Tensor, memory: tf.Tensor, options: DecoderLayerCallArgs = {}): LayerOutput<DecoderWeights> {
+    const { selfMask, memoryMask, training, returnAttentionScores } = options;
     const { normPlacement, dropout } = this.args;
-    return tf.tidy(() => {
+    const [output, self, cross] = tf.tidy(() => {
       let selfWeights: tf.Tensor | undefined;
       let crossWeights: tf.Tensor | undefined;
-      let h = residual(x!, this.norm1, normPlacement, dropout, training, (n) => {
-        const r = this.selfAttention.attend(n, n, n, { attentionMask: selfMask, useCausalMask: true, training, returnAttentionScores });
+      let h = residual(x, this.norm1, normPlacement, dropout, training, (n) => {
+        const r = this.selfAttention.forward(n, n, n, { attentionMask: selfMask, useCausalMask: true, training, returnAttentionScores });
         selfWeights = r.weights;
         return r.output;
       });
       h = residual(h, this.norm2, normPlacement, dropout, training, (n) => {
-        const r = this.crossAttention.attend(n, memory!, memory!, { attentionMask: memoryMask, training, returnAttentionScores });
+        const r = this.crossAttention.forward(n, memory, memory, { attentionMask: memoryMask, training, returnAttentionScores });
         crossWeights = r.weights;
         return r.output;
       });
-      h = residual(h, this.norm3, normPlacement, dropout, training, (n) => this.feedForward.apply(n, { training }) as tf.Tensor);
-      return returnAttentionScores === true ? [h, selfWeights!, crossWeights!] : h;
+      h = residual(h, this.norm3, normPlacement, dropout, training, (n) => this.feedForward.forward(n, { training }).output);
+      return selfWeights && crossWeights ? [h, selfWeights, crossWeights] : [h];
     });
+    return self && cross ? { output: output!, weights: { self, cross } } : { output: output! };
   }
 
   /** Project the encoder output once for cross-attention: the fixed part of the cache. */
@@ -105,35 +122,30 @@ export class DecoderLayer extends AtencaoLayer {
   }
 
   /**
-   * Decode one new position, x (B, 1, d), attending to the cached positions before it: the same
-   * result as running `call` on the whole prefix and keeping its last row, without recomputing the
-   * earlier positions. The caller owns the returned cache's new selfK/selfV and the old ones.
+   * Decode new positions x (B, Tn, d), attending to the cached positions before them: the same
+   * result as running `forward` on the whole prefix and keeping its last rows, without recomputing
+   * the earlier positions. The caller owns the returned cache's new selfK/selfV and the old ones.
    */
   step(x: tf.Tensor, cache: LayerCache, memoryMask: tf.Tensor | undefined, returnAttentionScores = false): StepResult {
     const { normPlacement } = this.args;
     const [output, selfK, selfV, selfWeights, crossWeights] = tf.tidy(() => {
-      let k!: tf.Tensor;
-      let v!: tf.Tensor;
+      let kv!: Required<KeyValueCache>;
       let sw: tf.Tensor | undefined;
       let cw: tf.Tensor | undefined;
       let h = residual(x, this.norm1, normPlacement, 0, false, (n) => {
-        const projection = this.selfAttention.projection;
-        const q = projection.projectQuery(n); // (B, H, 1, dk)
-        const fresh = projection.projectKeyValue(n, n);
-        k = cache.selfK ? tf.concat([cache.selfK, fresh.k], 2) : fresh.k; // (B, H, t, dk)
-        v = cache.selfV ? tf.concat([cache.selfV, fresh.v], 2) : fresh.v;
-        const r = this.selfAttention.attendProjected(q, k, v, { returnAttentionScores });
+        const r = this.selfAttention.forwardCached(n, { k: cache.selfK, v: cache.selfV }, { returnAttentionScores });
+        kv = r.cache;
         sw = r.weights;
         return r.output;
       });
       h = residual(h, this.norm2, normPlacement, 0, false, (n) => {
         const q = this.crossAttention.projection.projectQuery(n);
-        const r = this.crossAttention.attendProjected(q, cache.crossK, cache.crossV, { attentionMask: memoryMask, returnAttentionScores });
+        const r = this.crossAttention.forwardProjected(q, cache.crossK, cache.crossV, { attentionMask: memoryMask, returnAttentionScores });
         cw = r.weights;
         return r.output;
       });
-      h = residual(h, this.norm3, normPlacement, 0, false, (n) => this.feedForward.apply(n) as tf.Tensor);
-      return [h, k, v, ...(sw && cw ? [sw, cw] : [])];
+      h = residual(h, this.norm3, normPlacement, 0, false, (n) => this.feedForward.forward(n).output);
+      return [h, kv.k, kv.v, ...(sw && cw ? [sw, cw] : [])];
     });
     return {
       output: output!,

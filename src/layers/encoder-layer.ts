@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Activation, NormPlacement } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { AtencaoLayer, type Kwargs, type LayerArgs } from './base.js';
+import { AtencaoLayer, type Kwargs, type LayerArgs, type LayerOutput } from './base.js';
 import { FeedForward } from './feed-forward.js';
 import { LayerNorm } from './layer-norm.js';
-import { MultiHeadAttention } from './multi-head-attention.js';
+import { MultiHeadAttention, type KeyValueCache } from './multi-head-attention.js';
 import { positiveInt } from './qkv-projection.js';
 import { residual } from './residual.js';
 
-/** What an encoder or decoder block needs to know; the matching fields of `TransformerConfig`. */
+/** What an encoder or decoder block needs to know; the matching fields of the model config. */
 export interface BlockArgs extends LayerArgs {
   dModel: number;
   numHeads: number;
@@ -18,26 +18,44 @@ export interface BlockArgs extends LayerArgs {
   normPlacement?: NormPlacement;
 }
 
+export interface EncoderLayerArgs extends BlockArgs {
+  /** Each position attends only to itself and earlier ones (the GPT block). Default: false (BERT, the paper's encoder). */
+  causal?: boolean;
+}
+
 export interface EncoderLayerCallArgs {
-  /** Padding mask of the source, (B, 1, 1, Ts). */
+  /** Padding mask, (B, 1, 1, T). */
   attentionMask?: tf.Tensor;
   training?: boolean;
-  /** Also return the self-attention weights (B, H, Ts, Ts). */
+  /** Also return the self-attention weights (B, H, T, T). */
   returnAttentionScores?: boolean;
 }
 
-/** One encoder block: self-attention, then the feed-forward network, each in a residual. (B, Ts, d) → (B, Ts, d). */
+export interface EncoderLayerStep {
+  /** (B, Tn, d) */
+  output: tf.Tensor;
+  /** The cache with the new positions' keys/values appended. */
+  cache: Required<KeyValueCache>;
+  /** (B, H, Tn, t + Tn), when asked for. */
+  weights?: tf.Tensor;
+}
+
+/**
+ * One self-attention block: self-attention, then the feed-forward network, each in a residual.
+ * (B, T, d) → (B, T, d). Bidirectional, it is the paper's encoder block and BERT's; with
+ * `causal: true`, it is GPT's decoder block.
+ */
 export class EncoderLayer extends AtencaoLayer {
   static className = 'EncoderLayer';
-  readonly args: Required<Omit<BlockArgs, keyof LayerArgs>>;
+  readonly args: Required<Omit<EncoderLayerArgs, keyof LayerArgs>>;
   readonly selfAttention: MultiHeadAttention;
   readonly feedForward: FeedForward;
   readonly norm1: LayerNorm;
   readonly norm2: LayerNorm;
 
-  constructor(args: BlockArgs) {
+  constructor(args: EncoderLayerArgs) {
     super(args);
-    this.args = blockArgs(args);
+    this.args = { ...blockArgs(args), causal: args.causal ?? false };
     const { dModel, numHeads, dFF, dropout, activation } = this.args;
     this.selfAttention = this.child('self_attention', new MultiHeadAttention({ name: `${this.name}_self_attention`, numHeads, keyDim: dModel / numHeads, dropout }));
     this.feedForward = this.child('feed_forward', new FeedForward({ name: `${this.name}_feed_forward`, dFF, activation, dropout }));
@@ -59,19 +77,49 @@ export class EncoderLayer extends AtencaoLayer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
-    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-    const { attentionMask, training, returnAttentionScores } = kwargs as EncoderLayerCallArgs;
-    const { normPlacement, dropout } = this.args;
-    return tf.tidy(() => {
-      let weights: tf.Tensor | undefined;
+    const options = kwargs as EncoderLayerCallArgs;
+    const { output, weights } = this.forward(Array.isArray(inputs) ? inputs[0]! : inputs, options);
+    return options.returnAttentionScores === true ? [output, weights!] : output;
+  }
+
+  /** x (B, T, d) → (B, T, d), and the self-attention weights (B, H, T, T) when asked for. */
+  forward(x: tf.Tensor, options: EncoderLayerCallArgs = {}): LayerOutput<tf.Tensor> {
+    const { attentionMask, training, returnAttentionScores } = options;
+    const { normPlacement, dropout, causal } = this.args;
+    const [output, weights] = tf.tidy(() => {
+      let w: tf.Tensor | undefined;
       let h = residual(x, this.norm1, normPlacement, dropout, training, (n) => {
-        const r = this.selfAttention.attend(n, n, n, { attentionMask, training, returnAttentionScores });
-        weights = r.weights;
+        const r = this.selfAttention.forward(n, n, n, { attentionMask, useCausalMask: causal, training, returnAttentionScores });
+        w = r.weights;
         return r.output;
       });
-      h = residual(h, this.norm2, normPlacement, dropout, training, (n) => this.feedForward.apply(n, { training }) as tf.Tensor);
-      return returnAttentionScores === true ? [h, weights!] : h;
+      h = residual(h, this.norm2, normPlacement, dropout, training, (n) => this.feedForward.forward(n, { training }).output);
+      return w ? [h, w] : [h];
     });
+    return weights ? { output: output!, weights } : { output: output! };
+  }
+
+  /**
+   * A causal block on new positions x (B, Tn, d), attending to the cached earlier positions: the
+   * last Tn rows of `forward` on the whole sequence, without recomputing the others.
+   */
+  step(x: tf.Tensor, cache: KeyValueCache, returnAttentionScores = false): EncoderLayerStep {
+    const { normPlacement } = this.args;
+    let next!: Required<KeyValueCache>;
+    let weights: tf.Tensor | undefined;
+    const output = tf.tidy(() => {
+      const h = residual(x, this.norm1, normPlacement, 0, false, (n) => {
+        const r = this.selfAttention.forwardCached(n, cache, { returnAttentionScores });
+        next = r.cache;
+        weights = r.weights;
+        tf.keep(next.k);
+        tf.keep(next.v);
+        if (weights) tf.keep(weights);
+        return r.output;
+      });
+      return residual(h, this.norm2, normPlacement, 0, false, (n) => this.feedForward.forward(n).output);
+    });
+    return { output, cache: next, ...(weights ? { weights } : {}) };
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Activation } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { linear } from '../ops/linear.js';
-import { AtencaoLayer, dropout, glorot, lastDim, zeros, type Kwargs, type LayerArgs, type LayerVariable } from './base.js';
+import { AtencaoLayer, dropout, glorot, lastDim, zeros, type Kwargs, type LayerArgs, type LayerOutput, type LayerVariable } from './base.js';
 import { positiveInt } from './qkv-projection.js';
 
 export interface FeedForwardArgs extends LayerArgs {
@@ -49,12 +49,17 @@ export class FeedForward extends AtencaoLayer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
-    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-    return tf.tidy(() => {
+    return this.forward(Array.isArray(inputs) ? inputs[0]! : inputs, { training: kwargs.training as boolean | undefined }).output;
+  }
+
+  /** x (B, T, d) → (B, T, d). */
+  forward(x: tf.Tensor, options: { training?: boolean } = {}): LayerOutput {
+    const output = tf.tidy(() => {
       const pre = linear(x, this.w1.read(), this.b1.read()); // (B, T, dFF)
       const hidden = this.activation === 'relu' ? tf.relu(pre) : gelu(pre);
-      return linear(dropout(hidden, this.dropoutRate, kwargs.training as boolean), this.w2.read(), this.b2.read()); // (B, T, d)
+      return linear(dropout(hidden, this.dropoutRate, options.training), this.w2.read(), this.b2.read()); // (B, T, d)
     });
+    return { output };
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { layerNorm } from '../ops/layer-norm.js';
-import { AtencaoLayer, lastDim, ones, zeros, type Kwargs, type LayerArgs, type LayerVariable } from './base.js';
+import { AtencaoLayer, lastDim, ones, zeros, type Kwargs, type LayerArgs, type LayerOutput, type LayerVariable } from './base.js';
 
 export interface LayerNormArgs extends LayerArgs {
   /** Added to the variance before the square root. Default: 1e-5. */
@@ -31,8 +31,12 @@ export class LayerNorm extends AtencaoLayer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
-    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-    return tf.tidy(() => layerNorm(x, this.gamma.read(), this.beta.read(), this.epsilon)); // (…, d)
+    return this.forward(Array.isArray(inputs) ? inputs[0]! : inputs).output;
+  }
+
+  /** x (…, d) → (…, d), each vector normalised to mean 0 and variance 1, then scaled by γ and shifted by β. */
+  forward(x: tf.Tensor): LayerOutput {
+    return { output: tf.tidy(() => layerNorm(x, this.gamma.read(), this.beta.read(), this.epsilon)) }; // (…, d)
   }
 
   override getConfig(): tf.serialization.ConfigDict {

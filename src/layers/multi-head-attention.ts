@@ -21,7 +21,7 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   outputDim?: number;
 }
 
-/** Call options, as in Keras: `layer.apply([query, value, key?], options)`. */
+/** Options of `forward` (and of `layer.apply([query, key?, value?], options)`); names as in Keras. */
 export interface MultiHeadAttentionCallArgs {
   /** Broadcastable to (B, H, Tq, Tk) or (B, Tq, Tk); 1 = attend, 0 = blocked. */
   attentionMask?: tf.Tensor;
@@ -33,6 +33,12 @@ export interface MultiHeadAttentionCallArgs {
   training?: boolean;
 }
 
+/** Keys and values of the positions decoded so far, (B, H, t, dk|dv); empty before the first step. */
+export interface KeyValueCache {
+  k?: tf.Tensor;
+  v?: tf.Tensor;
+}
+
 export interface MultiHeadAttentionResult {
   /** (B, Tq, outputDim) */
   output: tf.Tensor;
@@ -42,8 +48,9 @@ export interface MultiHeadAttentionResult {
 
 /**
  * Multi-head attention: Q/K/V projections split into H heads, scaled dot-product attention in every
- * head at once, heads concatenated and projected back with Wo. Inputs follow Keras:
- * [query (B, Tq, dq), value (B, Tk, dv_in), key (B, Tk, dk_in)?]; key defaults to value.
+ * head at once, heads concatenated and projected back with Wo. Arguments in the paper's order:
+ * query (B, Tq, dq), key (B, Tk, dk_in), value (B, Tk, dv_in); key defaults to the query
+ * (self-attention) and value to the key.
  */
 export class MultiHeadAttention extends AtencaoLayer {
   static className = 'MultiHeadAttention';
@@ -81,7 +88,7 @@ export class MultiHeadAttention extends AtencaoLayer {
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
-    const [q, v, k] = shapesOf(inputShape as Shape | Shape[]);
+    const [q, k, v] = shapesOf(inputShape as Shape | Shape[]);
     this.buildChild(this.projection, [q, k, v]);
     const out = this.outputDim ?? lastDim(q, this.name);
     this.wo = this.weight('wo', [this.numHeads * this.valueDim, out], glorot());
@@ -95,27 +102,24 @@ export class MultiHeadAttention extends AtencaoLayer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
-    const list = Array.isArray(inputs) ? inputs : [inputs];
-    const query = list[0]!;
-    const value = list[1] ?? query;
-    const key = list[2] ?? value;
+    const [query, key, value] = Array.isArray(inputs) ? inputs : [inputs];
     const options = kwargs as MultiHeadAttentionCallArgs;
-    const { output, weights } = this.attend(query, value, key, options);
+    const { output, weights } = this.forward(query!, key, value, options);
     return options.returnAttentionScores === true ? [output, weights!] : output;
   }
 
   /**
-   * The same as `apply([query, value, key], options)`, typed: returns the output and, when
-   * `returnAttentionScores` is set, the weights. Builds the layer on first use.
+   * Attend from `query` to `key`/`value`: returns the output and, when `returnAttentionScores` is
+   * set, the weights. Builds the layer on first use.
    */
-  attend(query: tf.Tensor, value: tf.Tensor = query, key: tf.Tensor = value, options: MultiHeadAttentionCallArgs = {}): MultiHeadAttentionResult {
+  forward(query: tf.Tensor, key: tf.Tensor = query, value: tf.Tensor = key, options: MultiHeadAttentionCallArgs = {}): MultiHeadAttentionResult {
     if (!this.built) {
-      this.build([query.shape, value.shape, key.shape]);
+      this.build([query.shape, key.shape, value.shape]);
     }
     const q = this.projection.projectQuery(query); // (B, H, Tq, dk)
     const { k, v } = this.projection.projectKeyValue(key, value); // (B, H, Tk, dk), (B, H, Tk, dv)
     try {
-      return this.attendProjected(q, k, v, options);
+      return this.forwardProjected(q, k, v, options);
     } finally {
       tf.dispose([q, k, v]);
     }
@@ -127,7 +131,7 @@ export class MultiHeadAttention extends AtencaoLayer {
    * With `useCausalMask`, query i is taken to sit at key position Tk − Tq + i (the last Tq keys are
    * the queries' own positions).
    */
-  attendProjected(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: MultiHeadAttentionCallArgs = {}): MultiHeadAttentionResult {
+  forwardProjected(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: MultiHeadAttentionCallArgs = {}): MultiHeadAttentionResult {
     return tf.tidy(() => {
       const tq = q.shape[2]!;
       const tk = k.shape[2]!;
@@ -142,6 +146,24 @@ export class MultiHeadAttention extends AtencaoLayer {
       const output = linear(merged, this.wo.read(), this.bo?.read()); // (B, Tq, out)
       return options.returnAttentionScores === true ? { output, weights: attention.weights } : { output };
     });
+  }
+
+  /**
+   * Causal self-attention of new positions x (B, Tn, d) to every earlier position kept in `cache`
+   * and to themselves, for decoding step by step: the same rows as `forward` on the whole sequence
+   * with `useCausalMask`, without recomputing the earlier positions. Returns the cache with the new
+   * positions' keys/values appended (B, H, t + Tn, dk|dv); the caller owns them and the old ones.
+   */
+  forwardCached(x: tf.Tensor, cache: KeyValueCache, options: Pick<MultiHeadAttentionCallArgs, 'returnAttentionScores'> = {}): MultiHeadAttentionResult & { cache: Required<KeyValueCache> } {
+    const [output, k, v, weights] = tf.tidy(() => {
+      const q = this.projection.projectQuery(x); // (B, H, Tn, dk)
+      const fresh = this.projection.projectKeyValue(x, x);
+      const k = cache.k ? tf.concat([cache.k, fresh.k], 2) : fresh.k; // (B, H, t + Tn, dk)
+      const v = cache.v ? tf.concat([cache.v, fresh.v], 2) : fresh.v; // (B, H, t + Tn, dv)
+      const r = this.forwardProjected(q, k, v, { useCausalMask: true, returnAttentionScores: options.returnAttentionScores });
+      return [r.output, k, v, ...(r.weights ? [r.weights] : [])];
+    });
+    return { output: output!, cache: { k: k!, v: v! }, ...(weights ? { weights } : {}) };
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -159,12 +181,12 @@ export class MultiHeadAttention extends AtencaoLayer {
 }
 tf.serialization.registerClass(MultiHeadAttention);
 
-/** [query, value, key?] shapes; value defaults to query and key to value. */
+/** [query, key?, value?] shapes; key defaults to query and value to key. */
 function shapesOf(shape: Shape | Shape[]): [Shape, Shape, Shape] {
   const list = Array.isArray(shape[0]) ? (shape as Shape[]) : [shape as Shape];
   const q = list[0]!;
-  const v = list[1] ?? q;
-  return [q, v, list[2] ?? v];
+  const k = list[1] ?? q;
+  return [q, k, list[2] ?? k];
 }
 
 /** (Tq, Tk): query i may see keys 0 … Tk − Tq + i; the usual lower triangle when Tq = Tk. */

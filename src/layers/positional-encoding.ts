@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PositionalEncodingKind } from '../config.js';
 import { ConfigError, ShapeError } from '../errors.js';
-import { AtencaoLayer, normal, lastDim, type Kwargs, type LayerArgs, type LayerVariable } from './base.js';
+import { AtencaoLayer, normal, lastDim, type Kwargs, type LayerArgs, type LayerOutput, type LayerVariable } from './base.js';
 import { positiveInt } from './qkv-projection.js';
 
 export interface PositionalEncodingArgs extends LayerArgs {
@@ -60,9 +60,13 @@ export class PositionalEncoding extends AtencaoLayer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
-    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-    const { offset = 0 } = kwargs as PositionalEncodingCallArgs;
-    return tf.tidy(() => tf.add(x, this.positions(x.shape[1]!, offset))); // (B, T, d) + (T, d)
+    return this.forward(Array.isArray(inputs) ? inputs[0]! : inputs, kwargs as PositionalEncodingCallArgs).output;
+  }
+
+  /** x (B, T, d) plus the vectors of positions offset … offset + T − 1. */
+  forward(x: tf.Tensor, options: PositionalEncodingCallArgs = {}): LayerOutput {
+    const { offset = 0 } = options;
+    return { output: tf.tidy(() => tf.add(x, this.positions(x.shape[1]!, offset))) }; // (B, T, d) + (T, d)
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -78,12 +78,12 @@ export class QKVProjection extends AtencaoLayer {
     const query = list[0]!;
     const key = list[1] ?? query;
     const value = list[2] ?? key;
-    const { q, k, v } = this.project(query, key, value);
+    const { q, k, v } = this.forward(query, key, value);
     return [q, k, v];
   }
 
   /** Project and split into heads; see the class comment for shapes. */
-  project(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor): Projected {
+  forward(query: tf.Tensor, key: tf.Tensor = query, value: tf.Tensor = key): Projected {
     // Three matMuls: fusing them into one with [Wq | Wk | Wv] measured no faster on wasm (the
     // concatenation costs what the fusion saves), and separate matrices are easier to inspect.
     return tf.tidy(() => ({ q: this.projectQuery(query), ...this.projectKeyValue(key, value) }));

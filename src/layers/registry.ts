@@ -8,12 +8,13 @@ import { MultiHeadAttention } from './multi-head-attention.js';
 import { PositionalEncoding } from './positional-encoding.js';
 import { QKVProjection } from './qkv-projection.js';
 import { TokenEmbedding } from './token-embedding.js';
-import { Decoder, Encoder } from '../model/stack.js';
-import { Transformer } from '../model/transformer.js';
 import type { AtencaoLayer } from './base.js';
 
-/** Every atencao layer class, by its serialized class name. */
-export const LAYER_CLASSES = {
+/**
+ * Every atencao layer class, by its serialized class name. The stacks and models (src/model/)
+ * add themselves with `registerLayerClass`, so this file needs nothing from above it.
+ */
+export const LAYER_CLASSES: Record<string, unknown> = {
   QKVProjection,
   MultiHeadAttention,
   FeedForward,
@@ -22,10 +23,12 @@ export const LAYER_CLASSES = {
   TokenEmbedding,
   EncoderLayer,
   DecoderLayer,
-  Encoder,
-  Decoder,
-  Transformer,
-} as const;
+};
+
+/** Make a class built on these layers (a stack, a model) known to `deserializeLayer`. */
+export function registerLayerClass(cls: { className: string }): void {
+  LAYER_CLASSES[cls.className] = cls;
+}
 
 export interface SerializedLayer {
   className: string;

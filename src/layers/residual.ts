@@ -17,7 +17,7 @@ export function residual(
   sublayer: (h: tf.Tensor) => tf.Tensor,
 ): tf.Tensor {
   if (placement === 'pre') {
-    return tf.add(x, dropout(sublayer(norm.apply(x) as tf.Tensor), rate, training));
+    return tf.add(x, dropout(sublayer(norm.forward(x).output), rate, training));
   }
-  return norm.apply(tf.add(x, dropout(sublayer(x), rate, training))) as tf.Tensor;
+  return norm.forward(tf.add(x, dropout(sublayer(x), rate, training))).output;
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShapeError } from '../errors.js';
 import { matMul } from '../ops/matmul.js';
-import { AtencaoLayer, normal, type Kwargs, type LayerArgs, type LayerVariable } from './base.js';
+import { AtencaoLayer, normal, type Kwargs, type LayerArgs, type LayerOutput, type LayerVariable } from './base.js';
 import { positiveInt } from './qkv-projection.js';
 
 export interface TokenEmbeddingArgs extends LayerArgs {
@@ -37,9 +37,13 @@ export class TokenEmbedding extends AtencaoLayer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
-    const ids = Array.isArray(inputs) ? inputs[0]! : inputs;
+    return this.forward(Array.isArray(inputs) ? inputs[0]! : inputs).output;
+  }
+
+  /** ids (B, T) int32 → (B, T, d). */
+  forward(ids: tf.Tensor): LayerOutput {
     if (ids.dtype !== 'int32') throw new ShapeError(`${this.name}: token ids must be int32, got ${ids.dtype}`);
-    return tf.tidy(() => tf.mul(tf.gather(this.table.read(), ids), Math.sqrt(this.dModel))); // (B, T, d)
+    return { output: tf.tidy(() => tf.mul(tf.gather(this.table.read(), ids), Math.sqrt(this.dModel))) }; // (B, T, d)
   }
 
   /** h (…, d) · tableᵀ → (…, vocabSize): scores for every token, with this layer's matrix. */

@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
+import { registerLayerClass } from '../layers/registry.js';
 import type { PositionalEncodingKind } from '../config.js';
-import { AtencaoLayer, applyEager, dropout, type Kwargs, type LayerArgs } from '../layers/base.js';
+import { AtencaoLayer, dropout, type Kwargs, type LayerArgs, type LayerOutput } from '../layers/base.js';
 import { DecoderLayer, type LayerCache } from '../layers/decoder-layer.js';
 import { blockArgs, EncoderLayer, type BlockArgs } from '../layers/encoder-layer.js';
 import { LayerNorm } from '../layers/layer-norm.js';
+import type { KeyValueCache } from '../layers/multi-head-attention.js';
 import { PositionalEncoding } from '../layers/positional-encoding.js';
 import { positiveInt } from '../layers/qkv-projection.js';
 import { TokenEmbedding } from '../layers/token-embedding.js';
@@ -22,8 +24,8 @@ export interface StackCallArgs {
 }
 
 /**
- * What encoder and decoder stacks share: token embedding (×√d), positions, dropout, N blocks, and a
- * final layer norm when norms come before the sublayers (otherwise the last block's output is unnormalised).
+ * What the stacks share: token embedding (×√d), positions, dropout, N blocks, and a final layer
+ * norm when norms come before the sublayers (otherwise the last block's output is unnormalised).
  */
 abstract class Stack<L extends EncoderLayer | DecoderLayer> extends AtencaoLayer {
   readonly stackArgs: Required<Omit<StackArgs, keyof LayerArgs>>;
@@ -62,14 +64,17 @@ abstract class Stack<L extends EncoderLayer | DecoderLayer> extends AtencaoLayer
     this.built = true;
   }
 
-  /** ids (B, T) → embedded tokens plus positions, with dropout: (B, T, d). */
-  protected embed(ids: tf.Tensor, training: boolean | undefined, offset = 0): tf.Tensor {
-    const x = this.positions.apply(this.embedding.apply(ids), { offset }) as tf.Tensor;
-    return dropout(x, this.stackArgs.dropout, training);
+  /** ids (B, T) → embedded tokens plus the positions offset … offset + T − 1, with dropout: (B, T, d). */
+  embed(ids: tf.Tensor, training: boolean | undefined, offset = 0): tf.Tensor {
+    return tf.tidy(() => {
+      const x = this.positions.forward(this.embedding.forward(ids).output, { offset }).output;
+      return dropout(x, this.stackArgs.dropout, training);
+    });
   }
 
-  protected finish(h: tf.Tensor): tf.Tensor {
-    return this.finalNorm ? (this.finalNorm.apply(h) as tf.Tensor) : h;
+  /** The final layer norm (pre-norm stacks), applied to the last block's output. */
+  finish(h: tf.Tensor): tf.Tensor {
+    return this.finalNorm ? this.finalNorm.forward(h).output : h;
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -77,17 +82,36 @@ abstract class Stack<L extends EncoderLayer | DecoderLayer> extends AtencaoLayer
   }
 }
 
+export interface EncoderArgs extends StackArgs {
+  /** Causal self-attention in every block: the GPT stack. Default: false (bidirectional). */
+  causal?: boolean;
+}
+
 export interface EncoderCallArgs extends StackCallArgs {
-  /** Source padding mask (B, 1, 1, Ts). */
+  /** Padding mask (B, 1, 1, T). */
   attentionMask?: tf.Tensor;
 }
 
-/** Source ids (B, Ts) → memory (B, Ts, d); with `returnAttentionScores`, [memory, …self-attention per layer]. */
+export interface EncoderStep {
+  /** (B, Tn, d) */
+  hidden: tf.Tensor;
+  caches: Required<KeyValueCache>[];
+  /** Per layer, (B, H, Tn, t + Tn), when asked for. */
+  weights?: tf.Tensor[];
+}
+
+/**
+ * A stack of self-attention blocks over token ids: ids (B, T) → hidden states (B, T, d), with
+ * every layer's self-attention weights when asked for. Bidirectional it is the paper's encoder and
+ * BERT; with `causal: true` it is GPT's decoder stack, which can also run step by step (`step`).
+ */
 export class Encoder extends Stack<EncoderLayer> {
   static className = 'Encoder';
+  readonly causal: boolean;
 
-  constructor(args: StackArgs) {
-    super(args, (a) => new EncoderLayer(a));
+  constructor(args: EncoderArgs) {
+    super(args, (a) => new EncoderLayer({ ...a, causal: args.causal ?? false }));
+    this.causal = args.causal ?? false;
   }
 
   override build(_inputShape: tf.Shape | tf.Shape[]): void {
@@ -99,22 +123,55 @@ export class Encoder extends Stack<EncoderLayer> {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
-    const ids = Array.isArray(inputs) ? inputs[0]! : inputs;
-    const { training, returnAttentionScores, attentionMask } = kwargs as EncoderCallArgs;
-    return tf.tidy(() => {
+    const options = kwargs as EncoderCallArgs;
+    const { output, weights } = this.forward(Array.isArray(inputs) ? inputs[0]! : inputs, options);
+    return options.returnAttentionScores === true ? [output, ...weights!] : output;
+  }
+
+  /** ids (B, T) → (B, T, d); with `returnAttentionScores`, the weights (B, H, T, T) of every layer. */
+  forward(ids: tf.Tensor, options: EncoderCallArgs = {}): LayerOutput<tf.Tensor[]> {
+    const { training, returnAttentionScores, attentionMask } = options;
+    const [output, ...weights] = tf.tidy(() => {
       let h = this.embed(ids, training);
-      const weights: tf.Tensor[] = [];
+      const all: tf.Tensor[] = [];
       for (const block of this.blocks) {
-        const [next, w] = applyEager(block, h, { attentionMask, training, returnAttentionScores });
-        h = next!;
-        if (w) weights.push(w);
+        const r = block.forward(h, { attentionMask, training, returnAttentionScores });
+        h = r.output;
+        if (r.weights) all.push(r.weights);
       }
-      h = this.finish(h);
-      return returnAttentionScores === true ? [h, ...weights] : h;
+      return [this.finish(h), ...all];
     });
+    return returnAttentionScores === true ? { output: output!, weights } : { output: output! };
+  }
+
+  /**
+   * Causal stacks only: run new positions ids (B, Tn) that start at `position`, attending to the
+   * cached earlier ones. Returns the hidden states (B, Tn, d) and the caches advanced by Tn
+   * positions; the caller frees the old caches.
+   */
+  step(ids: tf.Tensor, position: number, caches: readonly KeyValueCache[], returnAttentionScores = false): EncoderStep {
+    if (!this.causal) throw new Error(`${this.name}: step() needs a causal stack`);
+    let h = this.embed(ids, false, position); // (B, Tn, d)
+    const next: Required<KeyValueCache>[] = [];
+    const weights: tf.Tensor[] = [];
+    this.blocks.forEach((block, i) => {
+      const r = block.step(h, caches[i] ?? {}, returnAttentionScores);
+      h.dispose();
+      h = r.output;
+      next.push(r.cache);
+      if (r.weights) weights.push(r.weights);
+    });
+    const hidden = this.finalNorm ? tf.tidy(() => this.finish(h)) : h;
+    if (hidden !== h) h.dispose();
+    return { hidden, caches: next, ...(returnAttentionScores ? { weights } : {}) };
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), causal: this.causal };
   }
 }
 tf.serialization.registerClass(Encoder);
+registerLayerClass(Encoder);
 
 export interface DecoderStep {
   /** (B, 1, d) */
@@ -130,11 +187,16 @@ export interface DecoderCallArgs extends StackCallArgs {
   memoryMask?: tf.Tensor;
 }
 
+/** Per decoder layer: causal self-attention (B, H, Tt, Tt) and cross-attention (B, H, Tt, Ts). */
+export interface DecoderStackWeights {
+  self: tf.Tensor[];
+  cross: tf.Tensor[];
+}
+
 /**
- * Inputs [target ids (B, Tt), memory (B, Ts, d)] → hidden states (B, Tt, d); with
- * `returnAttentionScores`, [hidden, …self-attention per layer, …cross-attention per layer].
- * Target padding needs no mask: with the causal mask a real token never sees the padding after it,
- * and the loss ignores padded positions.
+ * The encoder–decoder's decoder: target ids (B, Tt) and memory (B, Ts, d) → hidden states
+ * (B, Tt, d). Target padding needs no mask: with the causal mask a real token never sees the
+ * padding after it, and the loss ignores padded positions.
  */
 export class Decoder extends Stack<DecoderLayer> {
   static className = 'Decoder';
@@ -162,14 +224,13 @@ export class Decoder extends Stack<DecoderLayer> {
    * advanced by one position. Old self-attention keys/values are left to the caller to free.
    */
   step(ids: tf.Tensor, position: number, caches: readonly LayerCache[], memoryMask: tf.Tensor | undefined, returnAttentionScores = false): DecoderStep {
-    const x = tf.tidy(() => this.embed(ids, false, position)); // (B, 1, d)
-    let h = x;
+    let h = this.embed(ids, false, position); // (B, 1, d)
     const next: LayerCache[] = [];
     const selfWeights: tf.Tensor[] = [];
     const crossWeights: tf.Tensor[] = [];
     this.blocks.forEach((block, i) => {
       const r = block.step(h, caches[i]!, memoryMask, returnAttentionScores);
-      if (h !== x) h.dispose();
+      h.dispose();
       h = r.output;
       next.push(r.cache);
       if (r.selfWeights && r.crossWeights) {
@@ -177,7 +238,6 @@ export class Decoder extends Stack<DecoderLayer> {
         crossWeights.push(r.crossWeights);
       }
     });
-    x.dispose();
     const hidden = this.finalNorm ? tf.tidy(() => this.finish(h)) : h;
     if (hidden !== h) h.dispose();
     return { hidden, caches: next, ...(returnAttentionScores ? { selfWeights, crossWeights } : {}) };
@@ -185,22 +245,32 @@ export class Decoder extends Stack<DecoderLayer> {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const [ids, memory] = inputs as tf.Tensor[];
-    const { training, returnAttentionScores, memoryMask } = kwargs as DecoderCallArgs;
-    return tf.tidy(() => {
-      let h = this.embed(ids!, training);
-      const selfWeights: tf.Tensor[] = [];
-      const crossWeights: tf.Tensor[] = [];
+    const options = kwargs as DecoderCallArgs;
+    const { output, weights } = this.forward(ids!, memory!, options);
+    return options.returnAttentionScores === true ? [output, ...weights!.self, ...weights!.cross] : output;
+  }
+
+  /** ids (B, Tt) and memory (B, Ts, d) → (B, Tt, d), with every layer's weights when asked for. */
+  forward(ids: tf.Tensor, memory: tf.Tensor, options: DecoderCallArgs = {}): LayerOutput<DecoderStackWeights> {
+    const { training, returnAttentionScores, memoryMask } = options;
+    const n = this.blocks.length;
+    const [output, ...weights] = tf.tidy(() => {
+      let h = this.embed(ids, training);
+      const self: tf.Tensor[] = [];
+      const cross: tf.Tensor[] = [];
       for (const block of this.blocks) {
-        const [next, self, cross] = applyEager(block, [h, memory!], { memoryMask, training, returnAttentionScores });
-        h = next!;
-        if (self && cross) {
-          selfWeights.push(self);
-          crossWeights.push(cross);
+        const r = block.forward(h, memory, { memoryMask, training, returnAttentionScores });
+        h = r.output;
+        if (r.weights) {
+          self.push(r.weights.self);
+          cross.push(r.weights.cross);
         }
       }
-      h = this.finish(h);
-      return returnAttentionScores === true ? [h, ...selfWeights, ...crossWeights] : h;
+      return [this.finish(h), ...self, ...cross];
     });
+    if (returnAttentionScores !== true) return { output: output! };
+    return { output: output!, weights: { self: weights.slice(0, n), cross: weights.slice(n) } };
   }
 }
 tf.serialization.registerClass(Decoder);
+registerLayerClass(Decoder);

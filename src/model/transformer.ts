@@ -1,17 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
+import { registerLayerClass } from '../layers/registry.js';
 import { paddingMask } from '../attention/masks.js';
-import { normalizeConfigKeys, resolveConfig, type TransformerConfig, type TransformerConfigInput } from '../config.js';
+import { normalizeConfigKeys, resolveConfig, type EncoderDecoderConfig, type EncoderDecoderConfigInput } from '../config.js';
 import { ShapeError } from '../errors.js';
-import { AtencaoLayer, applyEager, glorot, withInitSeed, zeros, type Kwargs, type LayerArgs, type LayerVariable } from '../layers/base.js';
+import { glorot, withInitSeed, zeros, type Kwargs, type LayerArgs, type LayerVariable } from '../layers/base.js';
 import { linear } from '../ops/linear.js';
+import { ModelBase, splitLayerArgs } from './base.js';
+import { notPadding } from './loss.js';
+import type { AttentionInputs, AttentionWeights, Batch, ForwardOptions, Generation, GenerationOptions, Objective, Scored } from './model.js';
+import { Seq2SeqGeneration } from './seq2seq-generation.js';
 import { Decoder, Encoder } from './stack.js';
-
-export interface ForwardOptions {
-  /** Apply dropout. Default: false. */
-  training?: boolean;
-  /** Also return the attention weights of every layer. */
-  returnAttention?: boolean;
-}
 
 export interface EncodeResult {
   /** Encoder output (B, Ts, d). */
@@ -31,15 +29,17 @@ export interface DecodeResult {
   crossAttention?: tf.Tensor[];
 }
 
-export type TransformerArgs = TransformerConfigInput & LayerArgs;
+export type TransformerArgs = EncoderDecoderConfigInput & LayerArgs;
 
 /**
  * The encoder–decoder transformer. `encode` and `decode` are separate so that decoding can run
- * step by step; `apply([srcIds, tgtIds])` gives the logits (B, Tt, tgtVocabSize) in one call.
+ * step by step; `forward(src, tgtIn)` gives the logits (B, Tt, tgtVocabSize) in one call.
  */
-export class Transformer extends AtencaoLayer {
+export class Transformer extends ModelBase<EncoderDecoderConfig> {
   static className = 'Transformer';
-  readonly config: TransformerConfig;
+  readonly config: EncoderDecoderConfig;
+  readonly inputNames: readonly string[] = ['source_ids', 'target_ids'];
+  readonly objectives: readonly Objective[] = ['seq2seq'];
   readonly encoder: Encoder;
   readonly decoder: Decoder;
   /** Output projection (d, Vt); absent when tied to the target embedding. */
@@ -47,11 +47,9 @@ export class Transformer extends AtencaoLayer {
   outputBias!: LayerVariable;
 
   constructor(args: TransformerArgs) {
-    // Layer bookkeeping (from getConfig, or added by TF.js's deserializer) is not part of the model config.
-    const { name, trainable, dtype: _d, batchInputShape: _b, inputShape: _i, batchSize: _s, weights: _w, inputDType: _t, customObjects: _c, ...config } =
-      normalizeConfigKeys(args as unknown as Record<string, unknown>) as unknown as TransformerArgs & { customObjects?: unknown };
-    super({ name: name ?? 'transformer', trainable });
-    this.config = resolveConfig(config);
+    const { layer, config } = splitLayerArgs(normalizeConfigKeys(args as unknown as Kwargs));
+    super({ name: layer.name ?? 'transformer', trainable: layer.trainable });
+    this.config = resolveConfig({ ...config, arch: 'encoder-decoder' } as EncoderDecoderConfigInput);
     const c = this.config;
     const shared = {
       dModel: c.dModel,
@@ -78,9 +76,8 @@ export class Transformer extends AtencaoLayer {
     this.built = true;
   }
 
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
-    const [, tgt] = inputShape as tf.Shape[];
-    return [tgt![0] ?? null, tgt![1] ?? null, this.config.tgtVocabSize];
+  protected outputSize(): number {
+    return this.config.tgtVocabSize;
   }
 
   /** Source ids (B, Ts) int32 → memory (B, Ts, d) and the source padding mask. */
@@ -88,29 +85,18 @@ export class Transformer extends AtencaoLayer {
     this.checkIds(srcIds, 'source');
     const [memoryMask, memory, ...attention] = tf.tidy(() => {
       const mask = paddingMask(srcIds, this.config.padId);
-      const out = applyEager(this.encoder, srcIds, {
-        attentionMask: mask,
-        training: options.training,
-        returnAttentionScores: options.returnAttention,
-      });
-      return [mask, ...out];
+      const r = this.encoder.forward(srcIds, { attentionMask: mask, training: options.training, returnAttentionScores: options.returnAttention });
+      return [mask, r.output, ...(r.weights ?? [])];
     });
-    return options.returnAttention === true ? { memory: memory!, memoryMask, attention } : { memory: memory!, memoryMask };
+    return options.returnAttention === true ? { memory: memory!, memoryMask: memoryMask!, attention } : { memory: memory!, memoryMask: memoryMask! };
   }
 
   /** Target ids (B, Tt) int32 and the encoder's memory → hidden states (B, Tt, d). */
   decode(tgtIds: tf.Tensor, memory: tf.Tensor, memoryMask: tf.Tensor | undefined, options: ForwardOptions = {}): DecodeResult {
     this.checkIds(tgtIds, 'target');
-    const [hidden, ...weights] = tf.tidy(() =>
-      applyEager(this.decoder, [tgtIds, memory], {
-        memoryMask,
-        training: options.training,
-        returnAttentionScores: options.returnAttention,
-      }),
-    );
-    if (options.returnAttention !== true) return { hidden: hidden! };
-    const n = this.config.numDecoderLayers;
-    return { hidden: hidden!, selfAttention: weights.slice(0, n), crossAttention: weights.slice(n) };
+    const r = this.decoder.forward(tgtIds, memory, { memoryMask, training: options.training, returnAttentionScores: options.returnAttention });
+    if (r.weights === undefined) return { hidden: r.output };
+    return { hidden: r.output, selfAttention: r.weights.self, crossAttention: r.weights.cross };
   }
 
   /** Hidden states (…, d) → logits over the target vocabulary (…, Vt). */
@@ -131,37 +117,48 @@ export class Transformer extends AtencaoLayer {
     });
   }
 
+  score(batch: Batch, options: ForwardOptions = {}): Scored {
+    if (batch.kind !== 'seq2seq') this.refuse(batch);
+    return tf.tidy(() => ({
+      logits: this.forward(batch.src, batch.tgtIn, options), // (B, Tt, Vt)
+      targets: batch.tgtOut,
+      mask: notPadding(batch.tgtOut, this.config.padId),
+    }));
+  }
+
+  attention(inputs: AttentionInputs): AttentionWeights {
+    if (inputs.targetIds === undefined) throw new ShapeError('an encoder–decoder needs the target ids to show its decoder attention');
+    return tf.tidy(() => {
+      const enc = this.encode(inputs.ids, { returnAttention: true });
+      const dec = this.decode(inputs.targetIds!, enc.memory, enc.memoryMask, { returnAttention: true });
+      return { encoder: enc.attention!, decoder: dec.selfAttention!, cross: dec.crossAttention! };
+    });
+  }
+
+  /** Encode the sources (ending with eos) and decode from bos, one position per step. */
+  startGeneration(prompts: readonly number[][], options: GenerationOptions = {}): Generation {
+    return new Seq2SeqGeneration(this, prompts, options.cache ?? true);
+  }
+
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     if (!Array.isArray(inputs) || inputs.length !== 2) {
       throw new ShapeError(`${this.name}: expects [sourceIds, targetIds]`);
     }
     return this.forward(inputs[0]!, inputs[1]!, { training: kwargs.training as boolean | undefined });
   }
-
-  override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), ...this.config };
-  }
-
-  private checkIds(ids: tf.Tensor, what: string): void {
-    if (ids.rank !== 2 || ids.dtype !== 'int32') {
-      throw new ShapeError(`${what} ids must be an int32 tensor of shape (B, T), got ${ids.dtype} (${ids.shape.join(', ')})`);
-    }
-    if (ids.shape[1]! > this.config.maxLen) {
-      throw new ShapeError(`${what} length ${ids.shape[1]} is longer than maxLen (${this.config.maxLen})`);
-    }
-  }
 }
 tf.serialization.registerClass(Transformer);
+registerLayerClass(Transformer);
 
 export interface CreateOptions {
   /** Seed for the initial weights: the same seed gives the same model. */
   seed?: number;
-  /** Layer name (the prefix of the weight names in model.json). Default: 'transformer'. */
+  /** Layer name (the prefix of the weight names in model.json). Default: the family's name. */
   name?: string;
 }
 
-/** Build a transformer from a (partial) config: defaults filled in, validated, weights created. */
-export function createTransformer(config: TransformerConfigInput, options: CreateOptions = {}): Transformer {
+/** Build an encoder–decoder from a (partial) config: defaults filled in, validated, weights created. */
+export function createTransformer(config: Omit<EncoderDecoderConfigInput, 'arch'> & { arch?: 'encoder-decoder' }, options: CreateOptions = {}): Transformer {
   const build = () => {
     const model = new Transformer({ ...config, name: options.name });
     model.build();

@@ -3,11 +3,9 @@ import { TrainingError } from '../errors.js';
 import { adamRange, allocateAdamMemory, gradientNorm, gradientVector, weightVector, momentVectors, type AdamBuffers, type AdamMemory, type AdamScalars } from './adam-kernels.js';
 import type { ParamLayout } from './params.js';
 
-/** A named tensor, as tf.Optimizer.getWeights returns them. */
-export interface NamedTensor {
-  name: string;
-  tensor: tf.Tensor;
-}
+import type { NamedTensor } from '../io/checkpoint.js';
+
+export type { NamedTensor };
 
 const f = Math.fround;
 

@@ -1,20 +1,7 @@
 import type { TransformerConfig } from '../config.js';
-import type { ScheduleKind } from './schedule.js';
+import type { TrainingArgs } from '../io/run-record.js';
 
-/** Training settings a user can change with flags. */
-export interface TrainingArgs {
-  steps: number;
-  batchSize: number;
-  lr: number;
-  warmup: number;
-  schedule: ScheduleKind;
-  labelSmoothing: number;
-  clip: number;
-  validEvery: number;
-  /** Stop once validation exact match reaches this (omit to train all steps). */
-  untilExact?: number;
-  seed: number;
-}
+export type { TrainingArgs };
 
 export type ModelArgs = Partial<Omit<TransformerConfig, 'srcVocabSize' | 'tgtVocabSize' | 'padId'>>;
 

@@ -1,25 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
-import { makeBatch, type EncodedPair, type SpecialIds } from '../data/batching.js';
+import { BATCHERS, disposeBatch, type Example, type SpecialIds } from '../data/batching.js';
 import { greedyDecode } from '../infer/greedy.js';
-import type { Transformer } from '../model/transformer.js';
+import type { Model, Objective } from '../model/model.js';
+import { maskedCrossEntropy } from '../model/loss.js';
+import type { EvalMetrics } from '../io/run-record.js';
 import { maxOf } from '../util/objects.js';
-import { sequenceLoss } from './loss.js';
 import { corpusBleu, exactMatch } from './metrics.js';
 
-export interface EvalMetrics {
-  /** Mean token cross-entropy under teacher forcing (no label smoothing). */
-  loss: number;
-  /** Fraction of target tokens (eos included) predicted right under teacher forcing. */
-  tokenAccuracy: number;
-  /** Fraction of sentences whose greedy output equals the target exactly. */
-  exactMatch: number;
-  /** Corpus BLEU-4 of the greedy outputs, for translation. */
-  bleu?: number;
-  /** Number of pairs evaluated. */
-  n: number;
-}
+export type { EvalMetrics };
 
 export interface EvalOptions {
+  /** How the examples are batched and scored. Default: seq2seq. */
+  objective: Objective;
   ids: SpecialIds;
   /** Compute BLEU over target tokens (translation). */
   bleu?: boolean;
@@ -28,41 +20,58 @@ export interface EvalOptions {
   batchSize?: number;
 }
 
-/** Loss, token accuracy, exact match (greedy) and optionally BLEU on encoded pairs. */
-export function evaluate(model: Transformer, items: readonly EncodedPair[], options: EvalOptions): EvalMetrics {
+/** Loss, token accuracy, and where they mean something exact match (greedy decoding) and BLEU. */
+export function evaluate(model: Model, items: readonly Example[], options: EvalOptions): EvalMetrics {
   const batchSize = options.batchSize ?? 128;
+  const batcher = BATCHERS[options.objective];
   let lossSum = 0;
   let tokens = 0;
   let correct = 0;
   for (let start = 0; start < items.length; start += batchSize) {
-    const chunk = items.slice(start, start + batchSize);
-    const batch = makeBatch(chunk, options.ids);
+    const batch = batcher.make(items.slice(start, start + batchSize), options.ids);
     const [loss, count, right] = tf.tidy(() => {
-      const mask = tf.notEqual(batch.tgtOut, options.ids.pad);
-      const n = tf.sum(tf.cast(mask, 'float32')).dataSync()[0]!;
-      const logits = model.forward(batch.src, batch.tgtIn); // (B, Tt, Vt), once for loss and accuracy
-      const l = sequenceLoss(logits, batch.tgtOut, { padId: options.ids.pad }).dataSync()[0]!;
-      const predicted = tf.argMax(logits, -1);
-      const hits = tf.sum(tf.cast(tf.logicalAnd(tf.equal(predicted, batch.tgtOut), mask), 'float32')).dataSync()[0]!;
+      const { logits, targets, mask } = model.score(batch); // once for loss and accuracy
+      const n = tf.sum(mask).dataSync()[0]!;
+      const l = maskedCrossEntropy(logits, targets, mask).dataSync()[0]!;
+      const hits = tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(logits, -1), tf.cast(targets, 'int32')), 'float32'), mask)).dataSync()[0]!;
       return [l, n, hits];
     });
-    tf.dispose([batch.src, batch.tgtIn, batch.tgtOut]);
+    disposeBatch(batch);
     lossSum += loss * count;
     tokens += count;
     correct += right;
   }
-  const maxLen = maxOf(items.map((p) => p.tgt.length)) + 5;
-  const outputs = greedyDecode(model, items.map((p) => p.src), options.ids, { maxLen, batchSize });
-  const references = items.map((p) => p.tgt);
   const metrics: EvalMetrics = {
     loss: tokens > 0 ? lossSum / tokens : 0,
     tokenAccuracy: tokens > 0 ? correct / tokens : 0,
-    exactMatch: exactMatch(outputs, references),
     n: items.length,
   };
+  if (options.objective === 'classify') metrics.exactMatch = metrics.tokenAccuracy;
+  const outputs = decodeTargets(model, items, options);
+  if (outputs === undefined) return metrics;
+  const references = items.map((p) => p.tgt);
+  metrics.exactMatch = exactMatch(outputs, references);
   if (options.bleu === true) {
     const toTokens = options.tokensOf ?? ((ids: readonly number[]) => ids.map(String));
     metrics.bleu = corpusBleu(outputs.map(toTokens), references.map(toTokens)).bleu;
   }
   return metrics;
+}
+
+/**
+ * Greedy outputs for examples that have a target to write from a prompt: translations (prompt =
+ * source) and continuations (prompt = bos + input); undefined for the other objectives.
+ */
+function decodeTargets(model: Model, items: readonly Example[], options: EvalOptions): number[][] | undefined {
+  if (model.startGeneration === undefined) return undefined;
+  const generator = { startGeneration: model.startGeneration.bind(model) };
+  const maxLen = maxOf(items.map((p) => p.tgt.length)) + 5;
+  const batchSize = options.batchSize ?? 128;
+  if (options.objective === 'seq2seq') {
+    return greedyDecode(generator, items.map((p) => p.src), options.ids, { maxLen, batchSize });
+  }
+  if (options.objective === 'lm' && items.length > 0 && items.every((p) => p.src.length > 0)) {
+    return greedyDecode(generator, items.map((p) => [options.ids.bos, ...p.src]), options.ids, { maxLen, batchSize });
+  }
+  return undefined;
 }

@@ -5,16 +5,17 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { setBackend, type BackendName } from '../backend.js';
-import type { TransformerConfig } from '../config.js';
-import { targetTokens, type EncodedPair, type SpecialIds } from '../data/batching.js';
-import { createTransformer, type Transformer } from '../model/transformer.js';
+import type { ModelConfig } from '../config.js';
+import { BATCHERS, type Example, type SpecialIds } from '../data/batching.js';
+import { createModel } from '../model/create.js';
+import type { Model, Objective } from '../model/model.js';
 import { gradientVector, weightVector, type AdamMemory } from './adam-kernels.js';
 import { ParamLayout } from './params.js';
 import { shareGradient, trainableVariables } from './step.js';
 
 export interface WorkerInit {
   kind: 'init';
-  config: TransformerConfig;
+  config: ModelConfig;
   backend: string;
   names: string[];
   shapes: number[][];
@@ -25,7 +26,8 @@ export interface WorkerInit {
 
 export interface WorkerStep {
   kind: 'step';
-  items: EncodedPair[];
+  objective: Objective;
+  items: Example[];
   ids: SpecialIds;
   labelSmoothing: number;
   dropoutSeed?: number;
@@ -41,7 +43,7 @@ export interface WorkerReply {
 
 if (parentPort !== null) {
   const port = parentPort;
-  let model: Transformer | undefined;
+  let model: Model | undefined;
   let layout: ParamLayout | undefined;
   let weights: Float32Array | undefined;
   let grad: Float32Array | undefined;
@@ -49,15 +51,15 @@ if (parentPort !== null) {
     try {
       if (message.kind === 'init') {
         await setBackend(message.backend as BackendName);
-        model = createTransformer(message.config);
+        model = createModel(message.config);
         layout = new ParamLayout(message.names, message.shapes);
         weights = weightVector(message.memory);
         grad = gradientVector(message.memory, message.index);
         port.postMessage({ loss: 0, tokens: 0 } satisfies WorkerReply);
       } else {
         layout!.scatter(weights!, trainableVariables(model!));
-        const loss = shareGradient(model!, message.items, message.ids, message.labelSmoothing, message.dropoutSeed, layout!, grad!);
-        port.postMessage({ loss, tokens: targetTokens(message.items) } satisfies WorkerReply);
+        const loss = shareGradient(model!, message.objective, message.items, message.ids, message.labelSmoothing, message.dropoutSeed, layout!, grad!);
+        port.postMessage({ loss, tokens: BATCHERS[message.objective].targets(message.items, message.ids) } satisfies WorkerReply);
       }
     } catch (error) {
       port.postMessage({ loss: NaN, tokens: 0, error: (error as Error).message } satisfies WorkerReply);

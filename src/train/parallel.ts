@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { targetTokens, type EncodedPair, type SpecialIds } from '../data/batching.js';
+import { BATCHERS, type Example, type SpecialIds } from '../data/batching.js';
 import { TrainingError } from '../errors.js';
-import type { Transformer } from '../model/transformer.js';
+import type { Model, Objective } from '../model/model.js';
 import type { Adam } from './adam.js';
 import { combineGradients } from './adam-kernels.js';
 import type { WorkerInit, WorkerMessage, WorkerReply } from './grad-worker.js';
@@ -32,7 +32,7 @@ export class DataParallel {
   private pending?: { threads: number[]; coefs: number[]; combined: boolean };
 
   private constructor(
-    private readonly model: Transformer,
+    private readonly model: Model,
     private readonly optimizer: Adam,
     private readonly workers: GradientWorker[],
   ) {}
@@ -41,15 +41,13 @@ export class DataParallel {
    * Start a worker for each gradient vector of `optimizer` but the first (this thread computes
    * the first share): `new Adam(layout, options, threads)` sets how many threads train.
    */
-  static async start(model: Transformer, optimizer: Adam, backend: string): Promise<DataParallel> {
+  static async start(model: Model, optimizer: Adam, backend: string): Promise<DataParallel> {
     const { layout } = optimizer;
     const count = optimizer.grads.length;
     const workers: GradientWorker[] = [];
-    // The compiled worker, found the same way from src/train (tests) and dist/train.
-    const source = new URL('../../dist/train/grad-worker.js', import.meta.url);
     try {
       for (let k = 1; k < count; k++) {
-        const worker = new GradientWorker(new Worker(source));
+        const worker = new GradientWorker(startWorker());
         workers.push(worker);
         const init: WorkerInit = {
           kind: 'init',
@@ -78,25 +76,26 @@ export class DataParallel {
    * Compute the shares' gradients of `items` (kept in shared memory for `update`) and return the
    * mean loss of the whole batch. `dropoutSeed` seeds share k's masks with dropoutSeed + k·2^20.
    */
-  async gradients(items: readonly EncodedPair[], ids: SpecialIds, labelSmoothing: number, dropoutSeed?: number): Promise<number> {
+  async gradients(objective: Objective, items: readonly Example[], ids: SpecialIds, labelSmoothing: number, dropoutSeed?: number): Promise<number> {
     const { layout, buffers } = this.optimizer;
     layout.gather(trainableVariables(this.model), buffers.weights);
-    const shares = split(items, this.size);
+    const count = (share: readonly Example[]) => BATCHERS[objective].targets(share, ids);
+    const shares = split(items, this.size, count);
     const seedOf = (k: number) => (dropoutSeed === undefined ? undefined : dropoutSeed + k * 2 ** 20);
     const replies = Promise.all(
       this.workers.map((w, i) =>
-        shares[i + 1]!.length === 0 ? Promise.resolve<WorkerReply>({ loss: 0, tokens: 0 }) : w.request({ kind: 'step', items: shares[i + 1]!, ids, labelSmoothing, dropoutSeed: seedOf(i + 1) }),
+        shares[i + 1]!.length === 0 ? Promise.resolve<WorkerReply>({ loss: 0, tokens: 0 }) : w.request({ kind: 'step', objective, items: shares[i + 1]!, ids, labelSmoothing, dropoutSeed: seedOf(i + 1) }),
       ),
     );
     // Handled below; this keeps a worker's failure during this thread's share from going unhandled.
     replies.catch(() => undefined);
     // This thread's share, computed while the workers compute theirs.
     const own = shares[0]!;
-    const ownLoss = shareGradient(this.model, own, ids, labelSmoothing, seedOf(0), layout, this.optimizer.grad);
+    const ownLoss = shareGradient(this.model, objective, own, ids, labelSmoothing, seedOf(0), layout, this.optimizer.grad);
     const done = await replies;
     const failed = done.find((r) => r.error !== undefined);
     if (failed) throw new TrainingError(`a gradient worker failed: ${failed.error}`);
-    const tokens = [targetTokens(own), ...done.map((r) => r.tokens)];
+    const tokens = [count(own), ...done.map((r) => r.tokens)];
     const total = tokens.reduce((a, b) => a + b, 0);
     const used = tokens.flatMap((t, k) => (t > 0 ? [k] : []));
     this.pending = { threads: used, coefs: used.map((k) => tokens[k]! / total), combined: false };
@@ -133,8 +132,8 @@ export class DataParallel {
   }
 
   /** A whole training step (the update is skipped when the loss is not finite). */
-  async step(items: readonly EncodedPair[], ids: SpecialIds, options: { labelSmoothing: number; clipNorm: number; dropoutSeed?: number }): Promise<StepResult> {
-    const loss = await this.gradients(items, ids, options.labelSmoothing, options.dropoutSeed);
+  async step(objective: Objective, items: readonly Example[], ids: SpecialIds, options: { labelSmoothing: number; clipNorm: number; dropoutSeed?: number }): Promise<StepResult> {
+    const loss = await this.gradients(objective, items, ids, options.labelSmoothing, options.dropoutSeed);
     const gradNorm = Number.isFinite(loss) ? this.update(options.clipNorm) : undefined;
     return { loss, gradNorm };
   }
@@ -144,17 +143,28 @@ export class DataParallel {
   }
 }
 
-/** Split pairs into n contiguous shares with about the same number of target tokens. */
-function split(items: readonly EncodedPair[], n: number): EncodedPair[][] {
-  const total = targetTokens(items);
-  const shares: EncodedPair[][] = Array.from({ length: n }, () => []);
+/** Split examples into n contiguous shares with about the same number of scored targets. */
+function split(items: readonly Example[], n: number, count: (share: readonly Example[]) => number): Example[][] {
+  const total = count(items);
+  const shares: Example[][] = Array.from({ length: n }, () => []);
   let acc = 0;
   for (const item of items) {
-    const k = Math.min(n - 1, Math.floor((acc / total) * n));
+    const k = Math.min(n - 1, Math.floor((acc / Math.max(total, 1)) * n));
     shares[k]!.push(item);
-    acc += item.tgt.length + 1;
+    acc += count([item]);
   }
   return shares;
+}
+
+/**
+ * A gradient worker thread: the compiled grad-worker.js beside this file, or, when this file runs
+ * from source (tsx, vitest), grad-worker.ts through tsx's loader.
+ */
+function startWorker(): Worker {
+  if (import.meta.url.endsWith('.ts')) {
+    return new Worker(new URL('./grad-worker.ts', import.meta.url), { execArgv: ['--import', 'tsx'] });
+  }
+  return new Worker(new URL('./grad-worker.js', import.meta.url));
 }
 
 /**

@@ -1,25 +1,28 @@
 import { definedOnly } from '../util/objects.js';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { TransformerConfig } from '../config.js';
+import { describeConfig, type Arch, type ModelConfig, type ModelConfigInput } from '../config.js';
 import { BOS_ID, EOS_ID, PAD_ID } from '../data/tokenizer.js';
 import { AtencaoError, UsageError, WriteError } from '../errors.js';
 import { restoreOptimizer, saveCheckpoint, type TrainingState } from '../io/checkpoint.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { loadModelFiles, MODEL_JSON } from '../io/model-files.js';
+import { MODEL_JSON } from '../io/model-files.js';
 import { readRunConfig, readMetrics, readTokenizers, writeMetrics, writeRunConfig, writeTokenizers, RUN_CONFIG, FORMAT_VERSION, type RunConfig } from '../io/model-dir.js';
-import { createTransformer } from '../model/transformer.js';
+import { createModel } from '../model/create.js';
+import { loadModelFiles } from '../model/load.js';
+import type { Model } from '../model/model.js';
 import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
+import { initFrom } from './init.js';
 import { prepareData, type DataSpec, type PreparedData } from './prepare-data.js';
-import { Adam } from './adam.js';
-import { ParamLayout } from './params.js';
-import { DataParallel, defaultWorkers } from './parallel.js';
-import { trainableVariables } from './step.js';
+import { defaultWorkers } from './parallel.js';
+import { createStepper, type Stepper, type StepperKind } from './stepper.js';
 import { train, type StepEvent, type TrainResult, type ValidationRecord } from './trainer.js';
 import type { ModelArgs, TrainingArgs } from './defaults.js';
 
 export interface RunOptions {
   out: string;
+  /** The model family. Default: encoder-decoder. */
+  arch?: Arch;
   data: DataSpec;
   model: ModelArgs;
   training: TrainingArgs;
@@ -29,6 +32,8 @@ export interface RunOptions {
   backend: string;
   /** Threads computing each step's gradients (data-parallel); default: defaultWorkers(backend). */
   workers?: number;
+  /** How steps are computed; default: the backend's (see createStepper). */
+  stepper?: StepperKind;
 }
 
 export interface ResumeOptions {
@@ -37,6 +42,7 @@ export interface ResumeOptions {
   overrides: Partial<Pick<TrainingArgs, 'steps' | 'untilExact' | 'validEvery'>>;
   backend: string;
   workers?: number;
+  stepper?: StepperKind;
 }
 
 export interface RunReporter {
@@ -66,7 +72,10 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
   }
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${options.out} is a file, not a folder`);
   if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`--out ${options.out} already exists and holds other files; choose a new folder`);
-  const prepared = prepareData(options.data, { maxLen: options.model.maxLen, seed: options.training.seed }, reporter);
+  const arch = options.arch ?? 'encoder-decoder';
+  // Fine-tuning reads the data with the pre-trained model's vocabulary, so its ids mean the same.
+  const tokenizers = options.training.init === undefined ? undefined : readTokenizers(resolve(options.training.init));
+  const prepared = prepareData(options.data, { arch, maxLen: options.model.maxLen, seed: options.training.seed, tokenizers }, reporter);
   const training = { ...options.training };
   if (options.epochs !== undefined) {
     const perEpoch = prepared.train.batchesPerEpoch?.(training.batchSize);
@@ -74,14 +83,16 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
     training.steps = options.epochs * perEpoch;
     reporter.info(`${options.epochs} epochs of ${perEpoch} batches: ${training.steps} steps`);
   }
-  const modelConfig = {
-    ...options.model,
-    srcVocabSize: prepared.source.size,
-    tgtVocabSize: prepared.target.size,
-    maxLen: options.model.maxLen ?? prepared.maxLen,
-    padId: PAD_ID,
-  };
-  const model = createTransformer(modelConfig, { seed: options.training.seed });
+  const model = createModel(modelConfigFor(arch, options.model, prepared), { seed: options.training.seed });
+  if (training.init !== undefined) {
+    try {
+      const copied = initFrom(model, training.init);
+      reporter.info(`initialised ${copied.weights} of ${model.trainableWeights.length} weights (${copied.parameters.toLocaleString('en')} parameters) from ${training.init}`);
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
+  }
   const config: RunConfig = {
     formatVersion: FORMAT_VERSION,
     createdAt: new Date().toISOString(),
@@ -91,7 +102,13 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
     backend: options.backend,
   };
   const workers = options.workers ?? defaultWorkers(options.backend);
-  const optimizer = createOptimizer(model, training.lr, workers);
+  let stepper: Stepper;
+  try {
+    stepper = await createStepper(model, { lr: training.lr, backend: options.backend, threads: workers, kind: options.stepper });
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
   const start: TrainingState = { step: 0, elapsedSeconds: 0, tokensSeen: 0 };
   // The folder appears complete or not at all: it is assembled beside its final name, then renamed.
   const partial = `${dir}.partial-${process.pid}`;
@@ -102,19 +119,20 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
     writeTokenizers(partial, prepared.source, prepared.target);
     writeRunConfig(partial, config);
     writeMetrics(partial, []);
-    await saveCheckpoint(partial, model, optimizer, start);
+    await saveCheckpoint(partial, model, stepper.optimizer, start);
     if (existsSync(dir)) rmdirSync(dir); // an empty folder the user made for it
     renameSync(partial, dir);
   } catch (error) {
     rmSync(partial, { recursive: true, force: true });
-    optimizer.dispose();
+    await stepper.dispose();
     model.dispose();
     if (error instanceof AtencaoError) throw error;
     const code = (error as { code?: string }).code;
     throw new WriteError(`cannot create ${options.out}: ${code === 'ENOTEMPTY' ? 'it is not empty' : (error as Error).message}`, { cause: error });
   }
   reporter.info(`model: ${model.countTrainableParams().toLocaleString('en')} parameters, ${describeModel(model.config)}`);
-  return runLoop(dir, model, optimizer, prepared, config, start, [], reporter, workers);
+  if (stepper.description !== 'flat Adam, 1 thread') reporter.info(`steps: ${stepper.description}`);
+  return runLoop(dir, model, stepper, prepared, config, start, [], reporter);
 }
 
 /** Continue a run from its last checkpoint: same data, schedule, optimizer state and dropout stream. */
@@ -126,52 +144,65 @@ export async function resumeRun(options: ResumeOptions, reporter: RunReporter): 
   const stored = readRunConfig(dir);
   const config: RunConfig = { ...stored, training: { ...stored.training, ...definedOnly(options.overrides) }, backend: options.backend };
   const { source, target } = readTokenizers(dir);
-  const prepared = prepareData(config.data.spec, { maxLen: config.model.maxLen, seed: config.training.seed, tokenizers: { source, target }, expect: config.data }, reporter);
+  const arch = config.model.arch ?? 'encoder-decoder';
+  const prepared = prepareData(config.data.spec, { arch, maxLen: config.model.maxLen, seed: config.training.seed, tokenizers: { source, target }, expect: config.data }, reporter);
   const model = loadModelFiles(dir);
   const workers = options.workers ?? defaultWorkers(options.backend);
-  const optimizer = createOptimizer(model, config.training.lr, workers);
-  const start = await restoreOptimizer(dir, optimizer);
+  let stepper: Stepper;
+  let start: TrainingState;
+  try {
+    stepper = await createStepper(model, { lr: config.training.lr, backend: options.backend, threads: workers, kind: options.stepper });
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  try {
+    start = await restoreOptimizer(dir, stepper.optimizer);
+  } catch (error) {
+    await stepper.dispose();
+    model.dispose();
+    throw error;
+  }
   const metrics = readMetrics(dir).filter((m) => m.step <= start.step);
   writeRunConfig(dir, config);
   reporter.info(`resuming at step ${start.step} of ${config.training.steps}`);
-  return runLoop(dir, model, optimizer, prepared, config, start, metrics, reporter, workers);
+  return runLoop(dir, model, stepper, prepared, config, start, metrics, reporter);
 }
 
-/** Adam(β 0.9/0.98, ε 1e-9), the optimizer of every run. */
-function createOptimizer(model: ReturnType<typeof createTransformer>, lr: number, threads: number): Adam {
-  return new Adam(ParamLayout.of(trainableVariables(model)), { learningRate: lr, beta1: 0.9, beta2: 0.98, epsilon: 1e-9 }, threads);
+/** The model config a family needs for prepared data: the vocabulary sizes (and classes) come from the data. */
+function modelConfigFor(arch: Arch, model: ModelArgs, prepared: PreparedData): ModelConfigInput {
+  const shared = { ...model, maxLen: model.maxLen ?? prepared.maxLen, padId: PAD_ID };
+  if (arch === 'encoder-decoder') return { ...shared, arch, srcVocabSize: prepared.source.size, tgtVocabSize: prepared.target.size } as ModelConfigInput;
+  if (arch === 'decoder') return { ...shared, arch, vocabSize: prepared.source.size } as ModelConfigInput;
+  return { ...shared, arch, vocabSize: prepared.source.size, numClasses: prepared.labels?.length ?? 0 } as ModelConfigInput;
 }
 
 async function runLoop(
   dir: string,
-  model: ReturnType<typeof createTransformer>,
-  optimizer: Adam,
+  model: Model,
+  stepper: Stepper,
   prepared: PreparedData,
   config: RunConfig,
   start: TrainingState,
   metrics: ValidationRecord[],
   reporter: RunReporter,
-  workers: number,
 ): Promise<RunSummary> {
   const t = config.training;
-  let parallel: DataParallel | undefined;
   const evalOptions: EvalOptions = {
+    objective: prepared.objective,
     ids: { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID },
     bleu: prepared.bleu,
     tokensOf: (ids) => prepared.target.tokensOf(ids),
   };
   try {
-    if (workers > 1) {
-      parallel = await DataParallel.start(model, optimizer, config.backend);
-      reporter.info(`computing gradients on ${workers} threads`);
-    }
     const result = await train(
       model,
-      optimizer,
-      prepared.train,
-      prepared.valid,
-      evalOptions,
+      stepper,
       {
+        data: prepared.train,
+        valid: prepared.valid,
+        evaluation: evalOptions,
+        start,
         steps: t.steps,
         batchSize: t.batchSize,
         schedule: { lr: t.lr, warmup: t.warmup, kind: t.schedule },
@@ -180,9 +211,7 @@ async function runLoop(
         validEvery: t.validEvery,
         untilExact: t.untilExact,
         seed: t.seed,
-        parallel,
       },
-      start,
       {
         onStep: (e) => reporter.step?.(e),
         onValidation: (r) => {
@@ -190,7 +219,7 @@ async function runLoop(
           reporter.validation?.(r);
         },
         checkpoint: async (state) => {
-          await saveCheckpoint(dir, model, optimizer, state);
+          await saveCheckpoint(dir, model, stepper.optimizer, state);
           writeMetrics(dir, metrics);
         },
         shouldStop: () => reporter.shouldStop?.() === true,
@@ -203,13 +232,12 @@ async function runLoop(
     writeFileAtomic(join(dir, 'evaluation.json'), `${JSON.stringify({ step: state.step, elapsedSeconds: state.elapsedSeconds, ...test, referentAccuracy }, null, 2)}\n`);
     return { dir, result, test, referentAccuracy, config };
   } finally {
-    await parallel?.dispose();
-    optimizer.dispose();
+    await stepper.dispose();
     model.dispose();
   }
 }
 
-export function describeModel(c: TransformerConfig): string {
-  return `d ${c.dModel}, ${c.numHeads} heads, ${c.numEncoderLayers}+${c.numDecoderLayers} layers, ff ${c.dFF}, vocab ${c.srcVocabSize}/${c.tgtVocabSize}, maxLen ${c.maxLen}`;
+export function describeModel(c: ModelConfig): string {
+  return describeConfig(c);
 }
 

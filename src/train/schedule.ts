@@ -1,6 +1,8 @@
 import { ConfigError } from '../errors.js';
 
-export type ScheduleKind = 'noam' | 'constant';
+import type { ScheduleKind } from '../io/run-record.js';
+
+export type { ScheduleKind };
 
 export interface ScheduleOptions {
   /** Peak learning rate (reached at the end of warm-up). */

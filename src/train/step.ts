@@ -1,21 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Transformer } from '../model/transformer.js';
-import { makeBatch, type EncodedPair, type SpecialIds } from '../data/batching.js';
+import { BATCHERS, disposeBatch, type Example, type SpecialIds } from '../data/batching.js';
+import type { Batch, LossOptions, Model, Objective } from '../model/model.js';
 import { seedDropout } from '../ops/dropout.js';
 import { Adam } from './adam.js';
 import type { ParamLayout } from './params.js';
-import { sequenceLoss, type LossOptions } from './loss.js';
 
-export interface Batch {
-  /** Source ids (B, Ts) int32. */
-  src: tf.Tensor2D;
-  /** Decoder input: target ids shifted right, starting with bos (B, Tt) int32. */
-  tgtIn: tf.Tensor2D;
-  /** Decoder output: the ids to predict (B, Tt) int32. */
-  tgtOut: tf.Tensor2D;
-}
+export type { Batch } from '../model/model.js';
 
-export interface StepOptions extends LossOptions {
+export interface StepOptions extends Omit<LossOptions, 'training'> {
   /** Rescale gradients whose global L2 norm exceeds this (0 or undefined: no clipping). */
   clipNorm?: number;
 }
@@ -26,17 +18,25 @@ export interface StepResult {
   gradNorm?: number;
 }
 
-/** The loss of one batch under teacher forcing: a scalar tensor (caller disposes). */
-export function batchLoss(model: Transformer, batch: Batch, options: LossOptions & { training?: boolean } = {}): tf.Scalar {
-  return tf.tidy(() => {
-    const logits = model.forward(batch.src, batch.tgtIn, { training: options.training }); // (B, Tt, Vt)
-    return sequenceLoss(logits, batch.tgtOut, { padId: model.config.padId, ...options });
-  });
+/** The loss of one batch (a scalar tensor; the caller disposes). */
+export function batchLoss(model: Model, batch: Batch, options: LossOptions = {}): tf.Scalar {
+  return model.loss(batch, options);
 }
 
 /** The model's trainable variables, in the order of its weights (and of a ParamLayout). */
-export function trainableVariables(model: Transformer): tf.Variable[] {
+export function trainableVariables(model: Pick<Model, 'trainableWeights'>): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
+}
+
+/**
+ * Gradients of a batch's loss (with dropout) for every trainable variable, by name. A weight the
+ * loss does not reach (the masked-LM head while classifying) gets a zero gradient.
+ */
+export function gradients(model: Model, batch: Batch, options: Omit<LossOptions, 'training'>): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  const vars = trainableVariables(model);
+  const { value, grads } = tf.variableGrads(() => model.loss(batch, { ...options, training: true }), vars);
+  for (const v of vars) grads[v.name] ??= tf.zerosLike(v);
+  return { value, grads };
 }
 
 /**
@@ -45,13 +45,13 @@ export function trainableVariables(model: Transformer): tf.Variable[] {
  * creates is freed before it returns (the optimizer keeps only its own state). With the library's
  * `Adam` the update runs on flat buffers; any tf.Optimizer works too.
  */
-export function trainStep(model: Transformer, optimizer: tf.Optimizer | Adam, batch: Batch, options: StepOptions = {}): StepResult {
+export function trainStep(model: Model, optimizer: tf.Optimizer | Adam, batch: Batch, options: StepOptions = {}): StepResult {
   if (optimizer instanceof Adam) {
     const loss = flatGradient(model, batch, options, optimizer.layout, optimizer.grad);
     const gradNorm = Number.isFinite(loss) ? optimizer.step(trainableVariables(model), options.clipNorm ?? 0) : undefined;
     return { loss, gradNorm };
   }
-  const { value, grads } = tf.variableGrads(() => batchLoss(model, batch, { ...options, training: true }), trainableVariables(model));
+  const { value, grads } = gradients(model, batch, options);
   const loss = value.dataSync()[0]!;
   value.dispose();
   return applyStep(optimizer, grads, loss, options.clipNorm ?? 0);
@@ -61,9 +61,9 @@ export function trainStep(model: Transformer, optimizer: tf.Optimizer | Adam, ba
  * The gradient of a batch's mean loss (with dropout), written into `target` as one flat vector in
  * `layout` order; returns the loss. Nothing it creates outlives it.
  */
-export function flatGradient(model: Transformer, batch: Batch, options: LossOptions, layout: ParamLayout, target: Float32Array): number {
+export function flatGradient(model: Model, batch: Batch, options: Omit<LossOptions, 'training'>, layout: ParamLayout, target: Float32Array): number {
   const vars = trainableVariables(model);
-  const { value, grads } = tf.variableGrads(() => batchLoss(model, batch, { ...options, training: true }), vars);
+  const { value, grads } = gradients(model, batch, options);
   try {
     layout.gather(
       vars.map((v) => grads[v.name]!),
@@ -75,15 +75,15 @@ export function flatGradient(model: Transformer, batch: Batch, options: LossOpti
   }
 }
 
-/** flatGradient for a share of a batch given as id lists, its dropout masks seeded by `dropoutSeed`. */
-export function shareGradient(model: Transformer, items: readonly EncodedPair[], ids: SpecialIds, labelSmoothing: number, dropoutSeed: number | undefined, layout: ParamLayout, target: Float32Array): number {
-  const batch = makeBatch(items, ids);
+/** flatGradient for a share of a batch given as examples, its dropout masks seeded by `dropoutSeed`. */
+export function shareGradient(model: Model, objective: Objective, items: readonly Example[], ids: SpecialIds, labelSmoothing: number, dropoutSeed: number | undefined, layout: ParamLayout, target: Float32Array): number {
+  const batch = BATCHERS[objective].make(items, ids);
   seedDropout(dropoutSeed);
   try {
     return flatGradient(model, batch, { labelSmoothing }, layout, target);
   } finally {
     seedDropout(undefined);
-    tf.dispose([batch.src, batch.tgtIn, batch.tgtOut]);
+    disposeBatch(batch);
   }
 }
 

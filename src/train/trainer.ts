@@ -1,22 +1,27 @@
-import type * as tf from '@tensorflow/tfjs';
-import { makeBatch, targetTokens, type EncodedPair } from '../data/batching.js';
+import { BATCHERS, type Example } from '../data/batching.js';
 import { TrainingError } from '../errors.js';
 import type { TrainingState } from '../io/checkpoint.js';
-import type { Transformer } from '../model/transformer.js';
-import { seedDropout } from '../ops/dropout.js';
+import type { ValidationRecord } from '../io/run-record.js';
+import type { Model } from '../model/model.js';
 import { mixSeed } from '../util/random.js';
-import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
+import { evaluate, type EvalOptions } from './evaluate.js';
 import { learningRate, validateSchedule, type ScheduleOptions } from './schedule.js';
-import type { DataParallel } from './parallel.js';
-import type { Adam } from './adam.js';
-import { trainStep } from './step.js';
+import type { Stepper } from './stepper.js';
 
 /** Training batches, reproducible by step number (so a resumed run sees the same data). */
 export interface TrainingData {
-  batchAt(step: number, batchSize: number): EncodedPair[];
+  batchAt(step: number, batchSize: number): Example[];
 }
 
 export interface TrainOptions {
+  /** The training examples, by step. */
+  data: TrainingData;
+  /** Validation examples, evaluated every `validEvery` steps. */
+  valid: readonly Example[];
+  /** The objective and special ids (and BLEU for translation) of training and validation. */
+  evaluation: EvalOptions;
+  /** Where the run stands (step 0 for a new run). */
+  start: TrainingState;
   /** Stop after this many steps in total (a resumed run counts the steps already done). */
   steps: number;
   batchSize: number;
@@ -30,8 +35,6 @@ export interface TrainOptions {
   untilExact?: number;
   /** Seeds the dropout masks (with the step number). */
   seed: number;
-  /** Run each step on several threads (see parallel.ts; it holds the same optimizer). */
-  parallel?: DataParallel;
 }
 
 export interface StepEvent {
@@ -44,15 +47,7 @@ export interface StepEvent {
   elapsedSeconds: number;
 }
 
-/** One line of metrics.jsonl. */
-export interface ValidationRecord extends EvalMetrics {
-  step: number;
-  /** Mean training loss since the previous validation. */
-  trainLoss: number;
-  lr: number;
-  elapsedSeconds: number;
-  tokensPerSecond: number;
-}
+export type { ValidationRecord };
 
 export interface TrainHooks {
   onStep?(event: StepEvent): void;
@@ -72,21 +67,13 @@ export interface TrainResult {
 }
 
 /**
- * The training loop: scheduled learning rate, a step per batch, validation and a checkpoint every
- * `validEvery` steps and at the end. A non-finite loss stops the run with a `TrainingError`, leaving
- * the last checkpoint as it was.
+ * The training loop: scheduled learning rate, a step per batch (the stepper computes and applies
+ * the gradients), validation and a checkpoint every `validEvery` steps and at the end. A
+ * non-finite loss stops the run with a `TrainingError`, leaving the last checkpoint as it was.
  */
-export async function train(
-  model: Transformer,
-  optimizer: tf.Optimizer | Adam,
-  data: TrainingData,
-  valid: readonly EncodedPair[],
-  evalOptions: EvalOptions,
-  options: TrainOptions,
-  start: TrainingState,
-  hooks: TrainHooks = {},
-): Promise<TrainResult> {
+export async function train(model: Model, stepper: Stepper, options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
   validateSchedule(options.schedule);
+  const { data, valid, evaluation: evalOptions, start } = options;
   const state = { ...start };
   const began = performance.now();
   const elapsed = () => start.elapsedSeconds + (performance.now() - began) / 1000;
@@ -118,7 +105,7 @@ export async function train(
     return metrics;
   };
 
-  try {
+  {
     while (state.step < options.steps) {
       await new Promise((done) => setImmediate(done)); // let signal handlers run between steps
       if (hooks.shouldStop?.() === true) {
@@ -128,32 +115,25 @@ export async function train(
       const step = state.step + 1;
       const items = data.batchAt(state.step, options.batchSize);
       const lr = learningRate(step, options.schedule);
-      (optimizer as unknown as { learningRate: number }).learningRate = lr;
       // Each step's masks come from their own seed stream (the same again when the run resumes).
       const dropoutSeed = mixSeed(options.seed, step) * 4096;
       const t0 = performance.now();
-      let loss: number;
-      if (options.parallel !== undefined) {
-        ({ loss } = await options.parallel.step(items, evalOptions.ids, { labelSmoothing: options.labelSmoothing, clipNorm: options.clipNorm, dropoutSeed }));
-      } else {
-        const batch = makeBatch(items, evalOptions.ids);
-        seedDropout(dropoutSeed);
-        try {
-          ({ loss } = trainStep(model, optimizer, batch, { labelSmoothing: options.labelSmoothing, clipNorm: options.clipNorm }));
-        } finally {
-          seedDropout(undefined);
-          batch.src.dispose();
-          batch.tgtIn.dispose();
-          batch.tgtOut.dispose();
-        }
-      }
+      const { loss } = await stepper.step({
+        objective: evalOptions.objective,
+        items,
+        ids: evalOptions.ids,
+        lr,
+        labelSmoothing: options.labelSmoothing,
+        clipNorm: options.clipNorm,
+        dropoutSeed,
+      });
       const seconds = (performance.now() - t0) / 1000;
       if (!Number.isFinite(loss)) {
         throw new TrainingError(
           `the loss became ${loss} at step ${step}; stopped, keeping the checkpoint of step ${savedStep} (try a lower --lr or --clip)`,
         );
       }
-      const tokens = targetTokens(items);
+      const tokens = BATCHERS[evalOptions.objective].targets(items, evalOptions.ids);
       state.step = step;
       state.tokensSeen += tokens;
       sessionTokens += tokens;
@@ -166,7 +146,7 @@ export async function train(
       hooks.onStep?.({ step, steps: options.steps, loss, lr, tokensPerSecond: window.tokens / window.seconds, elapsedSeconds: elapsed() });
       if (step % options.validEvery === 0 || step === options.steps) {
         const metrics = await validate(lr);
-        if (options.untilExact !== undefined && metrics.exactMatch >= options.untilExact) {
+        if (options.untilExact !== undefined && metrics.exactMatch !== undefined && metrics.exactMatch >= options.untilExact) {
           reason = 'target';
           break;
         }
@@ -176,8 +156,6 @@ export async function train(
       state.elapsedSeconds = elapsed();
       await hooks.checkpoint?.({ ...state });
     }
-  } finally {
-    seedDropout(undefined);
   }
   state.elapsedSeconds = elapsed();
   return { state, reason, last };

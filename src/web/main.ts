@@ -9,7 +9,9 @@ import { registerWasmOverrides } from '../ops/wasm-kernels.js';
 import { SEED_PAIRS } from '../data/pt-en.js';
 import { Tokenizer } from '../data/tokenizer.js';
 import { Translator, type AttentionMaps } from '../infer/translator.js';
-import { buildModel, planModel } from '../io/weights.js';
+import { planModel } from '../io/weights.js';
+import { buildModel } from '../model/load.js';
+import type { Transformer } from '../model/transformer.js';
 
 interface PageState {
   state: 'loading' | 'ready' | 'error';
@@ -88,7 +90,7 @@ async function loadTranslator(): Promise<Translator> {
   const [modelJson, tokenizers] = await Promise.all([(await fetchOk('/model/model.json')).json(), (await fetchOk('/model/tokenizer.json')).json()]);
   const plan = planModel(modelJson, 'model.json');
   const weights = await fetchBytes(`/model/${plan.file.replace(/^\.\//, '')}`, (f) => status(`Loading the weights… ${Math.round(100 * f)}%`, f));
-  const model = buildModel(plan, weights, 'weights.bin');
+  const model = buildModel(plan, weights, 'weights.bin') as Transformer;
   return new Translator('/model', model, Tokenizer.fromJSON(tokenizers.source), Tokenizer.fromJSON(tokenizers.target));
 }
 

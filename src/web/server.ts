@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AtencaoError } from '../errors.js';
-import { loadModel } from '../io/load-model.js';
+import { loadModel } from '../infer/load.js';
 
 export interface ServeOptions {
   /** Model folder made by `atencao train`. */

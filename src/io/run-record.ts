@@ -1,0 +1,52 @@
+/**
+ * The records a training run writes into its model folder besides the weights: its settings
+ * (config.json) and its validation history (metrics.jsonl). Plain types, so every level can
+ * read them.
+ */
+
+export type ScheduleKind = 'noam' | 'constant';
+
+/** Training settings a user can change with flags. */
+export interface TrainingArgs {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  warmup: number;
+  schedule: ScheduleKind;
+  labelSmoothing: number;
+  clip: number;
+  validEvery: number;
+  /** Stop once validation exact match reaches this (omit to train all steps). */
+  untilExact?: number;
+  seed: number;
+  /** Fine-tuning: the model folder whose weights the run started from. */
+  init?: string;
+}
+
+/** Metrics of a model on a set of examples. */
+export interface EvalMetrics {
+  /** Mean cross-entropy per scored target (no label smoothing; teacher forcing for text). */
+  loss: number;
+  /** Fraction of scored targets predicted right (a classifier's accuracy). */
+  tokenAccuracy: number;
+  /**
+   * Fraction of examples the model gets entirely right: the greedy output equals the target
+   * (translation, continuation tasks) or the label is right (classification). Absent where it
+   * has no meaning (plain language modelling, masked LM).
+   */
+  exactMatch?: number;
+  /** Corpus BLEU-4 of the greedy outputs, for translation. */
+  bleu?: number;
+  /** Number of examples evaluated. */
+  n: number;
+}
+
+/** One line of metrics.jsonl. */
+export interface ValidationRecord extends EvalMetrics {
+  step: number;
+  /** Mean training loss since the previous validation. */
+  trainLoss: number;
+  lr: number;
+  elapsedSeconds: number;
+  tokensPerSecond: number;
+}

@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { bucketedBatches, type EncodedPair } from '../../data/batching.js';
+import { describeSkips, holdOut, readCorpus } from '../../data/corpus.js';
+import type { Tokenizer } from '../../data/tokenizer.js';
+import type { Pair } from '../../data/types.js';
+import { DataError } from '../../errors.js';
+import { maxOf } from '../../util/objects.js';
+import { mixSeed, Random } from '../../util/random.js';
+import type { PreparedData, Reporter } from '../prepare-data.js';
+
+/** Longest sequence a model is built for when the data does not fix it (user corpora can have huge lines). */
+export const MAX_AUTO_LEN = 128;
+/** At most this many examples are held out for validation (validation runs greedy decoding). */
+export const VALID_CAP = 1000;
+
+/** Encode the splits; pairs longer than the model can hold are skipped and counted. */
+export function encodeAll(
+  splits: { train: Pair[]; valid: Pair[]; test?: Pair[] },
+  source: Tokenizer,
+  target: Tokenizer,
+  fixedMaxLen: number | undefined,
+  reporter: Reporter,
+): { train: EncodedPair[]; valid: EncodedPair[]; test?: EncodedPair[]; maxLen: number } {
+  const encode = (p: Pair): EncodedPair => ({ src: source.encode(p.source, { eos: true }), tgt: target.encode(p.target) });
+  const all = { train: splits.train.map(encode), valid: splits.valid.map(encode), test: splits.test?.map(encode) };
+  const need = (p: EncodedPair) => Math.max(p.src.length, p.tgt.length + 1);
+  const longest = maxOf([...all.train, ...all.valid, ...(all.test ?? [])].map(need));
+  const maxLen = fixedMaxLen ?? Math.min(longest, MAX_AUTO_LEN);
+  const keep = (items: EncodedPair[], name: string) => {
+    const kept = items.filter((p) => need(p) <= maxLen);
+    if (kept.length < items.length) {
+      reporter.warn(`skipped ${items.length - kept.length} ${name} pairs longer than maxLen ${maxLen} tokens (set --max-len to change it)`);
+    }
+    return kept;
+  };
+  const train = keep(all.train, 'training');
+  const valid = keep(all.valid, 'validation');
+  if (train.length === 0) throw new DataError(`no training pairs fit in maxLen ${maxLen}`);
+  if (valid.length === 0) throw new DataError(`no validation pairs fit in maxLen ${maxLen}`);
+  return { train, valid, test: all.test ? keep(all.test, 'test') : undefined, maxLen };
+}
+
+/**
+ * Keep the examples whose length (as `need` measures it) fits in maxLen — the fixed one, or the
+ * longest needed up to MAX_AUTO_LEN — warning about the rest; returns the kept splits and maxLen.
+ */
+export function fitLength<S extends Record<string, EncodedPair[] | undefined>>(splits: S, need: (p: EncodedPair) => number, fixedMaxLen: number | undefined, reporter: Reporter): { splits: S; maxLen: number } {
+  const all = Object.values(splits).flatMap((items) => items ?? []);
+  const maxLen = fixedMaxLen ?? Math.min(maxOf(all.map(need)), MAX_AUTO_LEN);
+  const kept = Object.fromEntries(
+    Object.entries(splits).map(([name, items]) => {
+      if (items === undefined) return [name, undefined];
+      const fit = items.filter((p) => need(p) <= maxLen);
+      if (fit.length < items.length) reporter.warn(`skipped ${items.length - fit.length} ${name} examples longer than maxLen ${maxLen} tokens (set --max-len to change it)`);
+      return [name, fit];
+    }),
+  ) as S;
+  if ((kept.train?.length ?? 1) === 0) throw new DataError(`no training examples fit in maxLen ${maxLen}`);
+  if ((kept.valid?.length ?? 1) === 0) throw new DataError(`no validation examples fit in maxLen ${maxLen}`);
+  return { splits: kept, maxLen };
+}
+
+/** Finite data: epochs of length-bucketed batches, the order of epoch e fixed by (seed, e). */
+export function epochData(items: EncodedPair[], seed: number): PreparedData['train'] {
+  let cached: { epoch: number; batchSize: number; batches: EncodedPair[][] } | undefined;
+  const epochBatches = (epoch: number, batchSize: number) => {
+    if (cached?.epoch !== epoch || cached.batchSize !== batchSize) {
+      cached = { epoch, batchSize, batches: bucketedBatches(items, batchSize, new Random(mixSeed(seed, epoch))) };
+    }
+    return cached.batches;
+  };
+  return {
+    batchAt: (step, batchSize) => {
+      const perEpoch = epochBatches(0, batchSize).length;
+      const batches = epochBatches(Math.floor(step / perEpoch), batchSize);
+      return batches[step % perEpoch]!;
+    },
+    batchesPerEpoch: (batchSize) => epochBatches(0, batchSize).length,
+  };
+}
+
+/** Training and validation pairs of a corpus file: `--valid FILE`, or a held-out share of the file. */
+export function corpusSplits(file: string, valid: string | undefined, validFraction: number | undefined, seed: number, reporter: Reporter, read: (file: string) => { pairs: Pair[]; skipped: string }): { train: Pair[]; valid: Pair[] } {
+  const corpus = read(file);
+  if (corpus.skipped !== '') reporter.warn(`${basename(file)}: ${corpus.skipped}`);
+  if (valid === undefined) return holdOut(corpus.pairs, validFraction ?? 0.05, seed, VALID_CAP);
+  const v = read(valid);
+  if (v.skipped !== '') reporter.warn(`${basename(valid)}: ${v.skipped}`);
+  let pairs = v.pairs;
+  if (pairs.length > VALID_CAP) {
+    reporter.info(`validating on the first ${VALID_CAP} of ${pairs.length} pairs of ${basename(valid)}`);
+    pairs = pairs.slice(0, VALID_CAP);
+  }
+  return { train: corpus.pairs, valid: pairs };
+}
+
+/** A TSV corpus as pairs, with its skipped lines described. */
+export function readPairs(file: string): { pairs: Pair[]; skipped: string } {
+  const corpus = readCorpus(file);
+  return { pairs: corpus.pairs, skipped: describeSkips(corpus) };
+}
+
+export function fileHash(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
