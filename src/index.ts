@@ -93,7 +93,8 @@ export { loadModel, loadModelDir, requireArch, type LoadedModel } from './infer/
 export { Translator, type Translation, type TranslateOptions, type AttentionMaps } from './infer/translator.js';
 export { greedyDecode, greedyDecodeScored, type Generator } from './infer/greedy.js';
 export { beamSearch, type BeamOptions } from './infer/beam.js';
-export { loadModelFiles, buildModel } from './model/load.js';
+export { buildModel } from './model/load.js';
+export { loadModelFiles } from './model/load-files.js';
 export { saveModelFiles, readModelFiles } from './io/model-files.js';
 export { planModel } from './io/weights.js';
 

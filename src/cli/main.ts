@@ -5,9 +5,12 @@ import { hideBin } from 'yargs/helpers';
 import { AtencaoError, UsageError } from '../errors.js';
 import { attentionCommand } from './attention.js';
 import { benchCommand } from './bench.js';
+import { classifyCommand } from './classify.js';
 import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
+import { fillMaskCommand } from './fill-mask.js';
+import { generateCommand } from './generate.js';
 import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 import { translateCommand } from './translate.js';
@@ -23,6 +26,9 @@ export async function main(argv: string[]): Promise<void> {
     .command(trainCommand)
     .command(evalCommand)
     .command(translateCommand)
+    .command(generateCommand)
+    .command(classifyCommand)
+    .command(fillMaskCommand)
     .command(attentionCommand)
     .command(serveCommand)
     .command(dataCommand)

@@ -2,13 +2,15 @@ import type { Argv, CommandModule } from 'yargs';
 import { availableParallelism } from 'node:os';
 import { SYNTHETIC_TASKS, type SyntheticTaskName } from '../data/tasks.js';
 import { UsageError } from '../errors.js';
-import { RECIPES, type ModelArgs, type TrainingArgs } from '../train/defaults.js';
+import { ARCHS, type Arch } from '../config.js';
+import { DEFAULT_ARCH, recipeFor, type ModelArgs, type RecipeKey, type TrainingArgs } from '../train/defaults.js';
 import type { DataSpec } from '../train/prepare-data.js';
 import { describeModel, resumeRun, startRun, type RunSummary } from '../train/run.js';
 import { backendOption, nonNegativeInt, numberIn, positiveInt, positiveNumber, startBackend } from './options.js';
 import { formatSeconds, pct, ProgressReporter } from './progress.js';
 
 interface TrainArgs {
+  arch?: string;
   task?: string;
   data?: string;
   valid?: string;
@@ -43,10 +45,11 @@ interface TrainArgs {
   'until-exact'?: number;
   seed?: number;
   workers?: number;
+  init?: string;
   backend: string;
 }
 
-const TASKS = [...SYNTHETIC_TASKS, 'pt-en'];
+const TASKS = [...SYNTHETIC_TASKS, 'pt-en', 'pt', 'referent'];
 /** Flags that --resume may change; everything else comes from the run's config.json. */
 const RESUMABLE = new Set(['steps', 'until-exact', 'valid-every', 'backend', 'out', 'resume', 'workers']);
 
@@ -55,15 +58,24 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   describe: 'Train a model on a task or a corpus and save it to a folder',
   builder: (y: Argv) =>
     y
-      .group(['task', 'data', 'valid', 'valid-fraction', 'tokenizer', 'symbols', 'lengths', 'size'], 'Data:')
-      .option('task', { type: 'string', choices: TASKS, describe: 'A built-in task: copy, reverse, sort (synthetic) or pt-en (toy translation)' })
-      .option('data', { type: 'string', describe: "Your corpus: one 'source<TAB>target' pair per line (more columns are ignored)" })
+      .group(['arch', 'task', 'data', 'valid', 'valid-fraction', 'tokenizer', 'symbols', 'lengths', 'size'], 'Data:')
+      .option('arch', {
+        type: 'string',
+        choices: ARCHS,
+        describe: 'Model family: encoder-decoder (translation), decoder (GPT: continues text), encoder (BERT: masked LM, classification) [default: the task\'s]',
+      })
+      .option('task', {
+        type: 'string',
+        choices: TASKS,
+        describe: 'A built-in task: copy, reverse, sort (synthetic; continued after <sep> by a decoder), pt-en (toy translation), pt (Portuguese text: LM or masked LM), referent (which container? encoder)',
+      })
+      .option('data', { type: 'string', describe: "Your data: 'source<TAB>target' pairs (encoder-decoder) or plain text, one example per line (decoder, encoder)" })
       .option('valid', { type: 'string', describe: 'Validation pairs in the same format (default: hold out --valid-fraction)' })
       .option('valid-fraction', { type: 'number', describe: 'Fraction of --data held out for validation [default: 0.05]' })
       .option('tokenizer', { type: 'string', choices: ['char', 'word'], describe: 'Tokens of --data [default: word]' })
       .option('symbols', { type: 'number', describe: 'Synthetic tasks: distinct symbols [default: 10]' })
       .option('lengths', { type: 'string', describe: 'Synthetic tasks: sequence length N or MIN:MAX [default: 10]' })
-      .option('size', { type: 'number', describe: 'pt-en: training pairs to generate [default: 6000]' })
+      .option('size', { type: 'number', describe: 'pt-en, pt, referent: training examples to generate [default: 6000]' })
       .group(['out', 'resume'], 'Output:')
       .option('out', { type: 'string', demandOption: true, describe: 'Model folder to create (or continue with --resume)' })
       .option('resume', { type: 'boolean', default: false, describe: 'Continue the run saved in --out (same data, schedule and optimizer state)' })
@@ -92,6 +104,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('valid-every', { type: 'number', describe: 'Validate and save every N steps' })
       .option('until-exact', { type: 'number', describe: 'Stop once validation exact match reaches this (0–1)' })
       .option('seed', { type: 'number', describe: 'Seed for data, weights and dropout [default: 1]' })
+      .option('init', { type: 'string', describe: 'Fine-tune: start from the weights (and vocabulary) of this model folder, e.g. an encoder pre-trained with --task pt' })
       .option('workers', { type: 'number', describe: `Threads computing each step (data-parallel) [default: one per core (${availableParallelism()} here) on wasm and cpu; 1 on native TensorFlow]` })
       .option('backend', backendOption)
       .conflicts('task', 'data')
@@ -99,6 +112,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .example('$0 train --task copy --out models/copy', 'learn to copy sequences')
       .example('$0 train --task pt-en --out models/pt-en', 'toy Portuguese → English translation')
       .example('$0 train --data pairs.tsv --tokenizer word --out models/mine', 'your own corpus')
+      .example('$0 train --arch decoder --task copy --out models/gpt-copy', 'a GPT-style decoder continues "abc<sep>" with "abc"')
+      .example('$0 train --arch decoder --data book.txt --out models/gpt', 'a language model of your text')
+      .example('$0 train --arch encoder --task referent --out models/bert-referent', 'BERT-style classifier: which container is full?')
       .example('$0 train --out models/copy --resume --steps 5000', 'continue a run'),
   handler: async (args) => {
     const given = explicitFlags(args);
@@ -106,7 +122,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       const extra = [...given].filter((f) => !RESUMABLE.has(f));
       if (extra.length > 0) throw new UsageError(`--resume continues the run as it was configured; only --steps, --until-exact and --valid-every may change (got --${extra[0]})`);
     } else if (args.task === undefined && args.data === undefined) {
-      throw new UsageError('choose the data: --task copy|reverse|sort|pt-en or --data FILE');
+      throw new UsageError(`choose the data: --task ${TASKS.join('|')} or --data FILE`);
     }
     const training = trainingArgs(args);
     const workers = positiveInt('workers', args.workers);
@@ -119,10 +135,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       if (args.resume) {
         summary = await resumeRun({ out: args.out, overrides: { steps: training.steps, untilExact: training.untilExact, validEvery: training.validEvery }, backend: info.name, workers }, reporter);
       } else {
-        const recipe = RECIPES[args.data !== undefined ? 'corpus' : (args.task as keyof typeof RECIPES)];
-        const data = dataSpec(args);
+        const { arch, recipe } = chooseRecipe(args);
+        const data = dataSpec(args, arch);
         const full: TrainingArgs = { ...recipe.training, ...training };
-        summary = await startRun({ out: args.out, data, model: { ...recipe.model, ...modelArgs(args) }, training: full, epochs: args.epochs, backend: info.name, workers }, reporter);
+        summary = await startRun({ out: args.out, arch, data, model: { ...recipe.model, ...modelArgs(args, arch) }, training: full, epochs: args.epochs, backend: info.name, workers }, reporter);
       }
     } finally {
       progress.done();
@@ -133,13 +149,27 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   },
 };
 
+/** The family (given, or the task's usual one) and its defaults for the data; refuses pairs that do not go together. */
+function chooseRecipe(args: TrainArgs): { arch: Arch; recipe: NonNullable<ReturnType<typeof recipeFor>> } {
+  const key: RecipeKey = args.data !== undefined ? (args.arch === undefined || args.arch === 'encoder-decoder' ? 'corpus' : 'text') : (args.task as RecipeKey);
+  const arch = (args.arch as Arch | undefined) ?? DEFAULT_ARCH[key];
+  const recipe = recipeFor(arch, key);
+  if (recipe === undefined) {
+    const fits = ARCHS.filter((a) => recipeFor(a, key) !== undefined);
+    throw new UsageError(`--task ${key} does not train ${arch === 'encoder' ? 'an' : 'a'} ${arch} model (it trains: ${fits.join(', ')})`);
+  }
+  return { arch, recipe };
+}
+
 function report(s: RunSummary, signal: string | undefined): void {
   const r = s.result;
   const why = r.reason === 'target' ? `reached exact match ${pct(r.last!.exactMatch)} on validation` : r.reason === 'interrupted' ? `interrupted by ${signal ?? 'a signal'}; checkpoint saved` : 'finished its steps';
   const t = s.test;
+  const exact = t.exactMatch === undefined ? '' : `exact match ${pct(t.exactMatch)}, `;
+  const what = s.config.model.arch === 'encoder' && t.exactMatch !== undefined ? 'accuracy' : 'token accuracy';
   const lines = [
     `${why} at step ${r.state.step} after ${formatSeconds(r.state.elapsedSeconds)} (${r.state.elapsedSeconds.toFixed(1)} s)`,
-    `${t.split} set (${t.n} pairs): exact match ${pct(t.exactMatch)}, token accuracy ${pct(t.tokenAccuracy)}${t.bleu === undefined ? '' : `, BLEU ${(100 * t.bleu).toFixed(1)}`}`,
+    `${t.split} set (${t.n} examples): ${exact}${what} ${pct(t.tokenAccuracy)}, loss ${t.loss.toFixed(3)}${t.bleu === undefined ? '' : `, BLEU ${(100 * t.bleu).toFixed(1)}`}`,
   ];
   if (s.referentAccuracy !== undefined) lines.push(`held-out container pairs: right referent in ${pct(s.referentAccuracy)}`);
   lines.push(`model (${describeModel(s.config.model)}) saved in ${s.dir}`);
@@ -147,22 +177,23 @@ function report(s: RunSummary, signal: string | undefined): void {
 }
 
 
-function dataSpec(args: TrainArgs): DataSpec {
+function dataSpec(args: TrainArgs, arch: Arch): DataSpec {
   if (args.data !== undefined) {
     numberIn('valid-fraction', args['valid-fraction'], 0, 1);
     if (args['valid-fraction'] !== undefined && (args['valid-fraction'] <= 0 || args['valid-fraction'] >= 1)) {
       throw new UsageError(`--valid-fraction (${args['valid-fraction']}) must be between 0 and 1`);
     }
-    return { kind: 'corpus', file: args.data, valid: args.valid, validFraction: args['valid-fraction'], tokenizer: (args.tokenizer ?? 'word') as 'char' | 'word' };
+    const kind = arch === 'encoder-decoder' ? 'corpus' : 'text';
+    return { kind, file: args.data, valid: args.valid, validFraction: args['valid-fraction'], tokenizer: (args.tokenizer ?? 'word') as 'char' | 'word' };
   }
   for (const flag of ['valid', 'valid-fraction', 'tokenizer'] as const) {
     if (args[flag] !== undefined) throw new UsageError(`--${flag} goes with --data, not --task`);
   }
-  if (args.task === 'pt-en') {
-    if (args.symbols !== undefined || args.lengths !== undefined) throw new UsageError('--symbols and --lengths go with the synthetic tasks, not pt-en');
-    return { kind: 'pt-en', size: positiveInt('size', args.size) };
+  if (args.task === 'pt-en' || args.task === 'pt' || args.task === 'referent') {
+    if (args.symbols !== undefined || args.lengths !== undefined) throw new UsageError(`--symbols and --lengths go with the synthetic tasks, not ${args.task}`);
+    return { kind: args.task, size: positiveInt('size', args.size) };
   }
-  if (args.size !== undefined) throw new UsageError('--size goes with --task pt-en');
+  if (args.size !== undefined) throw new UsageError('--size goes with --task pt-en, pt or referent');
   const [minLen, maxLen] = parseLengths(args.lengths);
   return { kind: 'task', task: args.task as SyntheticTaskName, symbols: positiveInt('symbols', args.symbols), minLen, maxLen };
 }
@@ -177,13 +208,19 @@ function parseLengths(text: string | undefined): [number | undefined, number | u
   return [min, max];
 }
 
-function modelArgs(args: TrainArgs): ModelArgs {
+function modelArgs(args: TrainArgs, arch: Arch): ModelArgs {
   const layers = positiveInt('layers', args.layers);
+  if (arch !== 'encoder-decoder' && (args['encoder-layers'] !== undefined || args['decoder-layers'] !== undefined)) {
+    throw new UsageError(`--encoder-layers and --decoder-layers go with --arch encoder-decoder; a ${arch} model has --layers`);
+  }
+  const stacks: ModelArgs =
+    arch === 'encoder-decoder'
+      ? { numEncoderLayers: positiveInt('encoder-layers', args['encoder-layers']) ?? layers, numDecoderLayers: positiveInt('decoder-layers', args['decoder-layers']) ?? layers }
+      : { numLayers: layers };
   const out: ModelArgs = {
+    ...stacks,
     dModel: positiveInt('d-model', args['d-model']),
     numHeads: positiveInt('heads', args.heads),
-    numEncoderLayers: positiveInt('encoder-layers', args['encoder-layers']) ?? layers,
-    numDecoderLayers: positiveInt('decoder-layers', args['decoder-layers']) ?? layers,
     dFF: positiveInt('d-ff', args['d-ff']),
     dropout: numberIn('dropout', args.dropout, 0, 1, true),
     maxLen: positiveInt('max-len', args['max-len']),
@@ -208,6 +245,7 @@ function trainingArgs(args: TrainArgs): Partial<TrainingArgs> {
     validEvery: positiveInt('valid-every', args['valid-every']),
     untilExact: numberIn('until-exact', args['until-exact'], 0, 1),
     seed: nonNegativeInt('seed', args.seed),
+    init: args.init,
   };
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as Partial<TrainingArgs>;
 }

@@ -6,7 +6,7 @@ import { ModelFormatError, UsageError } from '../errors.js';
 import { checkpointWeightHashes, readChecksums, sha256 } from '../io/checkpoint.js';
 import { WEIGHTS_BIN } from '../io/model-files.js';
 import { readRunConfig, readTokenizers, RUN_CONFIG, TOKENIZER_JSON, type RunConfig } from '../io/model-dir.js';
-import { loadModelFiles } from '../model/load.js';
+import { loadModelFiles } from '../model/load-files.js';
 import type { Model } from '../model/model.js';
 import type { Transformer } from '../model/transformer.js';
 import { Translator } from './translator.js';

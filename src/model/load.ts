@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import { ModelFormatError } from '../errors.js';
-import { readModelFiles } from '../io/model-files.js';
 import { weightName, type ModelPlan } from '../io/weights.js';
 import { createModel } from './create.js';
 import type { Model } from './model.js';
@@ -46,8 +45,3 @@ export function assignWeights(model: Model, tensors: tf.NamedTensorMap, source: 
   }
 }
 
-/** Read and check a model folder's model.json and weights.bin, and build the model they describe (Node only). */
-export function loadModelFiles(dir: string): Model {
-  const { plan, buffer, weightsPath } = readModelFiles(dir);
-  return buildModel(plan, buffer, weightsPath);
-}

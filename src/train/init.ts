@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../errors.js';
-import { loadModelFiles } from '../model/load.js';
+import { loadModelFiles } from '../model/load-files.js';
 import type { Model } from '../model/model.js';
 
 /**

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { MODEL_JSON } from '../io/model-files.js';
 import { readRunConfig, readMetrics, readTokenizers, writeMetrics, writeRunConfig, writeTokenizers, RUN_CONFIG, FORMAT_VERSION, type RunConfig } from '../io/model-dir.js';
 import { createModel } from '../model/create.js';
-import { loadModelFiles } from '../model/load.js';
+import { loadModelFiles } from '../model/load-files.js';
 import type { Model } from '../model/model.js';
 import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
 import { initFrom } from './init.js';
