@@ -105,7 +105,7 @@ const check = tf.tidy(() => {
   layer.projection.wk.write(tf.tensor2d(Wk));
   layer.projection.wv.write(tf.tensor2d(Wv));
   layer.wo.write(tf.tensor2d(Wo));
-  const { output: out, weights: w } = layer.attend(x, x, x, { returnAttentionScores: true });
+  const { output: out, weights: w } = layer.forward(x, x, x, { returnAttentionScores: true });
   return { output: (out.arraySync() as Matrix[])[0]!, weights: (w!.arraySync() as Matrix[][])[0]! };
 });
 const diff = Math.max(maxDiff(check.output, multiHead), ...check.weights.map((w, h) => maxDiff(w, headWeights[h]!)));
@@ -116,7 +116,7 @@ layer.dispose();
 const svg = ctx.save(
   'heads.svg',
   renderSvg(
-    headWeights.map((w, h) => ({ kind: 'encoder' as const, layer: 1, head: h + 1, rows: words, cols: words, weights: w })),
+    headWeights.map((w, h) => ({ kind: 'encoder' as const, title: 'self-attention', layer: 1, head: h + 1, rows: words, cols: words, weights: w })),
     'Untrained attention weights of two heads (random weights): rows look at columns',
   ),
 );

@@ -22,7 +22,7 @@ if (!args.includes('--model')) {
   const training = ctx.fast ? { ...recipe.training, steps: 20, validEvery: 20, untilExact: undefined } : recipe.training;
   section(`Training pt-en (${training.steps} steps at most; stops when every validation sentence is right)`);
   const summary = await startRun({ out: dir, data: { kind: 'pt-en' }, model: recipe.model, training, backend: 'auto' }, { info: () => undefined, warn: () => undefined });
-  console.log(`stopped at step ${summary.result.state.step} after ${summary.result.state.elapsedSeconds.toFixed(0)} s; test exact match ${(100 * summary.test.exactMatch).toFixed(1)}%, BLEU ${(100 * (summary.test.bleu ?? 0)).toFixed(1)}`);
+  console.log(`stopped at step ${summary.result.state.step} after ${summary.result.state.elapsedSeconds.toFixed(0)} s; test exact match ${(100 * (summary.test.exactMatch ?? 0)).toFixed(1)}%, BLEU ${(100 * (summary.test.bleu ?? 0)).toFixed(1)}`);
 }
 
 const sentences = [

@@ -11,9 +11,22 @@
  *     cross-attention goes to the right Portuguese noun rather than the other.
  * It prints both tables and names the head that tracks the referent best, with its held-out score.
  *
- *   npx tsx scripts/04-cheio-vazia.ts [--fast] [--model DIR] [--out DIR]     (default model: models/pt-en)
+ * The other two families read the sentence itself, and the adjective comes after both nouns, so
+ * even a decoder's causal attention can look back at them. Given an encoder-only model
+ * (--encoder DIR, e.g. `atencao train --arch encoder --task referent`) and a decoder-only model
+ * (--decoder DIR, e.g. `atencao train --arch decoder --task pt`), the script measures for them too,
+ * per layer and head, how much of the adjective's self-attention goes to the right noun rather
+ * than the other one. With --fast and neither flag it trains a tiny one of each for a few steps.
+ *
+ *   npx tsx scripts/04-cheio-vazia.ts [--fast] [--model DIR] [--encoder DIR] [--decoder DIR] [--out DIR]
+ *   (default model: models/pt-en)
  */
-import { generatePtEn, loadModel, renderHeatmap, renderHtml, SEED_PAIRS, type AttentionMaps, type HtmlExample, type ReferentCase } from '../src/index.js';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { generatePtEn, loadModel, loadModelDir, renderHeatmap, renderHtml, SEED_PAIRS, startRun, UsageError, type AttentionMaps, type HtmlExample, type ReferentCase, type TrainingArgs } from '../src/index.js';
+import { attentionMaps, type ModelAttention } from '../src/infer/attention-maps.js';
+import { ENCODER_RECIPES } from '../src/train/recipes/encoder.js';
+import { DECODER_RECIPES } from '../src/train/recipes/decoder.js';
 import { section, startScript } from './common.js';
 
 const ctx = await startScript('04-cheio-vazia', 'cheio / vazia: where the adjective and the referent noun attend');
@@ -32,29 +45,14 @@ interface Scores {
 }
 
 function measure(cases: readonly ReferentCase[], pick: (maps: AttentionMaps, c: ReferentCase) => { layers: number[][][][]; row: number; right: number; other: number } | undefined): Scores & { translated: number } {
-  let ratio: number[][] | undefined;
-  let wins: number[][] | undefined;
-  let n = 0;
   let translated = 0;
-  for (const c of cases) {
+  const read = (c: ReferentCase) => {
     const maps = translator.attention(c.source);
     if (maps.output === c.target) translated++;
-    const p = pick(maps, c);
-    if (p === undefined) continue;
-    ratio ??= p.layers.map((l) => l.map(() => 0));
-    wins ??= p.layers.map((l) => l.map(() => 0));
-    p.layers.forEach((layer, l) =>
-      layer.forEach((head, h) => {
-        const right = head[p.row]![p.right]!;
-        const other = head[p.row]![p.other]!;
-        ratio![l]![h]! += right / (right + other + 1e-9);
-        if (right > other) wins![l]![h]!++;
-      }),
-    );
-    n++;
-  }
-  const norm = (m: number[][]) => m.map((row) => row.map((x) => x / Math.max(n, 1)));
-  return { ratio: norm(ratio ?? [[0]]), wins: norm(wins ?? [[0]]), translated };
+    return maps;
+  };
+  const { ratio, wins } = measureWith(cases, read, pick);
+  return { ratio, wins, translated };
 }
 
 const encoder = (maps: AttentionMaps, c: ReferentCase) => {
@@ -110,6 +108,95 @@ for (const pair of SEED_PAIRS) {
     console.log(renderHeatmap([decRow], [`"${maps.outputTokens[d.row]}"`], maps.sourceTokens, { numbers: true, title: `cross-attention layer ${bestDec.layer} head ${bestDec.head}: writing "${maps.outputTokens[d.row]}"` }));
   }
 }
-console.log(`wrote ${ctx.save('scores.json', JSON.stringify({ model: dir, heldOut: heldOut.length, encoder: enc, decoder: dec, bestEncoder: bestEnc, bestDecoder: bestDec }, null, 2))}`);
-console.log(`wrote ${ctx.save('cheio-vazia.html', renderHtml({ title: 'cheio / vazia', examples }))}`);
 translator.dispose();
+
+// The encoder-only and decoder-only models: where the adjective itself looks.
+const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : undefined);
+const others: { arch: 'encoder' | 'decoder'; dir: string }[] = [];
+let encoderDir = flag('--encoder');
+let decoderDir = flag('--decoder');
+if (ctx.fast && encoderDir === undefined && decoderDir === undefined) {
+  section('Training a tiny encoder (referent) and a tiny decoder (pt) for a few steps (fast mode: the numbers mean little)');
+  encoderDir = await trainTiny('encoder', ENCODER_RECIPES.referent!, { kind: 'referent', size: 400 });
+  decoderDir = await trainTiny('decoder', DECODER_RECIPES.pt!, { kind: 'pt', size: 400 });
+}
+if (encoderDir !== undefined) others.push({ arch: 'encoder', dir: encoderDir });
+if (decoderDir !== undefined) others.push({ arch: 'decoder', dir: decoderDir });
+if (others.length === 0) console.log('\n(add --encoder DIR and --decoder DIR to measure an encoder-only and a decoder-only model too)');
+const familyScores: Record<string, unknown> = {};
+for (const { arch, dir: familyDir } of others) familyScores[arch] = await probeFamily(arch, familyDir);
+
+console.log(`wrote ${ctx.save('scores.json', JSON.stringify({ model: dir, heldOut: heldOut.length, encoder: enc, decoder: dec, bestEncoder: bestEnc, bestDecoder: bestDec, ...familyScores }, null, 2))}`);
+console.log(`wrote ${ctx.save('cheio-vazia.html', renderHtml({ title: 'cheio / vazia', examples }))}`);
+
+/** Train a tiny model of one family for a few steps into the output folder. */
+async function trainTiny(arch: 'encoder' | 'decoder', recipe: { training: TrainingArgs }, data: { kind: 'referent' | 'pt'; size: number }): Promise<string> {
+  const out = join(ctx.out, `tiny-${arch}`);
+  rmSync(out, { recursive: true, force: true });
+  const training = { ...recipe.training, steps: 30, validEvery: 30, untilExact: undefined };
+  await startRun({ out, arch, data, model: { dModel: 32, numHeads: 2, numLayers: 2, dFF: 64, dropout: 0 }, training, backend: 'auto', workers: 1 }, { info: () => undefined, warn: () => undefined });
+  console.log(`${arch}: ${out} (${training.steps} steps)`);
+  return out;
+}
+
+/**
+ * One encoder-only or decoder-only model on the held-out sentences of its training seed: per layer
+ * and head, right / (right + other) of the adjective's self-attention on the two nouns.
+ */
+async function probeFamily(arch: 'encoder' | 'decoder', familyDir: string): Promise<Scores & { model: string; sentences: number; best: { layer: number; head: number; score: number } }> {
+  const loaded = await loadModelDir(familyDir);
+  if (loaded.model.arch !== arch) {
+    loaded.model.dispose();
+    throw new UsageError(`--${arch} ${familyDir} holds ${loaded.model.arch === 'decoder' ? 'a' : 'an'} ${loaded.model.arch} model`);
+  }
+  const cases = generatePtEn({ seed: loaded.run.training.seed }).heldOutReferent.slice(0, ctx.fast ? 12 : undefined);
+  const name = arch === 'encoder' ? 'Encoder-only (bidirectional self-attention)' : 'Decoder-only (causal self-attention)';
+  // The sentence as it is: a decoder reads it without writing anything after it.
+  const read = (c: ReferentCase) => attentionMaps(loaded, c.source, { continuation: false });
+  const pick = (maps: ModelAttention, c: ReferentCase) => {
+    const m = maps.maps[0]!;
+    const [right, other] = c.referent === 'into' ? [c.into, c.from] : [c.from, c.into];
+    const p = { layers: m.weights, row: m.rows.lastIndexOf(c.adjective), right: m.cols.indexOf(right), other: m.cols.indexOf(other) };
+    return p.row < 0 || p.right < 0 || p.other < 0 ? undefined : p; // a word the vocabulary lacks reads as <unk>
+  };
+  const scores = measureWith(cases, read, pick);
+  console.log(`\n${name}: ${familyDir}; ${scores.sentences} of ${cases.length} held-out sentences have the adjective and both nouns in its vocabulary`);
+  const best = table(`${name}: the adjective → the right noun (held-out sentences)`, scores);
+  console.log(`${arch}-only: layer ${best.layer}, head ${best.head} — ${best.score.toFixed(2)} of the adjective's attention to the two nouns goes to the right one (held-out)`);
+  const familyExamples: HtmlExample[] = [];
+  for (const pair of SEED_PAIRS) {
+    const maps = read(pair);
+    familyExamples.push({ maps });
+    const m = maps.maps[0]!;
+    const row = m.rows.lastIndexOf(pair.adjective);
+    if (row < 0) continue;
+    console.log(renderHeatmap([m.weights[best.layer - 1]![best.head - 1]![row]!], [pair.adjective], m.cols, { numbers: true, title: `${m.title}, layer ${best.layer} head ${best.head}: where "${pair.adjective}" looks` }));
+  }
+  console.log(`wrote ${ctx.save(`cheio-vazia-${arch}.html`, renderHtml({ title: `cheio / vazia: ${name}`, examples: familyExamples }))}`);
+  loaded.model.dispose();
+  return { model: familyDir, ...scores, best };
+}
+
+/** `measure` for maps of any family: mean right / (right + other) and wins per layer and head. */
+function measureWith<M>(cases: readonly ReferentCase[], read: (c: ReferentCase) => M, pick: (maps: M, c: ReferentCase) => { layers: number[][][][]; row: number; right: number; other: number } | undefined): Scores & { sentences: number } {
+  let ratio: number[][] | undefined;
+  let wins: number[][] | undefined;
+  let n = 0;
+  for (const c of cases) {
+    const p = pick(read(c), c);
+    if (p === undefined) continue;
+    ratio ??= p.layers.map((l) => l.map(() => 0));
+    wins ??= p.layers.map((l) => l.map(() => 0));
+    p.layers.forEach((layer, l) =>
+      layer.forEach((head, h) => {
+        const right = head[p.row]![p.right]!;
+        const other = head[p.row]![p.other]!;
+        ratio![l]![h]! += right / (right + other + 1e-9);
+        if (right > other) wins![l]![h]!++;
+      }),
+    );
+    n++;
+  }
+  const norm = (m: number[][]) => m.map((row) => row.map((x) => x / Math.max(n, 1)));
+  return { ratio: norm(ratio ?? [[0]]), wins: norm(wins ?? [[0]]), sentences: n };
+}

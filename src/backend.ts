@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendError } from './errors.js';
-import { registerMatMulGradient } from './ops/matmul.js';
+import { registerGradients } from './ops/gradients.js';
 import { registerWasmKernels, registerWasmOverrides } from './ops/wasm-kernels.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'tensorflow-gpu', 'wasm', 'cpu'] as const;
@@ -48,8 +48,9 @@ const SPECS: Record<ConcreteBackend, BackendSpec> = {
 /** The order `auto` tries: native TensorFlow, then WebAssembly, then pure JavaScript. */
 const AUTO_ORDER: ConcreteBackend[] = ['tensorflow', 'wasm', 'cpu'];
 
-// Gradients and kernels that make training work (and fast) on wasm; they are no-ops elsewhere.
-registerMatMulGradient();
+// Speed without changing the layers: gradients that sum broadcasts with matrix products (every
+// backend), and the kernels wasm lacks. The wasm kernel overrides follow when that backend starts.
+registerGradients();
 registerWasmKernels();
 
 let current: BackendInfo | undefined;

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { createTransformer } from '../src/index.js';
 import { beamSearch } from '../src/infer/beam.js';
-import { greedyDecodeScored, sourceTensor } from '../src/infer/greedy.js';
+import { greedyDecodeScored } from '../src/infer/greedy.js';
+import { idTensor } from '../src/model/ids.js';
 import { randomizeWeights } from './model-fixtures.js';
 
 const ids = { pad: 0, bos: 1, eos: 2 };
@@ -14,7 +15,7 @@ const source = [3, 4, 5, 2];
 /** Log-probability of `tokens` (then eos, if `withEos`) by running the full decoder on the prefix. */
 function sequenceLogProb(tokens: number[], withEos: boolean): number {
   return tf.tidy(() => {
-    const { memory, memoryMask } = model.encode(sourceTensor([source], 0));
+    const { memory, memoryMask } = model.encode(idTensor([source], 0));
     const input = [ids.bos, ...tokens];
     const logp = tf.logSoftmax(model.project(model.decode(tf.tensor2d([input], undefined, 'int32'), memory, memoryMask).hidden)).arraySync() as number[][][];
     const targets = withEos ? [...tokens, ids.eos] : tokens;

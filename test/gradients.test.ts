@@ -1,8 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { MultiHeadAttention, paddingMask, type Transformer } from '../src/index.js';
-import { describeEachBackend, randomArray, rng } from './helpers.js';
-import { analyticGradients, tinyLoss, tinyModel } from './model-fixtures.js';
+import { disposeBatch } from '../src/data/batching.js';
+import { MultiHeadAttention, paddingMask, type Batch, type Model } from '../src/index.js';
+import { describeEachBackend, expectNoLeak, randomArray, rng } from './helpers.js';
+import {
+  analyticGradients,
+  tinyClassificationBatch,
+  tinyDecoder,
+  tinyEncoder,
+  tinyLanguageModelBatch,
+  tinyLoss,
+  tinyMaskedBatch,
+  tinyModel,
+} from './model-fixtures.js';
 
 const EPS = 1e-2;
 
@@ -33,7 +43,7 @@ function scalar(f: () => tf.Scalar): number {
 }
 
 /** Compare analytic and numeric gradients on a few entries of every weight. */
-function checkModelGradients(model: Transformer, f: () => tf.Scalar, entriesPerWeight: number, seed: number): number {
+function checkModelGradients(model: Pick<Model, 'namedWeights'>, f: () => tf.Scalar, entriesPerWeight: number, seed: number): number {
   const analytic = analyticGradients(model, f);
   const random = rng(seed);
   let checked = 0;
@@ -68,8 +78,8 @@ describeEachBackend('gradients agree with central finite differences', () => {
     // f = Σ probe ⊙ (self-attention(x) + cross-attention(x, memory))
     const f = () =>
       tf.tidy(() => {
-        const self = layer.attend(x, x, x, { useCausalMask: true }).output;
-        const cross = layer.attend(x, memory, memory, { attentionMask: mask }).output;
+        const self = layer.forward(x, x, x, { useCausalMask: true }).output;
+        const cross = layer.forward(x, memory, memory, { attentionMask: mask }).output;
         return tf.sum(tf.mul(tf.add(self, cross), probe)) as tf.Scalar;
       });
     const vars = layer.namedWeights().map(([, v]) => v.read() as tf.Variable);
@@ -84,13 +94,13 @@ describeEachBackend('gradients agree with central finite differences', () => {
       }
     }
     // And with respect to the query input.
-    const dx = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(layer.attend(input, memory, memory, { attentionMask: mask }).output, probe)))(x);
+    const dx = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(layer.forward(input, memory, memory, { attentionMask: mask }).output, probe)))(x);
     const base = x.dataSync().slice();
     for (const index of [0, 7, 20, 47]) {
       const at = (delta: number) => {
         const values = base.slice();
         values[index]! += delta;
-        return tf.tidy(() => tf.sum(tf.mul(layer.attend(tf.tensor(values, x.shape), memory, memory, { attentionMask: mask }).output, probe)).dataSync()[0]!);
+        return tf.tidy(() => tf.sum(tf.mul(layer.forward(tf.tensor(values, x.shape), memory, memory, { attentionMask: mask }).output, probe)).dataSync()[0]!);
       };
       const numeric = (at(EPS) - at(-EPS)) / (2 * EPS);
       expect(Math.abs(numeric - dx.dataSync()[index]!)).toBeLessThan(1e-4 + 1e-2 * Math.abs(dx.dataSync()[index]!));
@@ -110,6 +120,54 @@ describeEachBackend('gradients agree with central finite differences', () => {
     const model = tinyModel({ activation: 'gelu', normPlacement: 'post', tieEmbeddings: true, positionalEncoding: 'learned' }, 9);
     expect(model.namedWeights().some(([p]) => p === 'output_kernel')).toBe(false);
     checkModelGradients(model, () => tinyLoss(model), 3, 6);
+    model.dispose();
+  });
+
+  it('for the decoder-only LM loss (prompt not scored, padding; pre-norm, separate output projection)', () => {
+    const model = tinyDecoder({ activation: 'gelu' });
+    const batch = tinyLanguageModelBatch();
+    const f = () => model.loss(batch, { labelSmoothing: 0.1 });
+    expectNoLeak(() => tf.dispose(f()));
+    expectNoLeak(() => void analyticGradients(model, f));
+    const checked = checkModelGradients(model, f, 3, 7);
+    expect(checked).toBeGreaterThan(40);
+    disposeBatch(batch);
+    model.dispose();
+  });
+
+  it('for the decoder-only LM loss (post-norm, tied embeddings, learned positions)', () => {
+    const model = tinyDecoder({ activation: 'gelu', normPlacement: 'post', tieEmbeddings: true, positionalEncoding: 'learned' }, 8);
+    expect(model.namedWeights().some(([p]) => p === 'output_kernel')).toBe(false);
+    const batch = tinyLanguageModelBatch();
+    checkModelGradients(model, () => model.loss(batch, { labelSmoothing: 0.1 }), 3, 8);
+    disposeBatch(batch);
+    model.dispose();
+  });
+
+  /** Masked-LM loss plus classification loss, so every weight (both heads) gets a gradient. */
+  const encoderLoss = (model: Model, batches: Batch[]) => () => tf.tidy(() => tf.addN(batches.map((b) => model.loss(b, { labelSmoothing: 0.1 }))) as tf.Scalar);
+
+  it('for the encoder-only masked-LM + [CLS] classification losses (pre-norm, separate output projection)', () => {
+    const model = tinyEncoder({ activation: 'gelu' });
+    const batches = [tinyMaskedBatch(), tinyClassificationBatch()];
+    const f = encoderLoss(model, batches);
+    expectNoLeak(() => tf.dispose(f()));
+    expectNoLeak(() => void analyticGradients(model, f));
+    // Each head's weights get a gradient from their own loss only.
+    const mlmOnly = analyticGradients(model, () => model.loss(batches[0]!));
+    expect(mlmOnly.get('classifier_kernel')!.every((g) => g === 0)).toBe(true);
+    expect(mlmOnly.get('output_kernel')!.some((g) => g !== 0)).toBe(true);
+    const checked = checkModelGradients(model, f, 3, 9);
+    expect(checked).toBeGreaterThan(40);
+    batches.forEach(disposeBatch);
+    model.dispose();
+  });
+
+  it('for the encoder-only losses (post-norm, tied embeddings, learned positions)', () => {
+    const model = tinyEncoder({ activation: 'gelu', normPlacement: 'post', tieEmbeddings: true, positionalEncoding: 'learned' }, 10);
+    const batches = [tinyMaskedBatch(), tinyClassificationBatch()];
+    checkModelGradients(model, encoderLoss(model, batches), 3, 10);
+    batches.forEach(disposeBatch);
     model.dispose();
   });
 });

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { createTransformer } from '../src/index.js';
-import { greedyDecodeScored, sourceTensor } from '../src/infer/greedy.js';
-import { IncrementalDecoder } from '../src/infer/incremental.js';
+import { greedyDecodeScored } from '../src/infer/greedy.js';
+import { idTensor } from '../src/model/ids.js';
 import { describeEachBackend, expectClose, rng } from './helpers.js';
 import { randomizeWeights } from './model-fixtures.js';
 
@@ -18,20 +18,24 @@ describeEachBackend('decoding with a key/value cache', () => {
       const sources = [[3, 4, 5, 6, 2], [7, 8, 2], [9, 2]];
       const targets = sources.map(() => [1, ...Array.from({ length: 7 }, () => 3 + Math.floor(random() * 10))]);
       const before = tf.memory().numTensors;
-      const src = sourceTensor(sources, 0);
-      const { memory, memoryMask } = model.encode(src);
       const full = tf.tidy(() => {
+        const src = idTensor(sources, 0);
+        const { memory, memoryMask } = model.encode(src);
         const tgt = tf.tensor2d(targets, undefined, 'int32');
         return model.project(model.decode(tgt, memory, memoryMask).hidden).arraySync() as number[][][];
       });
-      const decoder = new IncrementalDecoder(model, memory, memoryMask);
+      const generation = model.startGeneration(sources, { cache: true });
+      expect(generation.first).toEqual([1, 1, 1]);
+      expect(generation.capacity).toBe(CONFIG.maxLen - 1);
       for (let t = 0; t < targets[0]!.length; t++) {
-        const { logits } = decoder.step(targets.map((row) => row[t]!));
+        const { logits } = generation.step(targets.map((row) => row[t]!));
+        expect(logits.shape).toEqual([sources.length, CONFIG.tgtVocabSize]);
         expectClose(logits, targets.flatMap((_, b) => full[b]![t]!), 1e-4);
         logits.dispose();
       }
-      decoder.dispose();
-      tf.dispose([src, memory, memoryMask]);
+      expect(generation.length).toBe(targets[0]!.length);
+      expect(generation.capacity).toBe(CONFIG.maxLen - 1 - targets[0]!.length);
+      generation.dispose();
       expect(tf.memory().numTensors).toBe(before);
       model.dispose();
     });
@@ -55,22 +59,37 @@ describeEachBackend('decoding with a key/value cache', () => {
   it('attention weights of a step equal the last row of the full decoder weights', () => {
     const model = createTransformer(CONFIG, { seed: 6 });
     randomizeWeights(model, 10, 0.7);
-    const src = sourceTensor([[3, 4, 5, 2]], 0);
-    const { memory, memoryMask } = model.encode(src);
+    const source = [3, 4, 5, 2];
     const target = [1, 5, 6, 7];
-    const full = model.decode(tf.tensor2d([target], undefined, 'int32'), memory, memoryMask, { returnAttention: true });
-    const decoder = new IncrementalDecoder(model, memory, memoryMask);
-    let out;
-    for (const token of target) {
-      out?.logits.dispose();
-      tf.dispose([...(out?.selfWeights ?? []), ...(out?.crossWeights ?? [])]);
-      out = decoder.step([token], true);
+    const before = tf.memory().numTensors;
+    const full = tf.tidy(() => {
+      const src = idTensor([source], 0);
+      const { memory, memoryMask } = model.encode(src);
+      const r = model.decode(tf.tensor2d([target], undefined, 'int32'), memory, memoryMask, { returnAttention: true });
+      const lastRow = (w: tf.Tensor) => Array.from(tf.slice(w, [0, 0, target.length - 1, 0], [-1, -1, 1, -1]).dataSync());
+      return { self: r.selfAttention!.map(lastRow), cross: r.crossAttention!.map(lastRow) };
+    });
+    for (const cache of [true, false]) {
+      const generation = model.startGeneration([source], { cache });
+      let out: ReturnType<typeof generation.step> | undefined;
+      for (const token of target) {
+        if (out) tf.dispose([out.logits, ...(out.weights?.decoder ?? []), ...(out.weights?.cross ?? [])]);
+        out = generation.step([token], true);
+      }
+      expect(out!.weights!.decoder).toHaveLength(CONFIG.numDecoderLayers);
+      expect(out!.weights!.cross).toHaveLength(CONFIG.numDecoderLayers);
+      out!.weights!.decoder!.forEach((w, layer) => {
+        expect(w.shape).toEqual([1, CONFIG.numHeads, 1, target.length]);
+        expectClose(w, full.self[layer]!, 1e-5);
+      });
+      out!.weights!.cross!.forEach((w, layer) => {
+        expect(w.shape).toEqual([1, CONFIG.numHeads, 1, source.length]);
+        expectClose(w, full.cross[layer]!, 1e-5);
+      });
+      tf.dispose([out!.logits, ...out!.weights!.decoder!, ...out!.weights!.cross!]);
+      generation.dispose();
     }
-    const lastRow = (w: tf.Tensor) => tf.tidy(() => Array.from(tf.slice(w, [0, 0, target.length - 1, 0], [-1, -1, 1, -1]).dataSync()));
-    out!.selfWeights!.forEach((w, layer) => expectClose(w, lastRow(full.selfAttention![layer]!), 1e-5));
-    out!.crossWeights!.forEach((w, layer) => expectClose(w, lastRow(full.crossAttention![layer]!), 1e-5));
-    tf.dispose([src, memory, memoryMask, full.hidden, ...full.selfAttention!, ...full.crossAttention!, out!.logits, ...out!.selfWeights!, ...out!.crossWeights!]);
-    decoder.dispose();
+    expect(tf.memory().numTensors).toBe(before);
     model.dispose();
   });
 });

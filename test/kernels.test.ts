@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setBackend } from '../src/index.js';
 import { assemble, bytesModule, KERNELS, modulePath } from '../src/ops/kernels/assemble.js';
-import { swapLastTwo } from '../src/ops/matmul.js';
-import { rng } from './helpers.js';
+import { transposedCopy } from '../src/ops/kernels/batch-matmul.js';
+import { describeEachBackend, expectClose, rng } from './helpers.js';
 import { matmul, transpose, type Matrix } from './reference.js';
 
 /** Matrices (rows) of a random (n, rows, cols) batch. */
@@ -16,6 +16,77 @@ function maxAbsDiff(got: number[], want: number[]): number {
   expect(got.length).toBe(want.length);
   return got.reduce((m, x, i) => Math.max(m, Math.abs(x - want[i]!)), 0);
 }
+
+/** The largest difference relative to the size of the entry (absolute below 1): sums of up to 1,024 float32 products. */
+function maxRelDiff(got: number[], want: number[]): number {
+  expect(got.length).toBe(want.length);
+  return got.reduce((m, x, i) => Math.max(m, Math.abs(x - want[i]!) / Math.max(1, Math.abs(want[i]!))), 0);
+}
+
+const size = (shape: number[]) => shape.reduce((p, d) => p * d, 1);
+const orient = (m: Matrix, t: boolean) => (t ? transpose(m) : m);
+const sumMatrices = (ms: Matrix[]) => ms.reduce((s, m) => s.map((row, i) => row.map((x, j) => x + m[i]![j]!)));
+
+/**
+ * One product case: batch shapes of a and b (each the whole batch or a single matrix), the sizes
+ * m, k, n of the product and the transposes; a is stored (…, k, m) when transposed, b (…, n, k).
+ */
+interface ProductCase {
+  ba: number[];
+  bb: number[];
+  m: number;
+  k: number;
+  n: number;
+  tA: boolean;
+  tB: boolean;
+}
+
+/** The case's operands as stored matrices, its output shape and the product of each batch entry by plain loops. */
+function productCase({ ba, bb, m, k, n, tA, tB }: ProductCase, random: () => number) {
+  const na = size(ba);
+  const nb = size(bb);
+  const as = randomBatch(na, tA ? k : m, tA ? m : k, random);
+  const bs = randomBatch(nb, tB ? n : k, tB ? k : n, random);
+  const count = Math.max(na, nb);
+  // The broadcast batch shape: axes aligned from the right, the larger size of each.
+  const rank = Math.max(ba.length, bb.length);
+  const at = (dims: number[], i: number) => dims[dims.length - rank + i] ?? 1;
+  const batch = Array.from({ length: rank }, (_, i) => Math.max(at(ba, i), at(bb, i)));
+  const pair = (i: number) => [as[na === 1 ? 0 : i]!, bs[nb === 1 ? 0 : i]!] as const;
+  const want = Array.from({ length: count }, (_, i) => {
+    const [a, b] = pair(i);
+    return matmul(orient(a, tA), orient(b, tB));
+  });
+  return { as, bs, count, pair, shapeA: [...ba, tA ? k : m, tA ? m : k], shapeB: [...bb, tB ? n : k, tB ? k : n], outShape: [...batch, m, n], want };
+}
+
+const TRANSPOSES: [boolean, boolean][] = [
+  [false, false],
+  [false, true],
+  [true, false],
+  [true, true],
+];
+
+/** [batch a, batch b, m, k, n]: column remainders of 16/4/1, broadcasts, a folded batch, tall operands. */
+const SHAPES: [number[], number[], number, number, number][] = [
+  [[3], [3], 5, 7, 16],
+  [[2, 3], [2, 3], 4, 16, 37],
+  [[4], [4], 1, 3, 3],
+  [[6], [1], 8, 5, 20],
+  [[1], [5], 2, 9, 6],
+  [[2], [2], 16, 16, 16],
+  // x (B, T, in) · W (in, out): the batch folded into rows, small (SIMD kernel) and large (XNNPACK).
+  [[3], [], 2, 5, 7],
+  [[4], [], 40, 64, 80],
+  // Single products: few rows, a small right-hand matrix, a large one.
+  [[], [], 1, 512, 64],
+  [[], [], 3, 37, 5],
+  [[], [], 20, 64, 64],
+  // Tall operands, transposed in 16×16 tiles when their sizes allow it.
+  [[], [], 32, 256, 48],
+  [[], [], 20, 64, 1024],
+  [[], [], 24, 40, 136],
+];
 
 describe('hand-written wasm kernels', () => {
   beforeAll(async () => {
@@ -40,9 +111,11 @@ describe('hand-written wasm kernels', () => {
     const random = rng(9);
     const a = randomBatch(1, 2, 3, random)[0]!;
     const b = randomBatch(1, 3, 5, random)[0]!;
-    const [empty, c, d, after] = tf.tidy(() => [
+    const [empty, emptyT, noInner, c, d, after] = tf.tidy(() => [
       // Empty batch: nothing to compute (the stock kernel fails on it).
       tf.matMul(tf.zeros([0, 2, 3]), tf.ones([3, 4])),
+      tf.matMul(tf.zeros([0, 3, 2]), tf.ones([4, 3]), true, true),
+      tf.matMul(tf.zeros([2, 0]), tf.ones([3, 0]), false, true),
       // Different ranks: the batch shape is the broadcast one.
       tf.matMul(tf.tensor2d(a), tf.tensor3d([b])),
       tf.matMul(tf.zeros([1, 1, 2, 3]), tf.zeros([4, 3, 5])),
@@ -50,11 +123,25 @@ describe('hand-written wasm kernels', () => {
       tf.add(tf.ones([3]), 1),
     ]);
     expect(empty!.shape).toEqual([0, 2, 4]);
+    expect(emptyT!.shape).toEqual([0, 2, 4]);
+    // No inner dimension: a sum of nothing, zeros.
+    expect(noInner!.shape).toEqual([2, 3]);
+    expect(Array.from(noInner!.dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
     expect(c!.shape).toEqual([1, 2, 5]);
     expect(maxAbsDiff(Array.from(c!.dataSync()), matmul(a, b).flat())).toBeLessThan(1e-5);
     expect(d!.shape).toEqual([1, 4, 2, 5]);
     expect(Array.from(after!.dataSync())).toEqual([2, 2, 2]);
-    tf.dispose([empty!, c!, d!, after!]);
+    tf.dispose([empty!, emptyT!, noInner!, c!, d!, after!]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('mismatched inner sizes are refused with tfjs\'s own message, transposed or not', () => {
+    const before = tf.memory().numTensors;
+    const a = tf.ones([2, 3]);
+    const b = tf.ones([2, 4]);
+    expect(() => tf.matMul(a, b)).toThrow('inner shapes (3) and (2)');
+    expect(() => tf.matMul(a, b, false, true)).toThrow('inner shapes (3) and (4)');
+    tf.dispose([a, b]);
     expect(tf.memory().numTensors).toBe(before);
   });
 
@@ -67,36 +154,21 @@ describe('hand-written wasm kernels', () => {
     tf.dispose([y, z]);
   });
 
-  it('batched and small matMuls equal plain loops for every column remainder, broadcast side and batch shape', () => {
+  it('matMul equals plain loops for every transpose, column remainder, broadcast side, folded batch and tall operand', () => {
     const random = rng(7);
-    // [batch a, batch b, m, k, n]: n covers the 16-, 4- and 1-column paths and their mixes.
-    const cases: [number[], number[], number, number, number][] = [
-      [[3], [3], 5, 7, 16],
-      [[2, 3], [2, 3], 4, 16, 37],
-      [[4], [4], 1, 3, 3],
-      [[6], [1], 8, 5, 20],
-      [[1], [5], 2, 9, 6],
-      [[2], [2], 16, 16, 16],
-      // Single products (rank 2): few rows, or a small right-hand matrix.
-      [[], [], 1, 512, 64],
-      [[], [], 3, 37, 5],
-      [[], [], 20, 64, 64],
-    ];
-    for (const [ba, bb, m, k, n] of cases) {
-      const na = ba.reduce((p, d) => p * d, 1);
-      const nb = bb.reduce((p, d) => p * d, 1);
-      const as = randomBatch(na, m, k, random);
-      const bs = randomBatch(nb, k, n, random);
-      const before = tf.memory().numTensors;
-      const a = tf.tensor(as.flat(2), [...ba, m, k]);
-      const b = tf.tensor(bs.flat(2), [...bb, k, n]);
-      const c = tf.matMul(a, b);
-      const count = Math.max(na, nb);
-      const want = Array.from({ length: count }, (_, i) => matmul(as[na === 1 ? 0 : i]!, bs[nb === 1 ? 0 : i]!)).flat(2);
-      expect(c.shape).toEqual([...(na >= nb ? ba : bb), m, n]);
-      expect(maxAbsDiff(Array.from(c.dataSync()), want)).toBeLessThan(1e-5);
-      tf.dispose([a, b, c]);
-      expect(tf.memory().numTensors).toBe(before);
+    for (const [ba, bb, m, k, n] of SHAPES) {
+      for (const [tA, tB] of TRANSPOSES) {
+        const c = productCase({ ba, bb, m, k, n, tA, tB }, random);
+        const before = tf.memory().numTensors;
+        const a = tf.tensor(c.as.flat(2), c.shapeA);
+        const b = tf.tensor(c.bs.flat(2), c.shapeB);
+        const y = tf.matMul(a, b, tA, tB);
+        const label = `(${c.shapeA}) · (${c.shapeB}), transposes ${tA}/${tB}`;
+        expect(y.shape, label).toEqual(c.outShape);
+        expect(maxRelDiff(Array.from(y.dataSync()), c.want.flat(2)), label).toBeLessThan(1e-5);
+        tf.dispose([a, b, y]);
+        expect(tf.memory().numTensors).toBe(before);
+      }
     }
   });
 
@@ -117,17 +189,115 @@ describe('hand-written wasm kernels', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('swapLastTwo (tiled for tall power-of-two matrices on wasm) equals a plain transpose', () => {
+  it('the transposed copy behind transposed products (tiled for tall matrices) equals a plain transpose', () => {
     const random = rng(3);
-    for (const [r, c] of [[128, 128], [256, 32], [1024, 64], [40, 24]] as [number, number][]) {
+    for (const [r, c] of [[128, 128], [256, 32], [1024, 64], [40, 24], [1, 7]] as [number, number][]) {
       const x = randomBatch(1, r, c, random)[0]!;
       const before = tf.memory().numTensors;
       const t = tf.tensor2d(x);
-      const y = swapLastTwo(t);
+      const y = tf.engine().makeTensorFromTensorInfo(transposedCopy({ dataId: t.dataId, shape: t.shape, dtype: t.dtype }, tf.backend()));
       expect(y.shape).toEqual([c, r]);
       expect(maxAbsDiff(Array.from(y.dataSync()), transpose(x).flat().map(Math.fround))).toBe(0); // a pure copy
       tf.dispose([t, y]);
       expect(tf.memory().numTensors).toBe(before);
     }
+  });
+});
+
+describeEachBackend('registered gradients', () => {
+  it('matMul: da and db equal the products by hand for every transpose, summed over broadcast batches', () => {
+    const random = rng(11);
+    const shapes: [number[], number[], number, number, number][] = [
+      [[2], [2], 3, 4, 5],
+      [[2, 2], [2, 2], 2, 3, 4],
+      [[3], [1], 2, 4, 3], // b broadcast, still rank 3
+      [[1], [3], 4, 2, 3], // a broadcast
+      [[3], [], 4, 5, 6], // x (B, T, in) · W (in, out): folded into rows
+      [[2, 3], [], 2, 4, 3],
+      [[], [2], 3, 4, 5], // a rank 2 against a batch
+      [[], [], 5, 3, 4],
+    ];
+    for (const [ba, bb, m, k, n] of shapes) {
+      for (const [tA, tB] of TRANSPOSES) {
+        const c = productCase({ ba, bb, m, k, n, tA, tB }, random);
+        const r = randomBatch(c.count, m, n, random); // dL/dy
+        // y_i = A_i·B_i with A_i = orient(a_i, tA): dA_i = R_i·B_iᵀ, dB_i = A_iᵀ·R_i, oriented back.
+        const das = r.map((ri, i) => orient(matmul(ri, transpose(orient(c.pair(i)[1], tB))), tA));
+        const dbs = r.map((ri, i) => orient(matmul(transpose(orient(c.pair(i)[0], tA)), ri), tB));
+        const wantA = (size(ba) === 1 && c.count > 1 ? [sumMatrices(das)] : das).flat(2);
+        const wantB = (size(bb) === 1 && c.count > 1 ? [sumMatrices(dbs)] : dbs).flat(2);
+        const before = tf.memory().numTensors;
+        const a = tf.tensor(c.as.flat(2), c.shapeA);
+        const b = tf.tensor(c.bs.flat(2), c.shapeB);
+        const weights = tf.tensor(r.flat(2), c.outShape);
+        const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, tA, tB), weights)))([a, b]);
+        expect(da!.shape).toEqual(c.shapeA);
+        expect(db!.shape).toEqual(c.shapeB);
+        expectClose(da!, wantA, 1e-5);
+        expectClose(db!, wantB, 1e-5);
+        tf.dispose([a, b, weights, da!, db!]);
+        expect(tf.memory().numTensors).toBe(before);
+      }
+    }
+  });
+
+  it('add: each input gets dy summed over the axes it was broadcast along', () => {
+    const random = rng(12);
+    const out = [2, 3, 4];
+    const dy = randomBatch(1, 1, size(out), random)[0]![0]!;
+    /** The sum of dy over every output position that reads entry j of an input of `shape`. */
+    const summed = (shape: number[]) => {
+      const want = new Array<number>(size(shape)).fill(0);
+      const aligned = [...new Array<number>(out.length - shape.length).fill(1), ...shape];
+      dy.forEach((g, flatIndex) => {
+        let rest = flatIndex;
+        let at = 0;
+        for (let axis = 0; axis < out.length; axis++) {
+          const stride = size(out.slice(axis + 1));
+          const i = Math.floor(rest / stride);
+          rest -= i * stride;
+          at = at * aligned[axis]! + (aligned[axis] === 1 ? 0 : i);
+        }
+        want[at]! += g;
+      });
+      return want;
+    };
+    // A bias, a position table, leading ones, a broadcast middle axis (the stock way), a scalar, none.
+    for (const shape of [[4], [3, 4], [1, 4], [1, 1, 4], [2, 1, 4], [3, 1], [], [2, 3, 4]]) {
+      for (const side of ['a', 'b'] as const) {
+        const before = tf.memory().numTensors;
+        const x = tf.tensor(randomBatch(1, 1, size(out), random)[0]![0]!, out);
+        const small = tf.tensor(randomBatch(1, 1, Math.max(1, size(shape)), random)[0]![0]!.slice(0, size(shape)), shape);
+        const weights = tf.tensor(dy, out);
+        const [dx, dsmall] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(side === 'b' ? tf.add(p, q) : tf.add(q, p), weights)))([x, small]);
+        expect(dsmall!.shape, `(${shape}) as ${side}`).toEqual(shape);
+        expectClose(dx!, dy, 1e-6);
+        expectClose(dsmall!, summed(shape), 1e-5);
+        tf.dispose([x, small, weights, dx!, dsmall!]);
+        expect(tf.memory().numTensors).toBe(before);
+      }
+    }
+  });
+
+  it('a dense layer in plain ops, x·W + b on (B, T, in), has the gradients of the loops', () => {
+    const random = rng(13);
+    const [B, T, inDim, outDim] = [2, 5, 6, 3];
+    const xs = randomBatch(B, T, inDim, random);
+    const w = randomBatch(1, inDim, outDim, random)[0]!;
+    const bias = randomBatch(1, 1, outDim, random)[0]![0]!;
+    const r = randomBatch(B, T, outDim, random);
+    const rows = xs.flat(1);
+    const rRows = r.flat(1);
+    const before = tf.memory().numTensors;
+    const x = tf.tensor3d(xs);
+    const kernel = tf.tensor2d(w);
+    const b = tf.tensor1d(bias);
+    const weights = tf.tensor3d(r);
+    const [dx, dw, db] = tf.grads((p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(tf.add(tf.matMul(p, q), s), weights)))([x, kernel, b]);
+    expectClose(dx!, matmul(rRows, transpose(w)).flat(), 1e-5);
+    expectClose(dw!, matmul(transpose(rows), rRows).flat(), 1e-5);
+    expectClose(db!, bias.map((_, j) => rRows.reduce((s, row) => s + row[j]!, 0)), 1e-5);
+    tf.dispose([x, kernel, b, weights, dx!, dw!, db!]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

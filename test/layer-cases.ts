@@ -2,8 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import {
   Decoder,
   DecoderLayer,
+  DecoderOnly,
   Encoder,
   EncoderLayer,
+  EncoderOnly,
   FeedForward,
   LayerNorm,
   MultiHeadAttention,
@@ -36,6 +38,9 @@ export const LAYER_CASES: [string, () => AtencaoLayer, () => tf.Tensor | tf.Tens
   ['DecoderLayer', () => new DecoderLayer(block), () => [x(), memory()]],
   ['Encoder', () => new Encoder(stack), () => ids(9, 5)],
   ['Decoder', () => new Decoder(stack), () => [ids(9, 3), memory()]],
+  ['Encoder (causal)', () => new Encoder({ ...stack, causal: true }), () => ids(9, 5)],
   ['Transformer', () => new Transformer({ srcVocabSize: 9, tgtVocabSize: 11, dModel: 8, numHeads: 2, dFF: 8, maxLen: 7, tieEmbeddings: true }), () => [ids(9, 5), ids(11, 4)]],
+  ['DecoderOnly', () => new DecoderOnly({ vocabSize: 9, dModel: 8, numHeads: 2, dFF: 8, maxLen: 7, numLayers: 2, normPlacement: 'post' }), () => ids(9, 5)],
+  ['EncoderOnly', () => new EncoderOnly({ vocabSize: 9, dModel: 8, numHeads: 2, dFF: 8, maxLen: 7, numLayers: 1, numClasses: 3, tieEmbeddings: true, positionalEncoding: 'learned' }), () => ids(9, 6)],
 ];
 

@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { loadModelFiles, saveModelFiles } from '../src/io/model-files.js';
+import { saveModelFiles } from '../src/io/model-files.js';
+import { loadModelFiles } from '../src/model/load-files.js';
+import type { Transformer } from '../src/model/transformer.js';
 import { expectNoLeak } from './helpers.js';
 import { tinyBatch, tinyModel } from './model-fixtures.js';
 
@@ -23,7 +25,7 @@ it('model.json + weights.bin reload with identical outputs, by our loader and by
   expect(json.weightsManifest[0].paths).toEqual(['./weights.bin']);
   expect(json.weightsManifest[0].weights.map((w: { name: string }) => w.name)).toContain('transformer/encoder/layer_0/self_attention/projection/wq');
 
-  const loaded = loadModelFiles(dir);
+  const loaded = loadModelFiles(dir) as Transformer;
   expect(loaded.config).toEqual(model.config);
   expect(logitsOf((s, t) => loaded.forward(s, t))).toEqual(expected);
 

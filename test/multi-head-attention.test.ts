@@ -62,7 +62,7 @@ describeEachBackend('MultiHeadAttention', () => {
     randomizeWeights(layer, 2);
     const ids = tf.tensor2d([[4, 4, 4, 0, 0], [1, 2, 3, 4, 5]], [B, TK], 'int32');
     const mask = paddingMask(ids, 0);
-    const r = layer.attend(q, m, m, { attentionMask: mask, returnAttentionScores: true });
+    const r = layer.forward(q, m, m, { attentionMask: mask, returnAttentionScores: true });
     const w = weightsOf(layer);
     const lengths = [3, 5];
     const refs = query.map((qb, b) => {
@@ -83,16 +83,17 @@ describeEachBackend('MultiHeadAttention', () => {
     layer.dispose();
   });
 
-  it('uses a separate key input when given, and a (B, Tq, Tk) mask', () => {
+  it('takes query, key, value in that order (a key input of its own width), and a (B, Tq, Tk) mask', () => {
     const layer = new MultiHeadAttention({ numHeads: H, keyDim: 4, useBias: false, outputDim: 6 });
     const q = tf.tensor3d(query);
     const v = tf.tensor3d(memory);
     const k = tf.tensor3d(randomArray([B, TK, 3], rng(3)) as Matrix[]);
     const rows = Array.from({ length: TQ }, (_, i) => Array.from({ length: TK }, (_, j) => ((i + j) % 3 === 0 ? 0 : 1)));
     const mask = tf.tensor3d([rows, rows]);
-    const out = layer.apply([q, v, k], { attentionMask: mask }) as tf.Tensor;
+    const out = layer.apply([q, k, v], { attentionMask: mask }) as tf.Tensor;
     expect(out.shape).toEqual([B, TQ, 6]);
     expect(layer.projection.wk.shape).toEqual([3, H * 4]);
+    expect(layer.projection.wv.shape).toEqual([D, H * 4]);
     expect(layer.projection.bq).toBeUndefined();
     expect(layer.bo).toBeUndefined();
     const read = (v: tf.LayerVariable) => v.read().arraySync() as Matrix;
@@ -108,7 +109,7 @@ describeEachBackend('MultiHeadAttention', () => {
       bo: zeros(6),
     };
     const keys = k.arraySync() as Matrix[];
-    const refs = query.map((qb, b) => multiHeadRef(qb, memory[b]!, keys[b]!, w, H, rows));
+    const refs = query.map((qb, b) => multiHeadRef(qb, keys[b]!, memory[b]!, w, H, rows));
     expectClose(out, flat(refs.map((x) => x.output)), 1e-5);
     tf.dispose([q, v, k, mask, out]);
     layer.dispose();
@@ -125,7 +126,7 @@ describeEachBackend('MultiHeadAttention', () => {
       tf.dispose([out!, weights!]);
     });
     expectNoLeak(() => {
-      const r = layer.attend(x, x, x, { useCausalMask: true, training: true });
+      const r = layer.forward(x, x, x, { useCausalMask: true, training: true });
       expect(r.weights).toBeUndefined();
       r.output.dispose();
     });

@@ -39,7 +39,7 @@ it('a data-parallel step (this thread + 1 worker) has the single-thread gradient
       const tensors = makeBatch(batch, ids);
       const { value, grads } = tf.variableGrads(() => batchLoss(single, tensors, { labelSmoothing: 0.1, training: true }), singleVars);
       tf.dispose([tensors.src, tensors.tgtIn, tensors.tgtOut]);
-      const loss = await parallel.gradients(batch, ids, 0.1);
+      const loss = await parallel.gradients('seq2seq', batch, ids, 0.1);
       expect(Math.abs(value.dataSync()[0]! - loss)).toBeLessThan(1e-5);
       const combined = parallel.combinedGradient();
       singleVars.forEach((v, i) => expect(maxDiff(grads[v.name]!.dataSync(), layout.view(combined, i)), v.name).toBeLessThan(1e-5));
@@ -79,7 +79,7 @@ it('uneven shares: a batch smaller than the thread count still trains (empty sha
   await withParallel(3, 3, async (model, parallel) => {
     const before = model.getWeights().flatMap((t) => Array.from(t.dataSync()));
     const numTensors = tf.memory().numTensors;
-    const { loss } = await parallel.step(items(2, 8), ids, STEP);
+    const { loss } = await parallel.step('seq2seq', items(2, 8), ids, STEP);
     expect(Number.isFinite(loss)).toBe(true);
     expect(tf.memory().numTensors).toBe(numTensors);
     const after = model.getWeights().flatMap((t) => Array.from(t.dataSync()));
@@ -89,12 +89,12 @@ it('uneven shares: a batch smaller than the thread count still trains (empty sha
 
 it('a worker that dies fails the step with one TrainingError instead of hanging, and later steps fail too', async () => {
   await withParallel(4, 2, async (_model, parallel) => {
-    await parallel.step(items(8, 2), ids, STEP);
+    await parallel.step('seq2seq', items(8, 2), ids, STEP);
     // Stop the worker thread from outside, as a crash would.
     await (parallel as unknown as { workers: { terminate(): Promise<void> }[] }).workers[0]!.terminate();
     const numTensors = tf.memory().numTensors;
-    await expect(parallel.step(items(8, 3), ids, STEP)).rejects.toThrow(/^a gradient worker exited \(code \d+\)$/);
-    await expect(parallel.step(items(8, 3), ids, STEP)).rejects.toThrow(TrainingError);
+    await expect(parallel.step('seq2seq', items(8, 3), ids, STEP)).rejects.toThrow(/^a gradient worker exited \(code \d+\)$/);
+    await expect(parallel.step('seq2seq', items(8, 3), ids, STEP)).rejects.toThrow(TrainingError);
     expect(tf.memory().numTensors).toBe(numTensors);
   });
 }, 60_000);

@@ -53,13 +53,13 @@ export interface MhaWeights {
 }
 
 /**
- * Multi-head attention for one batch element: query (Tq, dq), value (Tk, dv_in), key (Tk, dk_in).
+ * Multi-head attention for one batch element: query (Tq, dq), key (Tk, dk_in), value (Tk, dv_in).
  * Heads are contiguous column blocks of the projections, concatenated in head order before Wo.
  */
 export function multiHeadRef(
   query: Matrix,
-  value: Matrix,
   key: Matrix,
+  value: Matrix,
   w: MhaWeights,
   numHeads: number,
   mask?: Matrix,

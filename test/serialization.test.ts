@@ -46,7 +46,7 @@ describeEachBackend('serialization', () => {
 it('every layer class is registered with tfjs under its className', () => {
   const map = tf.serialization.SerializationMap.getMap().classNameMap;
   for (const [name, cls] of Object.entries(LAYER_CLASSES)) {
-    expect(cls.className).toBe(name);
+    expect((cls as { className: string }).className).toBe(name);
     expect(map[name]?.[0]).toBe(cls);
   }
 });
@@ -55,6 +55,6 @@ it('an unknown layer class gives a clear ModelFormatError', () => {
   const run = () => deserializeLayer({ className: 'MultiHeadAtention', config: {} });
   expect(run).toThrow(ModelFormatError);
   expect(run).toThrow(
-    "unknown layer class 'MultiHeadAtention' (known: QKVProjection, MultiHeadAttention, FeedForward, LayerNorm, PositionalEncoding, TokenEmbedding, EncoderLayer, DecoderLayer, Encoder, Decoder, Transformer)",
+    "unknown layer class 'MultiHeadAtention' (known: QKVProjection, MultiHeadAttention, FeedForward, LayerNorm, PositionalEncoding, TokenEmbedding, EncoderLayer, DecoderLayer, Encoder, Decoder, DecoderOnly, EncoderOnly, Transformer)",
   );
 });

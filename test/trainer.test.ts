@@ -7,8 +7,10 @@ import { createTransformer, TrainingError } from '../src/index.js';
 import type { EncodedPair } from '../src/data/batching.js';
 import { SyntheticTask } from '../src/data/tasks.js';
 import { restoreOptimizer, saveCheckpoint } from '../src/io/checkpoint.js';
-import { loadModelFiles } from '../src/io/model-files.js';
+import { loadModelFiles } from '../src/model/load-files.js';
+import type { Model } from '../src/model/model.js';
 import { learningRate } from '../src/train/schedule.js';
+import { DeviceStepper, FlatAdamStepper, type Stepper } from '../src/train/stepper.js';
 import { train, type StepEvent, type TrainOptions } from '../src/train/trainer.js';
 import { Random } from '../src/util/random.js';
 import { expectNoLeak } from './helpers.js';
@@ -20,7 +22,12 @@ const data = { batchAt: (step: number, size: number) => Array.from({ length: siz
 const valid = task.valid.map(pair);
 const ids = { pad: 0, bos: 1, eos: 2 };
 const CONFIG = { srcVocabSize: 10, tgtVocabSize: 10, dModel: 16, numHeads: 2, numEncoderLayers: 1, numDecoderLayers: 1, dFF: 32, dropout: 0.1, maxLen: 8 };
+const START = { step: 0, elapsedSeconds: 0, tokensSeen: 0 };
 const OPTIONS: TrainOptions = {
+  data,
+  valid,
+  evaluation: { objective: 'seq2seq', ids },
+  start: START,
   steps: 12,
   batchSize: 8,
   schedule: { lr: 3e-3, warmup: 4, kind: 'noam' },
@@ -29,54 +36,64 @@ const OPTIONS: TrainOptions = {
   validEvery: 6,
   seed: 5,
 };
-const adam = () => tf.train.adam(OPTIONS.schedule.lr, 0.9, 0.98, 1e-9);
+/** Each stepper that applies gradients on this thread: flat SIMD Adam and tf.train.adam. */
+const STEPPERS: [string, (model: Model) => Stepper][] = [
+  ['flat Adam', (model) => new FlatAdamStepper(model, OPTIONS.schedule.lr)],
+  ['tf.train.adam', (model) => new DeviceStepper(model, OPTIONS.schedule.lr)],
+];
 
-it('a resumed run continues the loss curve exactly (weights, optimizer, schedule, data and dropout)', async () => {
-  const straight: StepEvent[] = [];
-  const model = createTransformer(CONFIG, { seed: 3 });
-  let optimizer = adam();
-  await train(model, optimizer, data, valid, { ids }, OPTIONS, { step: 0, elapsedSeconds: 0, tokensSeen: 0 }, { onStep: (e) => straight.push(e) });
-  model.dispose();
-  optimizer.dispose();
+for (const [name, makeStepper] of STEPPERS) {
+  it(`a resumed run continues the loss curve exactly (weights, optimizer, schedule, data and dropout) [${name}]`, async () => {
+    const straight: StepEvent[] = [];
+    const model = createTransformer(CONFIG, { seed: 3 });
+    let stepper = makeStepper(model);
+    await train(model, stepper, OPTIONS, { onStep: (e) => straight.push(e) });
+    model.dispose();
+    await stepper.dispose();
 
-  const dir = mkdtempSync(join(tmpdir(), 'atencao-resume-'));
-  const first: StepEvent[] = [];
-  const model2 = createTransformer(CONFIG, { seed: 3 });
-  optimizer = adam();
-  const half = await train(model2, optimizer, data, valid, { ids }, { ...OPTIONS, steps: 6 }, { step: 0, elapsedSeconds: 0, tokensSeen: 0 }, {
-    onStep: (e) => first.push(e),
-    checkpoint: (state) => saveCheckpoint(dir, model2, optimizer, state),
+    const dir = mkdtempSync(join(tmpdir(), 'atencao-resume-'));
+    const first: StepEvent[] = [];
+    const model2 = createTransformer(CONFIG, { seed: 3 });
+    stepper = makeStepper(model2);
+    const saving = stepper;
+    const half = await train(model2, stepper, { ...OPTIONS, steps: 6 }, {
+      onStep: (e) => first.push(e),
+      checkpoint: (state) => saveCheckpoint(dir, model2, saving.optimizer, state),
+    });
+    expect(half.state.step).toBe(6);
+    expect(half.reason).toBe('steps');
+    model2.dispose();
+    await stepper.dispose();
+
+    const model3 = loadModelFiles(dir);
+    const stepper3 = makeStepper(model3);
+    const state = await restoreOptimizer(dir, stepper3.optimizer);
+    expect(state.step).toBe(6);
+    expect(state.tokensSeen).toBe(half.state.tokensSeen);
+    const second: StepEvent[] = [];
+    await train(model3, stepper3, { ...OPTIONS, start: state }, { onStep: (e) => second.push(e) });
+    model3.dispose();
+    await stepper3.dispose();
+
+    // Equal up to float32 rounding: on restore Adam recomputes β^t with pow instead of repeated products.
+    const resumed = [...first, ...second].map((e) => e.loss);
+    expect(resumed).toHaveLength(straight.length);
+    resumed.forEach((loss, i) => expect(Math.abs(loss - straight[i]!.loss)).toBeLessThan(1e-5));
+    expect(first.map((e) => e.loss)).toEqual(straight.slice(0, 6).map((e) => e.loss));
+    expect(second.map((e) => e.step)).toEqual([7, 8, 9, 10, 11, 12]);
+    expect(second.map((e) => e.lr)).toEqual(straight.slice(6).map((e) => e.lr));
+    expect(readdirSync(dir).filter((f) => f.startsWith('optimizer-'))).toEqual(['optimizer-6.bin']);
   });
-  expect(half.state.step).toBe(6);
-  model2.dispose();
-  optimizer.dispose();
-
-  const model3 = loadModelFiles(dir);
-  const optimizer3 = adam();
-  const state = await restoreOptimizer(dir, optimizer3);
-  expect(state.step).toBe(6);
-  const second: StepEvent[] = [];
-  await train(model3, optimizer3, data, valid, { ids }, OPTIONS, state, { onStep: (e) => second.push(e) });
-  model3.dispose();
-  optimizer3.dispose();
-
-  // Equal up to float32 rounding: on restore Adam recomputes β^t with pow instead of repeated products.
-  const resumed = [...first, ...second].map((e) => e.loss);
-  expect(resumed).toHaveLength(straight.length);
-  resumed.forEach((loss, i) => expect(Math.abs(loss - straight[i]!.loss)).toBeLessThan(1e-5));
-  expect(first.map((e) => e.loss)).toEqual(straight.slice(0, 6).map((e) => e.loss));
-  expect(second.map((e) => e.lr)).toEqual(straight.slice(6).map((e) => e.lr));
-  expect(readdirSync(dir).filter((f) => f.startsWith('optimizer-'))).toEqual(['optimizer-6.bin']);
-});
+}
 
 it('the same seed gives the same losses; another seed does not', async () => {
   const run = async (seed: number) => {
     const losses: number[] = [];
     const model = createTransformer(CONFIG, { seed });
-    const optimizer = adam();
-    await train(model, optimizer, data, valid, { ids }, { ...OPTIONS, steps: 5, validEvery: 100, seed }, { step: 0, elapsedSeconds: 0, tokensSeen: 0 }, { onStep: (e) => losses.push(e.loss) });
+    const stepper = new FlatAdamStepper(model, OPTIONS.schedule.lr);
+    await train(model, stepper, { ...OPTIONS, steps: 5, validEvery: 100, seed }, { onStep: (e) => losses.push(e.loss) });
     model.dispose();
-    optimizer.dispose();
+    await stepper.dispose();
     return losses;
   };
   const a = await run(1);
@@ -88,48 +105,58 @@ it('a NaN loss stops training with a TrainingError and keeps the last checkpoint
   const dir = mkdtempSync(join(tmpdir(), 'atencao-nan-'));
   const before = tf.memory().numTensors;
   const model = createTransformer(CONFIG, { seed: 3 });
-  const optimizer = adam();
+  const stepper = new DeviceStepper(model, 1e12);
   const saved: number[] = [];
-  await saveCheckpoint(dir, model, optimizer, { step: 0, elapsedSeconds: 0, tokensSeen: 0 });
-  await expect(
-    train(model, optimizer, data, valid, { ids }, { ...OPTIONS, schedule: { lr: 1e12, warmup: 0, kind: 'constant' }, clipNorm: 0, steps: 50, validEvery: 1 }, { step: 0, elapsedSeconds: 0, tokensSeen: 0 }, {
-      checkpoint: async (state) => {
-        await saveCheckpoint(dir, model, optimizer, state);
-        saved.push(state.step);
-      },
-    }),
-  ).rejects.toThrow(TrainingError);
+  await saveCheckpoint(dir, model, stepper.optimizer, START);
+  const error = await train(model, stepper, { ...OPTIONS, schedule: { lr: 1e12, warmup: 0, kind: 'constant' }, clipNorm: 0, steps: 50, validEvery: 1 }, {
+    checkpoint: async (state) => {
+      await saveCheckpoint(dir, model, stepper.optimizer, state);
+      saved.push(state.step);
+    },
+  }).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(TrainingError);
+  const match = /^the loss became (NaN|-?Infinity) at step (\d+); stopped, keeping the checkpoint of step (\d+) \(try a lower --lr or --clip\)$/.exec((error as Error).message);
+  expect(match, (error as Error).message).not.toBeNull();
+  expect(Number(match![3])).toBe(saved[saved.length - 1]);
+  expect(Number(match![2])).toBe(Number(match![3]) + 1);
   expect(saved.length).toBeGreaterThan(0); // step 1 computes its loss before the absurd update
   const reloaded = loadModelFiles(dir);
   const restored = tf.train.adam(1e-3);
   const state = await restoreOptimizer(dir, restored);
   expect(state.step).toBe(saved[saved.length - 1]);
-  for (const disposable of [reloaded, model, optimizer, restored]) disposable.dispose();
+  await stepper.dispose();
+  for (const disposable of [reloaded, model, restored]) disposable.dispose();
   expect(tf.memory().numTensors).toBe(before);
 });
 
 it('resume refuses optimizer state that does not belong to the weights', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'atencao-mismatch-'));
   const model = createTransformer(CONFIG, { seed: 3 });
-  const optimizer = adam();
-  await saveCheckpoint(dir, model, optimizer, { step: 0, elapsedSeconds: 0, tokensSeen: 0 });
+  const stepper = new FlatAdamStepper(model, 1e-3);
+  await saveCheckpoint(dir, model, stepper.optimizer, START);
   writeFileSync(join(dir, 'weights.bin'), Buffer.alloc(0));
-  await expect(restoreOptimizer(dir, adam())).rejects.toThrow(`${dir} has no optimizer state matching its weights.bin, so the run cannot be resumed`);
+  const other = tf.train.adam(1e-3);
+  await expect(restoreOptimizer(dir, other)).rejects.toThrow(`${dir} has no optimizer state matching its weights.bin, so the run cannot be resumed`);
   model.dispose();
-  optimizer.dispose();
+  other.dispose();
+  await stepper.dispose();
 });
 
-it('the training loop leaks no tensors', async () => {
-  const model = createTransformer(CONFIG, { seed: 3 });
-  const optimizer = adam();
-  await train(model, optimizer, data, valid, { ids }, { ...OPTIONS, steps: 1 }, { step: 0, elapsedSeconds: 0, tokensSeen: 0 });
-  const before = tf.memory().numTensors;
-  await train(model, optimizer, data, valid, { ids }, { ...OPTIONS, steps: 7, validEvery: 3 }, { step: 1, elapsedSeconds: 0, tokensSeen: 0 });
-  expect(tf.memory().numTensors).toBe(before);
-  expectNoLeak(() => undefined);
-  model.dispose();
-  optimizer.dispose();
-});
+for (const [name, makeStepper] of STEPPERS) {
+  it(`the training loop leaks no tensors [${name}]`, async () => {
+    const model = createTransformer(CONFIG, { seed: 3 });
+    const stepper = makeStepper(model);
+    await train(model, stepper, { ...OPTIONS, steps: 1 });
+    const before = tf.memory().numTensors;
+    const result = await train(model, stepper, { ...OPTIONS, steps: 7, validEvery: 3, start: { step: 1, elapsedSeconds: 0, tokensSeen: 0 } });
+    expect(result.state.step).toBe(7);
+    expect(result.last?.step).toBe(7);
+    expect(tf.memory().numTensors).toBe(before);
+    expectNoLeak(() => undefined);
+    model.dispose();
+    await stepper.dispose();
+  });
+}
 
 it('the noam schedule warms up linearly and then decays as 1/√step', () => {
   const o = { lr: 1e-3, warmup: 100, kind: 'noam' as const };

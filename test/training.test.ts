@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { createTransformer, sequenceLoss } from '../src/index.js';
-import { batchLoss, trainStep, type Batch } from '../src/train/step.js';
+import type { Seq2SeqBatch } from '../src/model/model.js';
+import { batchLoss, trainStep } from '../src/train/step.js';
 import { describeEachBackend, expectNoLeak, rng } from './helpers.js';
 
 const PAD = 0;
@@ -9,7 +10,7 @@ const BOS = 1;
 const EOS = 2;
 
 /** A fixed copy-task batch: random sequences of symbols 3…11, with different lengths and padding. */
-function copyBatch(size: number, maxLen: number, seed: number): Batch {
+function copyBatch(size: number, maxLen: number, seed: number): Seq2SeqBatch {
   const random = rng(seed);
   const src: number[][] = [];
   const tgtIn: number[][] = [];
@@ -23,6 +24,7 @@ function copyBatch(size: number, maxLen: number, seed: number): Batch {
     tgtOut.push(pad([...seq, EOS], maxLen + 1));
   }
   return {
+    kind: 'seq2seq',
     src: tf.tensor2d(src, undefined, 'int32'),
     tgtIn: tf.tensor2d(tgtIn, undefined, 'int32'),
     tgtOut: tf.tensor2d(tgtOut, undefined, 'int32'),

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ModelFormatError } from '../src/index.js';
-import { loadModel } from '../src/infer/load.js';
+import { attentionMaps, fromTranslation } from '../src/infer/attention-maps.js';
+import { loadModel, loadModelDir } from '../src/infer/load.js';
 import { startRun } from '../src/train/run.js';
 
 let root: string;
@@ -72,6 +73,22 @@ describe('loadModel and translate', () => {
     for (const kind of [a.encoder, a.decoderSelf, a.cross]) {
       for (const row of kind.flat(2)) expect(Math.abs(row.reduce((x, y) => x + y, 0) - 1)).toBeLessThan(1e-5);
     }
+    t.dispose();
+  });
+
+  it('attention leaks no tensors, and attentionMaps gives the same maps for any folder of this family', async () => {
+    const t = await loadModel(modelDir);
+    t.attention('um gato');
+    const before = tf.memory().numTensors;
+    const a = t.attention('dois cães');
+    expect(tf.memory().numTensors).toBe(before);
+    const loaded = await loadModelDir(modelDir);
+    const loadedTensors = tf.memory().numTensors;
+    expect(attentionMaps(loaded, 'dois cães')).toEqual(fromTranslation('dois cães', a));
+    expect(attentionMaps(loaded, 'dois cães', { output: 'two cats' })).toEqual(fromTranslation('dois cães', t.attention('dois cães', { output: 'two cats' })));
+    expect(tf.memory().numTensors).toBe(loadedTensors);
+    loaded.model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
     t.dispose();
   });
 

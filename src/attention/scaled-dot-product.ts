@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShapeError } from '../errors.js';
-import { dropout as applyDropout } from '../ops/dropout.js';
-import { matMul } from '../ops/matmul.js';
+import { dropout } from '../ops/dropout.js';
 
 export interface AttentionResult {
   /** (…, Tq, dv): for each query, the weighted sum of the values. */
@@ -35,14 +34,17 @@ export function scaledDotProductAttention(
   checkShapes(q, k, v);
   return tf.tidy(() => {
     const dk = q.shape[q.rank - 1]!;
-    let scores = tf.mul(matMul(q, k, false, true), 1 / Math.sqrt(dk)); // (…, Tq, Tk)
+    // Every query against every key: (…, Tq, dk)·(…, Tk, dk)ᵀ → (…, Tq, Tk), scaled by 1/√dk.
+    let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dk));
     if (mask !== undefined) scores = tf.add(scores, tf.mul(tf.sub(1, mask), BLOCKED));
-    let weights = tf.softmax(scores); // (…, Tq, Tk)
+    let weights = tf.softmax(scores); // each row sums to 1 over the keys (…, Tq, Tk)
     // exp(-1e9) underflows to 0 already; the product also zeroes rows that were blocked entirely.
     if (mask !== undefined) weights = tf.mul(weights, mask);
-    const dropout = options.dropout ?? 0;
-    const attended = applyDropout(weights, dropout, dropout > 0);
-    const output = tf.matMul(attended, v); // (…, Tq, dv)
+    // Dropout (training only): zero a fraction of the weights at random, scale the rest by 1/(1 − rate).
+    const rate = options.dropout ?? 0;
+    const attended = dropout(weights, rate, rate > 0);
+    // The weighted sum of the values: (…, Tq, Tk)·(…, Tk, dv) → (…, Tq, dv).
+    const output = tf.matMul(attended, v);
     return { output, weights };
   });
 }

@@ -8,11 +8,12 @@ export interface PeerSpeed {
 }
 
 /**
- * Run a reference trainer on one standard configuration: `<command> --config <name>`, in a shell,
- * reading the last JSON line it prints (`ms_per_step` or `msPerStep`, and tokens per second).
+ * Run a reference trainer on one standard configuration and family:
+ * `<command> --config <name> --arch <arch>`, in a shell, reading the last JSON line it prints
+ * (`ms_per_step` or `msPerStep`, and tokens per second).
  */
-export function runPeer(command: string, config: string, timeoutMs = 600_000): PeerSpeed | { error: string } {
-  const run = spawnSync(`${command} --config ${config}`, { shell: true, encoding: 'utf8', timeout: timeoutMs });
+export function runPeer(command: string, config: string, arch: string, timeoutMs = 600_000): PeerSpeed | { error: string } {
+  const run = spawnSync(`${command} --config ${config} --arch ${arch}`, { shell: true, encoding: 'utf8', timeout: timeoutMs });
   const lastLine = (text: string | null) => (text ?? '').trim().split('\n').pop() ?? '';
   if (run.error !== undefined) return { error: run.error.message };
   if (run.status !== 0) return { error: `exit ${run.status ?? run.signal}: ${lastLine(run.stderr) || lastLine(run.stdout)}` };

@@ -1,12 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import type { TransformerConfigInput } from '../config.js';
-import { createTransformer } from '../model/transformer.js';
-import { DataParallel } from '../train/parallel.js';
-import { Adam } from '../train/adam.js';
-import { ParamLayout } from '../train/params.js';
-import { trainableVariables, trainStep } from '../train/step.js';
-import { disposeBatch, makeBatch, type EncodedPair } from '../data/batching.js';
-import { seedDropout } from '../ops/dropout.js';
+import type { Example } from '../data/batching.js';
+import { createModel } from '../model/create.js';
+import type { Model, Objective } from '../model/model.js';
+import { createStepper, type Stepper } from '../train/stepper.js';
 import { Random } from '../util/random.js';
 
 export interface BenchShape {
@@ -25,14 +21,19 @@ export const BENCH_CONFIGS: Record<string, BenchShape> = {
   big: { dModel: 128, numHeads: 8, layers: 2, dFF: 512, vocab: 32, length: 32, batch: 32 },
 };
 
+/** The families the training bench compares with a reference: the encoder–decoder and the decoder-only model. */
+export const BENCH_ARCHS = ['encoder-decoder', 'decoder'] as const;
+export type BenchArch = (typeof BENCH_ARCHS)[number];
+
 export interface TrainSpeed {
   config: string;
+  arch: BenchArch;
   backend: string;
   /** Threads computing each step (data-parallel). */
   workers: number;
   /** Median milliseconds per training step after warm-up. */
   msPerStep: number;
-  /** Target tokens trained per second: batch × length / seconds per step. */
+  /** Predicted tokens trained per second: the targets of a batch / seconds per step. */
   tokensPerSecond: number;
   /** Matrix-product work of a step (forward + backward ≈ 3 × forward) over its time. */
   gflops: number;
@@ -41,20 +42,41 @@ export interface TrainSpeed {
 }
 
 /**
- * Floating-point operations of the matrix products in one training step: the forward pass of the
- * encoder–decoder (projections, attention scores and sums, feed-forward, output layer) counted as
- * 2·m·k·n per product, times 3 for forward and backward. Elementwise work is left out.
+ * The decoder-only model a shape stands for: the encoder–decoder's block count in one causal stack
+ * (2 × layers blocks) over source and target as one sequence (length 2 × T), as in
+ * `torch_ref.py --arch decoder`.
  */
-export function trainingFlops(shape: BenchShape): number {
-  const { batch: b, length: t, dModel: d, dFF: ff, layers, vocab } = shape;
-  const n = b * t; // tokens on each side
-  const projections = 4 * 2 * n * d * d; // Q, K, V and output
-  const attention = 2 * 2 * b * t * t * d; // scores and weighted sum, all heads
-  const feedForward = 2 * 2 * n * d * ff;
-  const encoder = layers * (projections + attention + feedForward);
-  const decoder = layers * (2 * (projections + attention) + feedForward);
-  const output = 2 * n * d * vocab;
-  return 3 * (encoder + decoder + output);
+export function decoderShape(shape: BenchShape): { numLayers: number; length: number } {
+  return { numLayers: 2 * shape.layers, length: 2 * shape.length };
+}
+
+/**
+ * Floating-point operations of the matrix products in one training step, counted as 2·m·k·n per
+ * product, times 3 for forward and backward; elementwise work is left out. The encoder–decoder:
+ * projections, attention scores and sums and feed-forward of every encoder and decoder layer
+ * (decoder layers attend twice), then the output layer over the target tokens. The decoder-only
+ * model: 2 × layers blocks of self-attention and feed-forward over 2T tokens, and the output layer.
+ */
+export function trainingFlops(shape: BenchShape, arch: BenchArch = 'encoder-decoder'): number {
+  const { batch: b, dModel: d, dFF: ff, vocab } = shape;
+  const block = (t: number) => {
+    const n = b * t;
+    return {
+      projections: 4 * 2 * n * d * d, // Q, K, V and output
+      attention: 2 * 2 * b * t * t * d, // scores and weighted sum, all heads
+      feedForward: 2 * 2 * n * d * ff,
+      output: 2 * n * d * vocab,
+    };
+  };
+  if (arch === 'decoder') {
+    const { numLayers, length } = decoderShape(shape);
+    const f = block(length);
+    return 3 * (numLayers * (f.projections + f.attention + f.feedForward) + f.output);
+  }
+  const f = block(shape.length);
+  const encoder = shape.layers * (f.projections + f.attention + f.feedForward);
+  const decoder = shape.layers * (2 * (f.projections + f.attention) + f.feedForward);
+  return 3 * (encoder + decoder + f.output);
 }
 
 /** GFLOP/s of a plain (512, 512)·(512, 512) matMul on the active backend, one thread: the machine's practical peak there. */
@@ -77,63 +99,67 @@ export function measureMatMulPeak(repeats = 20): number {
   }
 }
 
+const IDS = { pad: 0, bos: 1, eos: 2 };
+
+/** The model of one family for a bench shape, with dropout 0.1 as in training. */
+function benchModel(shape: BenchShape, arch: BenchArch): Model {
+  const block = { dModel: shape.dModel, numHeads: shape.numHeads, dFF: shape.dFF, dropout: 0.1 };
+  if (arch === 'decoder') {
+    const { numLayers, length } = decoderShape(shape);
+    return createModel({ ...block, arch, vocabSize: shape.vocab, numLayers, maxLen: Math.max(64, length + 1) }, { seed: 1 });
+  }
+  return createModel({ ...block, srcVocabSize: shape.vocab, tgtVocabSize: shape.vocab, numEncoderLayers: shape.layers, numDecoderLayers: shape.layers, maxLen: Math.max(64, shape.length + 1) }, { seed: 1 });
+}
+
 /**
- * Time training steps of the encoder–decoder on random data (Adam 0.9/0.98/1e-9, dropout 0.1), on the
- * backend that is active now: each step trains `batch` sequences of `length` source and `length`
- * target tokens, split across `workers` threads. The first `warmup` steps are not counted.
+ * One batch of random ids from 3 up (after pad, bos, eos) and the objective it trains. The
+ * encoder–decoder: sources of T tokens and targets of T − 1, which bos/eos make T long. The
+ * decoder-only model: sequences [bos, 2T − 1 tokens, eos] with no prompt, so all 2T positions are
+ * predicted, as in the PyTorch reference.
  */
-export async function measureTrainSpeed(name: string, shape: BenchShape, steps: number, warmup: number, workers = 1): Promise<TrainSpeed> {
-  const config: TransformerConfigInput = {
-    srcVocabSize: shape.vocab,
-    tgtVocabSize: shape.vocab,
-    dModel: shape.dModel,
-    numHeads: shape.numHeads,
-    numEncoderLayers: shape.layers,
-    numDecoderLayers: shape.layers,
-    dFF: shape.dFF,
-    dropout: 0.1,
-    maxLen: Math.max(64, shape.length + 1),
-  };
-  const model = createTransformer(config, { seed: 1 });
-  const params = model.countTrainableParams();
-  const optimizer = new Adam(ParamLayout.of(trainableVariables(model)), { learningRate: 1e-3, beta1: 0.9, beta2: 0.98, epsilon: 1e-9 }, workers);
+function benchBatch(shape: BenchShape, arch: BenchArch): { objective: Objective; items: Example[]; tokens: number } {
   const { batch: b, length: t, vocab: v } = shape;
-  // Random ids from 3 (after pad, bos, eos); targets one shorter, as bos/eos make them `length` long.
   const random = new Random(7);
-  const items: EncodedPair[] = Array.from({ length: b }, () => ({
-    src: Array.from({ length: t }, () => random.int(3, v - 1)),
-    tgt: Array.from({ length: t - 1 }, () => random.int(3, v - 1)),
-  }));
-  const ids = { pad: 0, bos: 1, eos: 2 };
+  const ids = (n: number) => Array.from({ length: n }, () => random.int(3, v - 1));
+  if (arch === 'decoder') {
+    const { length } = decoderShape(shape);
+    return { objective: 'lm', items: Array.from({ length: b }, () => ({ src: [], tgt: ids(length - 1) })), tokens: b * length };
+  }
+  return { objective: 'seq2seq', items: Array.from({ length: b }, () => ({ src: ids(t), tgt: ids(t - 1) })), tokens: b * t };
+}
+
+/**
+ * Time training steps of one family on random data (Adam 0.9/0.98/1e-9, dropout 0.1, no label
+ * smoothing or clipping, as in the PyTorch reference), on the backend that is active now, with the
+ * stepper training uses (`createStepper`: flat Adam on this thread, or the batch split across
+ * `workers` threads). The first `warmup` steps are not counted.
+ */
+export async function measureTrainSpeed(name: string, shape: BenchShape, steps: number, warmup: number, workers = 1, arch: BenchArch = 'encoder-decoder'): Promise<TrainSpeed> {
+  const model = benchModel(shape, arch);
+  const params = model.countTrainableParams();
+  const { objective, items, tokens } = benchBatch(shape, arch);
   const times: number[] = [];
-  const parallel = workers > 1 ? await DataParallel.start(model, optimizer, tf.getBackend()) : undefined;
+  let stepper: Stepper | undefined;
   try {
+    stepper = await createStepper(model, { lr: 1e-3, backend: tf.getBackend(), threads: workers });
     for (let i = 0; i < warmup + steps; i++) {
       const start = performance.now();
-      if (parallel) {
-        await parallel.step('seq2seq', items, ids, { labelSmoothing: 0, clipNorm: 0, dropoutSeed: 1000 + i });
-      } else {
-        const batch = makeBatch(items, ids);
-        seedDropout(1000 + i);
-        trainStep(model, optimizer, batch);
-        seedDropout(undefined);
-        disposeBatch(batch);
-      }
+      await stepper.step({ objective, items, ids: IDS, lr: 1e-3, labelSmoothing: 0, clipNorm: 0, dropoutSeed: 1000 + i });
       if (i >= warmup) times.push(performance.now() - start);
     }
   } finally {
-    await parallel?.dispose();
-    optimizer.dispose();
+    await stepper?.dispose();
     model.dispose();
   }
   const msPerStep = median(times);
   return {
     config: name,
+    arch,
     backend: tf.getBackend(),
     workers,
     msPerStep: round(msPerStep, 1),
-    tokensPerSecond: round((b * t) / (msPerStep / 1000), 0),
-    gflops: round(trainingFlops(shape) / (msPerStep / 1000) / 1e9, 1),
+    tokensPerSecond: round(tokens / (msPerStep / 1000), 0),
+    gflops: round(trainingFlops(shape, arch) / (msPerStep / 1000) / 1e9, 1),
     steps,
     params,
   };

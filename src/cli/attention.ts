@@ -1,9 +1,10 @@
 import type { CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
-import { loadModel } from '../infer/load.js';
+import { attentionLayers, attentionMaps, checkKinds, type ModelAttention } from '../infer/attention-maps.js';
+import { loadModelDir } from '../infer/load.js';
 import { writeFileCreatingDir } from '../io/atomic.js';
 import { renderHtml } from '../viz/html.js';
-import { ATTENTION_KINDS, attentionPanels, KIND_TITLES, type AttentionKind } from '../viz/panels.js';
+import { ATTENTION_KINDS, attentionPanels, describeText, type Panel } from '../viz/panels.js';
 import { renderSvg } from '../viz/svg.js';
 import { renderHeatmap } from '../viz/terminal.js';
 import { backendOption, positiveInt, startBackend } from './options.js';
@@ -18,51 +19,59 @@ interface AttentionArgs {
   out?: string;
   numbers: boolean;
   color?: boolean;
+  continue: boolean;
   backend: string;
 }
 
 export const attentionCommand: CommandModule<object, AttentionArgs> = {
   command: 'attention',
-  describe: 'Show the attention a trained model pays while translating a sentence',
+  describe: 'Show the attention a trained model pays to a sentence (any family)',
   builder: (y) =>
     y
       .option('model', { type: 'string', demandOption: true, describe: 'Model folder made by atencao train' })
-      .option('text', { type: 'string', demandOption: true, describe: 'The source sentence' })
-      .option('kind', { type: 'string', choices: [...ATTENTION_KINDS, 'all'], default: 'all', describe: 'encoder self-, decoder self- or cross-attention' })
+      .option('text', { type: 'string', demandOption: true, describe: 'The source sentence (encoder–decoder), the prompt (decoder) or the sentence, [MASK] allowed (encoder)' })
+      .option('kind', {
+        type: 'string',
+        choices: [...ATTENTION_KINDS, 'all'],
+        default: 'all',
+        describe: 'encoder: self-attention of an encoder (encoder–decoder, encoder); decoder: causal self-attention (encoder–decoder, decoder); cross: cross-attention (encoder–decoder)',
+      })
       .option('layer', { type: 'number', describe: 'Only this layer (1-based)' })
       .option('head', { type: 'number', describe: 'Only this head (1-based)' })
       .option('format', { type: 'string', choices: ['terminal', 'svg', 'html', 'json'], default: 'terminal', describe: 'terminal heatmaps, an SVG file, a self-contained HTML page, or raw JSON' })
       .option('out', { type: 'string', describe: 'Write to this file (default: standard output)' })
       .option('numbers', { type: 'boolean', default: false, describe: 'terminal: print the weights in the cells' })
       .option('color', { type: 'boolean', describe: 'terminal: ANSI colours (default: when standard output is a terminal)' })
+      .option('continue', { type: 'boolean', default: true, describe: 'decoder: also write a greedy continuation and show its attention (--no-continue: the prompt only)' })
       .option('backend', backendOption)
       .example('$0 attention --model models/pt-en --text "Ela derramou água da jarra para o copo até que ficasse cheio." --kind cross --layer 2', 'heatmaps in the terminal')
-      .example('$0 attention --model models/pt-en --text "…" --format html --out attention.html', 'an interactive page'),
+      .example('$0 attention --model models/pt-en --text "…" --format html --out attention.html', 'an interactive page')
+      .example('$0 attention --model models/gpt-pt --text "O menino derramou leite" --numbers', 'a decoder: causal self-attention over the prompt and what it writes')
+      .example('$0 attention --model models/bert-pt --text "O menino bebeu [MASK] ." --format svg --out bert.svg', 'an encoder: bidirectional self-attention'),
   handler: async (args) => {
     positiveInt('layer', args.layer);
     positiveInt('head', args.head);
     await startBackend(args.backend, true);
-    const translator = await loadModel(args.model);
+    const loaded = await loadModelDir(args.model);
     try {
-      const c = translator.config;
-      const kinds: AttentionKind[] = args.kind === 'all' ? [...ATTENTION_KINDS] : [args.kind as AttentionKind];
-      const layers = Math.max(...kinds.map((k) => (k === 'encoder' ? c.numEncoderLayers : c.numDecoderLayers)));
+      const c = loaded.model.config;
+      const kinds = checkKinds(loaded, [args.kind]);
+      const layers = Math.max(...kinds.map((k) => attentionLayers(c, k)));
       if (args.layer !== undefined && args.layer > layers) throw new UsageError(`--layer (${args.layer}) must be between 1 and ${layers}`);
       if (args.head !== undefined && args.head > c.numHeads) throw new UsageError(`--head (${args.head}) must be between 1 and ${c.numHeads}`);
-      const maps = translator.attention(args.text); // decodes the translation once, for the maps and the text
-      const translation = maps.output;
+      const maps = attentionMaps(loaded, args.text, { continuation: args.continue }); // an encoder–decoder translates once, for the maps and the text
       const panels = attentionPanels(maps, { kinds, layer: args.layer, head: args.head });
-      const title = `Attention of ${args.model}`;
       let text: string;
       if (args.format === 'json') {
-        text = `${JSON.stringify({ source: args.text, translation, sourceTokens: maps.sourceTokens, targetTokens: maps.targetTokens, outputTokens: maps.outputTokens, panels })}\n`;
+        text = `${JSON.stringify(jsonReport(maps, args.text, panels))}\n`;
       } else if (args.format === 'svg') {
-        text = renderSvg(panels, `${args.text} → ${translation}`);
+        text = renderSvg(panels, describeText(maps));
       } else if (args.format === 'html') {
-        text = renderHtml({ title, examples: [{ source: args.text, translation, maps }] });
+        text = renderHtml({ title: `Attention of ${args.model}`, examples: [{ maps }] });
       } else {
         const color = args.color ?? (args.out === undefined && process.stdout.isTTY === true);
-        text = `${args.text}\n→ ${translation}\n\n` + panels.map((p) => renderHeatmap(p.weights, p.rows, p.cols, { color, numbers: args.numbers, title: `${KIND_TITLES[p.kind]}, layer ${p.layer}, head ${p.head}` })).join('\n');
+        const heading = maps.output === undefined ? `${maps.input}\n\n` : `${maps.input}\n→ ${maps.output === '' ? '(nothing written)' : maps.output}\n\n`;
+        text = heading + panels.map((p) => renderHeatmap(p.weights, p.rows, p.cols, { color, numbers: args.numbers, title: `${p.title}, layer ${p.layer}, head ${p.head}` })).join('\n');
       }
       if (args.out === undefined) {
         process.stdout.write(text);
@@ -71,7 +80,20 @@ export const attentionCommand: CommandModule<object, AttentionArgs> = {
         process.stderr.write(`wrote ${args.out}\n`);
       }
     } finally {
-      translator.dispose();
+      loaded.model.dispose();
     }
   },
 };
+
+/**
+ * The JSON report: the family, the text, what the model wrote, the tokens on each axis of every
+ * kind, and the selected panels. An encoder–decoder's report keeps the fields it always had
+ * (source, translation, sourceTokens, targetTokens, outputTokens).
+ */
+function jsonReport(maps: ModelAttention, text: string, panels: Panel[]): object {
+  const axes = Object.fromEntries(maps.maps.map((m) => [m.kind, { title: m.title, rows: m.rows, cols: m.cols }]));
+  const report = { arch: maps.arch, text, ...(maps.output === undefined ? {} : { output: maps.output }), axes, panels };
+  if (maps.arch !== 'encoder-decoder') return report;
+  const byKind = Object.fromEntries(maps.maps.map((m) => [m.kind, m]));
+  return { source: text, translation: maps.output, sourceTokens: byKind.encoder!.rows, targetTokens: byKind.decoder!.cols, outputTokens: byKind.decoder!.rows, ...report };
+}

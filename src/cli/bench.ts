@@ -4,7 +4,7 @@ import { pct } from './progress.js';
 import { setBackend, type ConcreteBackend } from '../backend.js';
 import { measureDecodeSpeed, measureTranslateSpeed } from '../bench/decode-speed.js';
 import { measureTimeToTarget, TARGET_TASKS, type TargetTask } from '../bench/time-to-target.js';
-import { BENCH_CONFIGS, measureMatMulPeak, measureTrainSpeed, type TrainSpeed } from '../bench/train-speed.js';
+import { BENCH_ARCHS, BENCH_CONFIGS, measureMatMulPeak, measureTrainSpeed, type BenchArch, type TrainSpeed } from '../bench/train-speed.js';
 import { runPeer } from '../bench/peer.js';
 import { BackendError, UsageError } from '../errors.js';
 
@@ -14,6 +14,7 @@ interface BenchArgs {
   parts: string[];
   workers: number[];
   config: string[];
+  arch: string[];
   targets: string[];
   backend: string[];
   steps?: number;
@@ -33,6 +34,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
     y
       .option('parts', { type: 'string', array: true, default: [...PARTS], choices: [...PARTS], describe: 'train: ms/step and tokens/s; decode: per-token latency with and without the cache; targets: time to reach the target on copy and pt-en' })
       .option('config', { type: 'string', array: true, default: Object.keys(BENCH_CONFIGS), choices: Object.keys(BENCH_CONFIGS), describe: 'Model/batch configurations for training speed' })
+      .option('arch', { type: 'string', array: true, default: [...BENCH_ARCHS], choices: [...BENCH_ARCHS], describe: 'Families to train: the encoder-decoder, and the decoder-only model of the same shape (2 × layers causal blocks over source and target as one sequence, length 2T)' })
       .option('targets', { type: 'string', array: true, default: [...TARGET_TASKS], choices: [...TARGET_TASKS], describe: 'Tasks to time to target (default settings)' })
       .option('backend', { type: 'string', array: true, default: ['tensorflow', 'wasm', 'cpu'], choices: ['tensorflow', 'tensorflow-gpu', 'wasm', 'cpu'], describe: 'Backends to try (those not installed are skipped); decode and targets use the first that starts' })
       .option('workers', { type: 'number', array: true, default: [...new Set([1, availableParallelism()])], describe: 'Threads per training step to measure (data-parallel; default: 1 and one per core)' })
@@ -41,7 +43,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'One JSON object per line instead of tables' })
       .option('peer', {
         type: 'string',
-        describe: 'A reference trainer to run on the same configs in the same run, as a command that takes --config small|big and prints JSON with ms_per_step (e.g. a PyTorch script); the table then gives the ratio',
+        describe: 'A reference trainer to run on the same configs and families in the same run, as a command that takes --config small|big --arch encoder-decoder|decoder and prints JSON with ms_per_step (e.g. a PyTorch script); the table then gives the ratio',
       })
       .check((a) => {
         for (const k of ['steps', 'warmup'] as const) {
@@ -53,7 +55,8 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       })
       .example('$0 bench', 'everything on every installed backend (a few minutes)')
       .example('$0 bench --parts train --backend wasm --config small --json', 'one line of JSON')
-      .example('$0 bench --parts train --peer "python3 torch_ref.py --threads 1"', 'against PyTorch on this machine'),
+      .example('$0 bench --parts train --peer "python3 torch_ref.py --threads 1"', 'against PyTorch on this machine')
+      .example('$0 bench --parts train --backend wasm --arch decoder --config small', 'the decoder-only model only'),
   handler: async (args) => {
     const out = (row: object, text: string) => process.stdout.write(args.json ? `${JSON.stringify(row)}\n` : text);
     const started: ConcreteBackend[] = [];
@@ -68,39 +71,46 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
     }
     if (started.length === 0) return;
     if (args.parts.includes('train')) {
+      const archs = args.arch as BenchArch[];
       const best = new Map<string, TrainSpeed>();
+      const key = (config: string, arch: string) => `${config}/${arch}`;
       for (const backend of started) {
         await setBackend(backend);
         const peak = measureMatMulPeak();
         out(
           { kind: 'peak', backend, gflops: peak },
-          `\ntraining speed on ${backend} (median after warm-up; peak: a plain 512×512 matMul, ${peak} GFLOP/s per thread)\n${cols(['config', 8], ['backend', 12], ['workers', -8], ['ms/step', -10], ['tokens/s', -10], ['GFLOP/s', -9], ['of peak', -9], ['steps', -7], ['params', -10])}`,
+          `\ntraining speed on ${backend} (median after warm-up; peak: a plain 512×512 matMul, ${peak} GFLOP/s per thread)\n${cols(['config', 8], ['arch', 17], ['backend', 12], ['workers', -8], ['ms/step', -10], ['tokens/s', -10], ['GFLOP/s', -9], ['of peak', -9], ['steps', -7], ['params', -10])}`,
         );
         const [defSteps, defWarmup] = DEFAULT_STEPS[backend] ?? [20, 3];
         for (const name of args.config) {
-          // The slow pure-JS backend is measured on one thread only.
-          for (const workers of backend === 'cpu' ? [1] : args.workers) {
-            const r: TrainSpeed = { ...(await measureTrainSpeed(name, BENCH_CONFIGS[name]!, args.steps ?? defSteps, args.warmup ?? defWarmup, workers)), backend };
-            const ofPeak = r.gflops / (peak * workers);
-            out({ kind: 'train', ...r, ofPeak: Math.round(ofPeak * 1000) / 1000 }, cols([r.config, 8], [r.backend, 12], [String(r.workers), -8], [r.msPerStep.toFixed(1), -10], [String(r.tokensPerSecond), -10], [r.gflops.toFixed(1), -9], [pct(ofPeak), -9], [String(r.steps), -7], [String(r.params), -10]));
-            if (!best.has(name) || r.msPerStep < best.get(name)!.msPerStep) best.set(name, r);
+          for (const arch of archs) {
+            // The slow pure-JS backend is measured on one thread only.
+            for (const workers of backend === 'cpu' ? [1] : args.workers) {
+              const r: TrainSpeed = { ...(await measureTrainSpeed(name, BENCH_CONFIGS[name]!, args.steps ?? defSteps, args.warmup ?? defWarmup, workers, arch)), backend };
+              const ofPeak = r.gflops / (peak * workers);
+              out({ kind: 'train', ...r, ofPeak: Math.round(ofPeak * 1000) / 1000 }, cols([r.config, 8], [r.arch, 17], [r.backend, 12], [String(r.workers), -8], [r.msPerStep.toFixed(1), -10], [String(r.tokensPerSecond), -10], [r.gflops.toFixed(1), -9], [pct(ofPeak), -9], [String(r.steps), -7], [String(r.params), -10]));
+              const k = key(name, arch);
+              if (!best.has(k) || r.msPerStep < best.get(k)!.msPerStep) best.set(k, r);
+            }
           }
         }
       }
       if (args.peer !== undefined) {
         if (!args.json) process.stdout.write(`\nreference trainer: ${args.peer}\n`);
         for (const name of args.config) {
-          const peer = runPeer(args.peer, name);
-          const ours = best.get(name)!;
-          if ('error' in peer) {
-            out({ kind: 'peer', config: name, command: args.peer, error: peer.error }, `${name}: the reference trainer failed: ${peer.error}\n`);
-            continue;
+          for (const arch of archs) {
+            const peer = runPeer(args.peer, name, arch);
+            const ours = best.get(key(name, arch))!;
+            if ('error' in peer) {
+              out({ kind: 'peer', config: name, arch, command: args.peer, error: peer.error }, `${name} ${arch}: the reference trainer failed: ${peer.error}\n`);
+              continue;
+            }
+            const ratio = peer.msPerStep / ours.msPerStep;
+            out(
+              { kind: 'peer', config: name, arch, command: args.peer, name: peer.name, msPerStep: peer.msPerStep, tokensPerSecond: peer.tokensPerSecond, best: { backend: ours.backend, workers: ours.workers, msPerStep: ours.msPerStep }, throughputRatio: Math.round(ratio * 100) / 100 },
+              `${name} ${arch}: ${peer.name} ${peer.msPerStep.toFixed(1)} ms/step; best here ${ours.msPerStep.toFixed(1)} ms/step (${ours.backend}, ${ours.workers} thread${ours.workers > 1 ? 's' : ''}): ${ratio.toFixed(2)}× its throughput\n`,
+            );
           }
-          const ratio = peer.msPerStep / ours.msPerStep;
-          out(
-            { kind: 'peer', config: name, command: args.peer, name: peer.name, msPerStep: peer.msPerStep, tokensPerSecond: peer.tokensPerSecond, best: { backend: ours.backend, workers: ours.workers, msPerStep: ours.msPerStep }, throughputRatio: Math.round(ratio * 100) / 100 },
-            `${name}: ${peer.name} ${peer.msPerStep.toFixed(1)} ms/step; best here ${ours.msPerStep.toFixed(1)} ms/step (${ours.backend}, ${ours.workers} thread${ours.workers > 1 ? 's' : ''}): ${ratio.toFixed(2)}× its throughput\n`,
-          );
         }
       }
     }

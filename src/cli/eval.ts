@@ -14,12 +14,12 @@ interface EvalArgs {
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
-  describe: 'Measure a saved model: exact match, token accuracy, BLEU',
+  describe: 'Measure a saved model of any family: loss, token accuracy, exact match (or accuracy), BLEU',
   builder: (y) =>
     y
       .option('model', { type: 'string', demandOption: true, describe: 'Model folder made by atencao train' })
-      .option('task', { type: 'string', choices: [...SYNTHETIC_TASKS, 'pt-en'], describe: "A built-in task's test set (default: the data the model was trained on)" })
-      .option('data', { type: 'string', describe: "A corpus file: 'source<TAB>target' per line" })
+      .option('task', { type: 'string', choices: [...SYNTHETIC_TASKS, 'pt-en', 'pt', 'referent'], describe: "A built-in task's test set (default: the data the model was trained on)" })
+      .option('data', { type: 'string', describe: "A corpus file: 'source<TAB>target' per line (encoder-decoder), plain text lines (decoder, encoder)" })
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object' })
       .option('backend', backendOption)
       .conflicts('task', 'data')
@@ -28,14 +28,14 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   handler: async (args) => {
     await startBackend(args.backend, args.json);
     const log = { info: (m: string) => process.stderr.write(`${m}\n`), warn: (m: string) => process.stderr.write(`warning: ${m}\n`) };
-    const r = await evaluateModelDir(args.model, { task: args.task as SyntheticTaskName | 'pt-en' | undefined, data: args.data }, log);
+    const r = await evaluateModelDir(args.model, { task: args.task as SyntheticTaskName | 'pt-en' | 'pt' | 'referent' | undefined, data: args.data }, log);
     if (args.json) {
       process.stdout.write(`${JSON.stringify({ exactMatch: r.exactMatch, tokenAccuracy: r.tokenAccuracy, bleu: r.bleu ?? null, n: r.n, loss: r.loss, referentAccuracy: r.referentAccuracy ?? null, on: r.on })}\n`);
       return;
     }
     const rows: [string, string][] = [
       ['evaluated on', r.on],
-      ['pairs (n)', String(r.n)],
+      ['examples (n)', String(r.n)],
       ['exact match', pct(r.exactMatch)],
       ['token accuracy', pct(r.tokenAccuracy)],
       ['loss', r.loss.toFixed(4)],

@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import { ARCHS, type Arch } from '../config.js';
 import { DEFAULT_ARCH, recipeFor, type ModelArgs, type RecipeKey, type TrainingArgs } from '../train/defaults.js';
 import type { DataSpec } from '../train/prepare-data.js';
+import type { StepperKind } from '../train/stepper.js';
 import { describeModel, resumeRun, startRun, type RunSummary } from '../train/run.js';
 import { backendOption, nonNegativeInt, numberIn, positiveInt, positiveNumber, startBackend } from './options.js';
 import { formatSeconds, pct, ProgressReporter } from './progress.js';
@@ -46,12 +47,13 @@ interface TrainArgs {
   seed?: number;
   workers?: number;
   init?: string;
+  stepper?: string;
   backend: string;
 }
 
 const TASKS = [...SYNTHETIC_TASKS, 'pt-en', 'pt', 'referent'];
 /** Flags that --resume may change; everything else comes from the run's config.json. */
-const RESUMABLE = new Set(['steps', 'until-exact', 'valid-every', 'backend', 'out', 'resume', 'workers']);
+const RESUMABLE = new Set(['steps', 'until-exact', 'valid-every', 'backend', 'out', 'resume', 'workers', 'stepper']);
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
@@ -106,6 +108,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('seed', { type: 'number', describe: 'Seed for data, weights and dropout [default: 1]' })
       .option('init', { type: 'string', describe: 'Fine-tune: start from the weights (and vocabulary) of this model folder, e.g. an encoder pre-trained with --task pt' })
       .option('workers', { type: 'number', describe: `Threads computing each step (data-parallel) [default: one per core (${availableParallelism()} here) on wasm and cpu; 1 on native TensorFlow]` })
+      .option('stepper', {
+        type: 'string',
+        choices: ['flat', 'parallel', 'device'],
+        describe: 'How steps run: flat (SIMD Adam, one thread), parallel (flat Adam, batch split over --workers threads), device (tf.train.adam on the backend) [default: parallel on wasm/cpu with 2+ cores, else flat]',
+      })
       .option('backend', backendOption)
       .conflicts('task', 'data')
       .conflicts('steps', 'epochs')
@@ -133,12 +140,12 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     let summary: RunSummary;
     try {
       if (args.resume) {
-        summary = await resumeRun({ out: args.out, overrides: { steps: training.steps, untilExact: training.untilExact, validEvery: training.validEvery }, backend: info.name, workers }, reporter);
+        summary = await resumeRun({ out: args.out, overrides: { steps: training.steps, untilExact: training.untilExact, validEvery: training.validEvery }, backend: info.name, workers, stepper: args.stepper as StepperKind | undefined }, reporter);
       } else {
         const { arch, recipe } = chooseRecipe(args);
         const data = dataSpec(args, arch);
         const full: TrainingArgs = { ...recipe.training, ...training };
-        summary = await startRun({ out: args.out, arch, data, model: { ...recipe.model, ...modelArgs(args, arch) }, training: full, epochs: args.epochs, backend: info.name, workers }, reporter);
+        summary = await startRun({ out: args.out, arch, data, model: { ...recipe.model, ...modelArgs(args, arch) }, training: full, epochs: args.epochs, backend: info.name, workers, stepper: args.stepper as StepperKind | undefined }, reporter);
       }
     } finally {
       progress.done();

@@ -164,6 +164,12 @@ export function referentSentence(args: {
   from: string;
   into: string;
   referent: 'from' | 'into';
+  /**
+   * The adjective, by its English meaning: 'full', 'empty', 'clean' or 'dirty'. Default: 'full'
+   * for the container poured into, 'empty' for the one poured from (the only readings that make
+   * sense of the pouring).
+   */
+  state?: string;
 }): ReferentCase {
   const from = lookup(CONTAINERS, args.from, 'container');
   const into = lookup(CONTAINERS, args.into, 'container');
@@ -183,6 +189,7 @@ export function referentSentence(args: {
     from,
     into,
     args.referent,
+    args.state === undefined ? undefined : lookupState(args.state),
   );
 }
 
@@ -250,9 +257,8 @@ export function generatePtEn(options: PtEnOptions = {}): PtEnCorpus {
   };
 }
 
-function buildReferent(subject: Word, verb: Word, liquid: Word, from: Noun, into: Noun, referent: 'from' | 'into'): ReferentCase {
+function buildReferent(subject: Word, verb: Word, liquid: Word, from: Noun, into: Noun, referent: 'from' | 'into', state: Adjective = referent === 'into' ? FULL : EMPTY): ReferentCase {
   const noun = referent === 'into' ? into : from;
-  const state = referent === 'into' ? FULL : EMPTY;
   return {
     source:
       `${subject.pt} ${verb.pt} ${liquid.pt} ${ARTICLES[from.gender].from} ${from.pt} ` +
@@ -291,6 +297,81 @@ function splitContainerPairs(random: Random): { trained: ContainerPair[]; heldOu
   const candidates = random.shuffle(all.filter((p) => !isSeed(p)));
   const count = Math.round(all.length * HELD_OUT_SHARE);
   return { heldOut: candidates.slice(0, count), trained: [...all.filter(isSeed), ...candidates.slice(count)] };
+}
+
+/*
+ * The same construction as a classification task: which container does the adjective describe?
+ *
+ *   Ela derramou água da jarra para o copo até que ficasse cheio.  → into (o copo)
+ *   Ela derramou água da jarra para o copo até que ficasse vazia.  → from (a jarra)
+ *
+ * In the translation corpus "full" always describes the container poured into and "empty" the one
+ * poured from, so a classifier could read the answer off the adjective's meaning and never look at
+ * a noun. Here the adjective (full, empty, clean or dirty) is drawn independently of the container
+ * it describes — some sentences tell of odd pourings, but all are grammatical — so only its gender,
+ * matched against the genders of the two containers, decides.
+ */
+
+/** The classes of the referent task, by index: the container poured from, and the one poured into. */
+export const REFERENT_LABELS: readonly ('from' | 'into')[] = Object.freeze(['from', 'into'] as const);
+
+/** Adjectives that end a referent-classification sentence; each has distinct feminine and masculine forms. */
+const REFERENT_STATES: readonly Adjective[] = [FULL, EMPTY, QUALITIES[0]!, QUALITIES[1]!];
+
+export interface ReferentCorpus {
+  /** Sentences of the training container pairs, including both seed sentences. */
+  train: ReferentCase[];
+  /** Other sentences of the training container pairs. */
+  valid: ReferentCase[];
+  /** Sentences of the held-out container pairs only: no two of their containers occur together in train or valid. */
+  test: ReferentCase[];
+  /** The held-out (feminine, masculine) container pairs. */
+  heldOutPairs: [string, string][];
+}
+
+/**
+ * Referent-classification splits. The container pairs are split exactly as `generatePtEn` splits
+ * them for the same seed, so an encoder pre-trained on that corpus's Portuguese (same seed) has not
+ * seen the test pairs together either. Every sentence occurs once in the whole corpus.
+ */
+export function generateReferent(options: PtEnOptions = {}): ReferentCorpus {
+  const o = resolveOptions(options);
+  const random = new Random(o.seed);
+  const { trained, heldOut } = splitContainerPairs(random.fork());
+  const [testRandom, validRandom, trainRandom] = [random.fork(), random.fork(), random.fork()];
+  checkCapacity('referent (training pairs)', o.size + o.validSize, trained.length * CLASSIFIED_PER_PAIR);
+  checkCapacity('referent (held-out pairs)', o.testSize, heldOut.length * CLASSIFIED_PER_PAIR);
+  const seen = new Set(SEED_PAIRS.map((p) => p.source));
+  const test = drawDistinct(o.testSize, seen, () => drawClassified(testRandom, heldOut));
+  const valid = drawDistinct(o.validSize, seen, () => drawClassified(validRandom, trained));
+  const train = trainRandom.shuffle([...SEED_PAIRS, ...drawDistinct(o.size - SEED_PAIRS.length, seen, () => drawClassified(trainRandom, trained))]);
+  return { train, valid, test, heldOutPairs: heldOut.map(([f, m]) => [f.pt, m.pt]) };
+}
+
+/**
+ * The two containers of a sentence of the referent construction ("… da jarra para o copo …"), as
+ * written; undefined when the sentence does not have that shape.
+ */
+export function referentNouns(text: string): { from: string; into: string } | undefined {
+  const m = /(?:^|\s)d[ao]\s+([\p{L}\p{M}-]+)\s+para\s+[ao]\s+([\p{L}\p{M}-]+)/iu.exec(text.normalize('NFC'));
+  return m ? { from: m[1]!, into: m[2]! } : undefined;
+}
+
+/** Distinct classification sentences one unordered pair yields: 2 orders × 2 referents × the adjectives × the rest. */
+const CLASSIFIED_PER_PAIR = REFERENT_PER_PAIR * REFERENT_STATES.length;
+
+function drawClassified(random: Random, pairs: readonly ContainerPair[]): ReferentCase {
+  const [a, b] = random.pick(pairs);
+  const [from, into] = random.next() < 0.5 ? [a, b] : [b, a];
+  const referent = random.next() < 0.5 ? 'into' : 'from';
+  const state = random.pick(REFERENT_STATES);
+  return buildReferent(random.pick(SUBJECTS), random.pick(POUR_VERBS), random.pick(LIQUIDS), from, into, referent, state);
+}
+
+function lookupState(en: string): Adjective {
+  const found = REFERENT_STATES.find((a) => a.en === en);
+  if (!found) throw new DataError(`unknown state '${en}' (choose one of: ${REFERENT_STATES.map((a) => a.en).join(', ')})`);
+  return found;
 }
 
 interface PlainTemplate {

@@ -64,7 +64,9 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
     throw error;
   }
   const labels = run.data?.labels;
-  return { dir, model, source, target, run, ...(labels ? { labels } : {}) };
+  // One vocabulary for the families that read and write the same tokens.
+  const output = model.arch === 'encoder-decoder' ? target : source;
+  return { dir, model, source, target: output, run, ...(labels ? { labels } : {}) };
 }
 
 /** Load an encoder–decoder folder as a Translator (any other family is refused, naming its command). */

@@ -49,7 +49,7 @@ export interface AttentionMaps {
 
 /**
  * A trained model with its tokenizers: translate text and look at its attention. Free of Node
- * APIs, so the browser page uses it as it is; `loadModel` (io/load-model.ts) builds one from a folder.
+ * APIs, so the browser page uses it as it is; `loadModel` (infer/load.ts) builds one from a folder.
  */
 export class Translator {
   constructor(
@@ -97,12 +97,13 @@ export class Translator {
     const src = this.encodeSource(text);
     const outIds = options.output === undefined ? greedyDecodeScored(this.model, [src], { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID }, { maxLen: this.config.maxLen - 1 })[0]!.ids : this.target.encode(options.output);
     const tgtIn = [BOS_ID, ...outIds].slice(0, this.config.maxLen);
-    const maps = tf.tidy(() => {
-      const enc = this.model.encode(tf.tensor2d([src], undefined, 'int32'), { returnAttention: true });
-      const dec = this.model.decode(tf.tensor2d([tgtIn], undefined, 'int32'), enc.memory, enc.memoryMask, { returnAttention: true });
-      const read = (ws: tf.Tensor[]) => ws.map((w) => (w.arraySync() as number[][][][])[0]!);
-      return { encoder: read(enc.attention!), decoderSelf: read(dec.selfAttention!), cross: read(dec.crossAttention!) };
-    });
+    const src2d = tf.tensor2d([src], [1, src.length], 'int32');
+    const tgt2d = tf.tensor2d([tgtIn], [1, tgtIn.length], 'int32');
+    const weights = this.model.attention({ ids: src2d, targetIds: tgt2d });
+    // (B, H, Tq, Tk) per layer → [layer][head][query][key] of the one sentence
+    const read = (ws: tf.Tensor[] = []) => ws.map((w) => (w.arraySync() as number[][][][])[0]!);
+    const maps = { encoder: read(weights.encoder), decoderSelf: read(weights.decoder), cross: read(weights.cross) };
+    tf.dispose([src2d, tgt2d, ...Object.values(weights).flat()]);
     const sourceTokens = [...src.slice(0, -1).map((id) => this.source.vocab[id] ?? UNK), EOS];
     const written = this.target.tokensOf(outIds);
     return { output: this.target.decode(outIds), sourceTokens, targetTokens: [BOS, ...written].slice(0, tgtIn.length), outputTokens: [...written, EOS].slice(0, tgtIn.length), ...maps };

@@ -2,9 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { causalMask, combineMasks } from '../attention/masks.js';
 import { scaledDotProductAttention } from '../attention/scaled-dot-product.js';
 import { ConfigError } from '../errors.js';
-import { linear } from '../ops/linear.js';
 import { AtencaoLayer, glorot, lastDim, zeros, type Kwargs, type LayerArgs, type LayerVariable, type Shape } from './base.js';
-import { mergeHeads, positiveInt, QKVProjection } from './qkv-projection.js';
+import { mergeHeads, positiveInt, project, QKVProjection } from './qkv-projection.js';
 
 export interface MultiHeadAttentionArgs extends LayerArgs {
   /** Number of attention heads (H). */
@@ -142,8 +141,8 @@ export class MultiHeadAttention extends AtencaoLayer {
       const attention = scaledDotProductAttention(q, k, v, mask, {
         dropout: options.training === true ? this.dropoutRate : 0,
       });
-      const merged = mergeHeads(attention.output); // (B, Tq, H·dv)
-      const output = linear(merged, this.wo.read(), this.bo?.read()); // (B, Tq, out)
+      const merged = mergeHeads(attention.output); // heads concatenated: (B, Tq, H·dv)
+      const output = project(merged, this.wo, this.bo); // · Wo + bo → (B, Tq, out)
       return options.returnAttentionScores === true ? { output, weights: attention.weights } : { output };
     });
   }

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError, ShapeError } from '../errors.js';
-import { linear } from '../ops/linear.js';
 import { AtencaoLayer, glorot, lastDim, zeros, type Kwargs, type LayerArgs, type LayerVariable, type Shape } from './base.js';
 
 export interface QKVProjectionArgs extends LayerArgs {
@@ -92,7 +91,7 @@ export class QKVProjection extends AtencaoLayer {
   /** query (B, Tq, dq) → q (B, H, Tq, dk). */
   projectQuery(query: tf.Tensor): tf.Tensor {
     checkRank3(this.name, 'query', query);
-    return tf.tidy(() => splitHeads(linear(query, this.wq.read(), this.bq?.read()), this.numHeads));
+    return tf.tidy(() => splitHeads(project(query, this.wq, this.bq), this.numHeads));
   }
 
   /** key (B, Tk, ·), value (B, Tk, ·) → k (B, H, Tk, dk), v (B, H, Tk, dv); cacheable during decoding. */
@@ -100,8 +99,8 @@ export class QKVProjection extends AtencaoLayer {
     checkRank3(this.name, 'key', key);
     checkRank3(this.name, 'value', value);
     return tf.tidy(() => ({
-      k: splitHeads(linear(key, this.wk.read(), this.bk?.read()), this.numHeads),
-      v: splitHeads(linear(value, this.wv.read(), this.bv?.read()), this.numHeads),
+      k: splitHeads(project(key, this.wk, this.bk), this.numHeads),
+      v: splitHeads(project(value, this.wv, this.bv), this.numHeads),
     }));
   }
 
@@ -116,6 +115,12 @@ export class QKVProjection extends AtencaoLayer {
   }
 }
 tf.serialization.registerClass(QKVProjection);
+
+/** x (B, T, in) · W (in, out) + b (out) → (B, T, out); no bias when the layer has none. */
+export function project(x: tf.Tensor, w: LayerVariable, b: LayerVariable | undefined): tf.Tensor {
+  const y = tf.matMul(x, w.read()); // (B, T, in)·(in, out) → (B, T, out)
+  return b === undefined ? y : tf.add(y, b.read()); // + b, the same for every position
+}
 
 /** (B, T, H·d) → (B, H, T, d) */
 export function splitHeads(x: tf.Tensor, numHeads: number): tf.Tensor {

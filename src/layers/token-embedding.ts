@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShapeError } from '../errors.js';
-import { matMul } from '../ops/matmul.js';
 import { AtencaoLayer, normal, type Kwargs, type LayerArgs, type LayerOutput, type LayerVariable } from './base.js';
 import { positiveInt } from './qkv-projection.js';
 
@@ -48,11 +47,7 @@ export class TokenEmbedding extends AtencaoLayer {
 
   /** h (…, d) · tableᵀ → (…, vocabSize): scores for every token, with this layer's matrix. */
   unembed(h: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      const flat = tf.reshape(h, [-1, this.dModel]); // (N, d)
-      const logits = matMul(flat, this.table.read(), false, true); // (N, V)
-      return tf.reshape(logits, [...h.shape.slice(0, -1), this.vocabSize]);
-    });
+    return tf.matMul(h, this.table.read(), false, true); // (…, d)·(V, d)ᵀ → (…, V)
   }
 
   override getConfig(): tf.serialization.ConfigDict {

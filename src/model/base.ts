@@ -39,7 +39,8 @@ export abstract class ModelBase<C extends ModelConfig> extends AtencaoLayer impl
 
   /** Refuse a batch of another family's objective with one line that says what this model trains on. */
   protected refuse(batch: Batch): never {
-    throw new ShapeError(`a ${this.arch} model trains on ${this.objectives.join(' or ')} batches, not '${batch.kind}'`);
+    const article = this.arch === 'decoder' ? 'a' : 'an';
+    throw new ShapeError(`${article} ${this.arch} model trains on ${this.objectives.join(' or ')} batches, not '${batch.kind}'`);
   }
 
   protected checkIds(ids: tf.Tensor, what: string): void {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { sumRows } from './matmul.js';
+import { sumRows } from './gradients.js';
 
 type LayerNormOp = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
 

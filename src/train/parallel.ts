@@ -158,11 +158,15 @@ function split(items: readonly Example[], n: number, count: (share: readonly Exa
 
 /**
  * A gradient worker thread: the compiled grad-worker.js beside this file, or, when this file runs
- * from source (tsx, vitest), grad-worker.ts through tsx's loader.
+ * from source (tsx, vitest), grad-worker.ts through tsx. Node 20 does not apply `--import` loaders
+ * to a worker's entry file, so from source the worker starts with one line of JavaScript that
+ * loads grad-worker.ts with tsx's `tsImport`.
  */
 function startWorker(): Worker {
   if (import.meta.url.endsWith('.ts')) {
-    return new Worker(new URL('./grad-worker.ts', import.meta.url), { execArgv: ['--import', 'tsx'] });
+    const tsx = import.meta.resolve('tsx/esm/api');
+    const entry = new URL('./grad-worker.ts', import.meta.url).href;
+    return new Worker(`import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}))`, { eval: true });
   }
   return new Worker(new URL('./grad-worker.js', import.meta.url));
 }

@@ -29,14 +29,17 @@ export function trainableVariables(model: Pick<Model, 'trainableWeights'>): tf.V
 }
 
 /**
- * Gradients of a batch's loss (with dropout) for every trainable variable, by name. A weight the
- * loss does not reach (the masked-LM head while classifying) gets a zero gradient.
+ * Gradients of a batch's loss (with dropout) for every trainable variable, by name, in the order of
+ * the model's weights. A weight the loss does not reach (the masked-LM head while classifying) gets
+ * a zero gradient in its place: tf.train.adam pairs its moments with the gradients by position, so
+ * the order must not depend on which weights the loss reaches.
  */
 export function gradients(model: Model, batch: Batch, options: Omit<LossOptions, 'training'>): { value: tf.Scalar; grads: tf.NamedTensorMap } {
   const vars = trainableVariables(model);
   const { value, grads } = tf.variableGrads(() => model.loss(batch, { ...options, training: true }), vars);
-  for (const v of vars) grads[v.name] ??= tf.zerosLike(v);
-  return { value, grads };
+  const ordered: tf.NamedTensorMap = {};
+  for (const v of vars) ordered[v.name] = grads[v.name] ?? tf.zerosLike(v);
+  return { value, grads: ordered };
 }
 
 /**

@@ -105,57 +105,55 @@ export async function train(model: Model, stepper: Stepper, options: TrainOption
     return metrics;
   };
 
-  {
-    while (state.step < options.steps) {
-      await new Promise((done) => setImmediate(done)); // let signal handlers run between steps
-      if (hooks.shouldStop?.() === true) {
-        reason = 'interrupted';
+  while (state.step < options.steps) {
+    await new Promise((done) => setImmediate(done)); // let signal handlers run between steps
+    if (hooks.shouldStop?.() === true) {
+      reason = 'interrupted';
+      break;
+    }
+    const step = state.step + 1;
+    const items = data.batchAt(state.step, options.batchSize);
+    const lr = learningRate(step, options.schedule);
+    // Each step's masks come from their own seed stream (the same again when the run resumes).
+    const dropoutSeed = mixSeed(options.seed, step) * 4096;
+    const t0 = performance.now();
+    const { loss } = await stepper.step({
+      objective: evalOptions.objective,
+      items,
+      ids: evalOptions.ids,
+      lr,
+      labelSmoothing: options.labelSmoothing,
+      clipNorm: options.clipNorm,
+      dropoutSeed,
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    if (!Number.isFinite(loss)) {
+      throw new TrainingError(
+        `the loss became ${loss} at step ${step}; stopped, keeping the checkpoint of step ${savedStep} (try a lower --lr or --clip)`,
+      );
+    }
+    const tokens = BATCHERS[evalOptions.objective].targets(items, evalOptions.ids);
+    state.step = step;
+    state.tokensSeen += tokens;
+    sessionTokens += tokens;
+    sessionSeconds += seconds;
+    lossSum += loss;
+    lossCount++;
+    recent.push({ tokens, seconds });
+    if (recent.length > 20) recent.shift();
+    const window = recent.reduce((a, r) => ({ tokens: a.tokens + r.tokens, seconds: a.seconds + r.seconds }), { tokens: 0, seconds: 0 });
+    hooks.onStep?.({ step, steps: options.steps, loss, lr, tokensPerSecond: window.tokens / window.seconds, elapsedSeconds: elapsed() });
+    if (step % options.validEvery === 0 || step === options.steps) {
+      const metrics = await validate(lr);
+      if (options.untilExact !== undefined && metrics.exactMatch !== undefined && metrics.exactMatch >= options.untilExact) {
+        reason = 'target';
         break;
       }
-      const step = state.step + 1;
-      const items = data.batchAt(state.step, options.batchSize);
-      const lr = learningRate(step, options.schedule);
-      // Each step's masks come from their own seed stream (the same again when the run resumes).
-      const dropoutSeed = mixSeed(options.seed, step) * 4096;
-      const t0 = performance.now();
-      const { loss } = await stepper.step({
-        objective: evalOptions.objective,
-        items,
-        ids: evalOptions.ids,
-        lr,
-        labelSmoothing: options.labelSmoothing,
-        clipNorm: options.clipNorm,
-        dropoutSeed,
-      });
-      const seconds = (performance.now() - t0) / 1000;
-      if (!Number.isFinite(loss)) {
-        throw new TrainingError(
-          `the loss became ${loss} at step ${step}; stopped, keeping the checkpoint of step ${savedStep} (try a lower --lr or --clip)`,
-        );
-      }
-      const tokens = BATCHERS[evalOptions.objective].targets(items, evalOptions.ids);
-      state.step = step;
-      state.tokensSeen += tokens;
-      sessionTokens += tokens;
-      sessionSeconds += seconds;
-      lossSum += loss;
-      lossCount++;
-      recent.push({ tokens, seconds });
-      if (recent.length > 20) recent.shift();
-      const window = recent.reduce((a, r) => ({ tokens: a.tokens + r.tokens, seconds: a.seconds + r.seconds }), { tokens: 0, seconds: 0 });
-      hooks.onStep?.({ step, steps: options.steps, loss, lr, tokensPerSecond: window.tokens / window.seconds, elapsedSeconds: elapsed() });
-      if (step % options.validEvery === 0 || step === options.steps) {
-        const metrics = await validate(lr);
-        if (options.untilExact !== undefined && metrics.exactMatch !== undefined && metrics.exactMatch >= options.untilExact) {
-          reason = 'target';
-          break;
-        }
-      }
     }
-    if (reason === 'interrupted' && last?.step !== state.step) {
-      state.elapsedSeconds = elapsed();
-      await hooks.checkpoint?.({ ...state });
-    }
+  }
+  if (reason === 'interrupted' && last?.step !== state.step) {
+    state.elapsedSeconds = elapsed();
+    await hooks.checkpoint?.({ ...state });
   }
   state.elapsedSeconds = elapsed();
   return { state, reason, last };

@@ -1,10 +1,16 @@
+import { asModelAttention, type AttentionMap, type ModelAttention } from '../infer/attention-maps.js';
 import type { AttentionMaps } from '../infer/translator.js';
-import { escapeMarkup } from './panels.js';
+import { escapeMarkup, textLabels } from './panels.js';
 
 export interface HtmlExample {
-  source: string;
-  translation: string;
-  maps: AttentionMaps;
+  /** Any family's maps (`attentionMaps`), or an encoder–decoder's (`Translator.attention`) with its source. */
+  maps: ModelAttention | AttentionMaps;
+  /** The source sentence (needed with `Translator.attention`'s maps; default: the maps' input). */
+  source?: string;
+  /** The translation shown (default: the maps' output). */
+  translation?: string;
+  /** More lines to show above the maps, e.g. a predicted label. */
+  notes?: string[];
 }
 
 export interface HtmlReportInput {
@@ -13,13 +19,27 @@ export interface HtmlReportInput {
   examples: HtmlExample[];
 }
 
-/**
- * One self-contained HTML file (no network, works from file://) to explore the attention of one
- * sentence: a "model view" grid with every layer × head of the chosen kind, a large heatmap of the
- * selected head, and a "head view" where hovering a token shows what it attends to, with the
- * weights. Tokens only ever reach the page as JSON data written into the DOM with textContent, and
- * the JSON escapes "<", so no token can become markup.
- */
+/** What the explorer script shows for one example: labelled text lines and every kind's maps. */
+export interface ExplorerExample {
+  /** The example's name in the selector. */
+  name: string;
+  /** [label, text] lines above the maps, e.g. ["Source", "Ela …"]. */
+  lines: [string, string][];
+  maps: AttentionMap[];
+}
+
+/** An example in the form the explorer script reads (the HTML report and the browser page both use it). */
+export function explorerExample(example: HtmlExample): ExplorerExample {
+  const maps = asModelAttention(example.maps, example.source);
+  const input = example.source ?? maps.input;
+  const output = example.translation ?? maps.output;
+  const labels = textLabels(maps);
+  const lines: [string, string][] = [[labels.input, input]];
+  if (output !== undefined) lines.push([labels.output, output]);
+  for (const note of example.notes ?? []) lines.push(['', note]);
+  return { name: input, lines, maps: maps.maps };
+}
+
 /** Styles of the attention explorer (shared by the HTML report and the browser page). */
 export const EXPLORER_CSS = `  body { font-family: system-ui, "DejaVu Sans", Arial, sans-serif; margin: 24px; color: #1b1f24; }
   h1 { font-size: 20px; margin: 0 0 4px; }
@@ -47,16 +67,16 @@ export const EXPLORER_CSS = `  body { font-family: system-ui, "DejaVu Sans", Ari
 `;
 
 /** Markup the explorer fills in: sentence lines, selectors, model view, heatmap, head view. */
-export const EXPLORER_MARKUP = `<p class="sentence" id="source"></p>
-<p class="sentence" id="translation"></p>
+export const EXPLORER_MARKUP = `<div id="lines"></div>
 <p class="muted">Rows are queries (the token looking), columns are keys (the tokens looked at); every row sums to 1.
-Decoder rows are labelled by the word that position writes. Weight <span class="scale"></span> 0 → 1.</p>
+Weight <span class="scale"></span> 0 → 1.</p>
 <div class="controls">
   <label id="example-label">Sentence <select id="example"></select></label>
   <label>Attention <select id="kind"></select></label>
   <label>Layer <select id="layer"></select></label>
   <label>Head <select id="head"></select></label>
 </div>
+<p class="muted" id="kind-note"></p>
 <h2>Model view: every layer × head (click one)</h2>
 <div id="grid" class="grid"></div>
 <div class="row">
@@ -71,16 +91,15 @@ Decoder rows are labelled by the word that position writes. Weight <span class="
  * the page has one. Tokens reach the page only through textContent.
  */
 export const EXPLORER_SCRIPT = `(function () {
-  var ALL, D, KINDS;
+  var ALL, D;
   function use(i) {
     D = ALL[i];
-    KINDS = {
-      encoder: { title: 'Encoder self-attention', data: D.encoder, rows: D.sourceTokens, cols: D.sourceTokens },
-      decoder: { title: 'Decoder self-attention (causal)', data: D.decoderSelf, rows: D.outputTokens, cols: D.targetTokens },
-      cross: { title: 'Cross-attention (decoder → encoder)', data: D.cross, rows: D.outputTokens, cols: D.sourceTokens }
-    };
-    document.getElementById('source').textContent = 'Source: ' + D.source;
-    document.getElementById('translation').textContent = 'Translation: ' + D.translation;
+    var box = document.getElementById('lines'); box.textContent = '';
+    D.lines.forEach(function (line) { box.appendChild(el('p', 'sentence', line[0] ? line[0] + ': ' + line[1] : line[1])); });
+  }
+  function current() {
+    for (var i = 0; i < D.maps.length; i++) if (D.maps[i].kind === state.kind) return D.maps[i];
+    return D.maps[D.maps.length - 1];
   }
   var state;
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
@@ -88,8 +107,8 @@ export const EXPLORER_SCRIPT = `(function () {
     var x = Math.sqrt(Math.max(0, Math.min(1, w)));
     return 'rgb(' + Math.round(247 - 239 * x) + ',' + Math.round(251 - 203 * x) + ',' + Math.round(255 - 148 * x) + ')';
   }
-  function weights(kind, layer, head) {
-    var heads = KINDS[kind].data[layer];
+  function weights(layer, head) {
+    var heads = current().weights[layer];
     if (head >= 0) return heads[head];
     return heads[0].map(function (row, q) { return row.map(function (_, k) {
       return heads.reduce(function (s, h) { return s + h[q][k]; }, 0) / heads.length; }); });
@@ -101,21 +120,24 @@ export const EXPLORER_SCRIPT = `(function () {
   }
   function controls() {
     document.getElementById('example-label').style.display = ALL.length > 1 ? '' : 'none';
-    fillSelect('example', ALL.map(function (e, i) { return [i, e.source]; }), state.example, function (v) { state.example = +v; use(state.example); render(); });
-    var k = KINDS[state.kind];
-    fillSelect('kind', [['encoder', KINDS.encoder.title], ['decoder', KINDS.decoder.title], ['cross', KINDS.cross.title]], state.kind,
-      function (v) { state.kind = v; state.layer = Math.min(state.layer, KINDS[v].data.length - 1); render(); });
-    fillSelect('layer', k.data.map(function (_, i) { return [i, String(i + 1)]; }), state.layer, function (v) { state.layer = +v; render(); });
-    fillSelect('head', [[-1, 'mean of heads']].concat(k.data[0].map(function (_, i) { return [i, String(i + 1)]; })), state.head,
+    fillSelect('example', ALL.map(function (e, i) { return [i, e.name]; }), state.example, function (v) { state.example = +v; use(state.example); render(); });
+    var k = current();
+    state.kind = k.kind; state.layer = Math.min(state.layer, k.weights.length - 1);
+    fillSelect('kind', D.maps.map(function (m) { return [m.kind, m.title]; }), state.kind,
+      function (v) { state.kind = v; render(); });
+    document.getElementById('kind').disabled = D.maps.length < 2;
+    document.getElementById('kind-note').textContent = k.note;
+    fillSelect('layer', k.weights.map(function (_, i) { return [i, String(i + 1)]; }), state.layer, function (v) { state.layer = +v; render(); });
+    fillSelect('head', [[-1, 'mean of heads']].concat(k.weights[0].map(function (_, i) { return [i, String(i + 1)]; })), state.head,
       function (v) { state.head = +v; render(); });
   }
   function grid() {
-    var k = KINDS[state.kind], g = document.getElementById('grid'); g.textContent = '';
-    var heads = k.data[0].length;
+    var k = current(), g = document.getElementById('grid'); g.textContent = '';
+    var heads = k.weights[0].length;
     g.style.gridTemplateColumns = 'repeat(' + (heads + 1) + ', max-content)';
-    k.data.forEach(function (layerData, l) {
+    k.weights.forEach(function (layerData, l) {
       [-1].concat(layerData.map(function (_, h) { return h; })).forEach(function (h) {
-        var w = weights(state.kind, l, h), cell = 6, c = el('canvas');
+        var w = weights(l, h), cell = 6, c = el('canvas');
         c.width = k.cols.length * cell; c.height = k.rows.length * cell;
         var ctx = c.getContext('2d');
         w.forEach(function (row, r) { row.forEach(function (x, cc) { ctx.fillStyle = colour(x); ctx.fillRect(cc * cell, r * cell, cell, cell); }); });
@@ -127,7 +149,7 @@ export const EXPLORER_SCRIPT = `(function () {
     });
   }
   function heat() {
-    var k = KINDS[state.kind], w = weights(state.kind, state.layer, state.head), t = document.getElementById('heat'); t.textContent = '';
+    var k = current(), w = weights(state.layer, state.head), t = document.getElementById('heat'); t.textContent = '';
     document.getElementById('heat-title').textContent = k.title + ', layer ' + (state.layer + 1) + ', ' + (state.head < 0 ? 'mean of heads' : 'head ' + (state.head + 1));
     var head = el('tr'); head.appendChild(el('th'));
     k.cols.forEach(function (c) { head.appendChild(el('th', 'col', c)); }); t.appendChild(head);
@@ -139,7 +161,7 @@ export const EXPLORER_SCRIPT = `(function () {
     });
   }
   function headView() {
-    var k = KINDS[state.kind], w = weights(state.kind, state.layer, state.head), box = document.getElementById('headview'); box.textContent = '';
+    var k = current(), w = weights(state.layer, state.head), box = document.getElementById('headview'); box.textContent = '';
     var left = el('div', 'tokens left'), right = el('div', 'tokens right'), svgNS = 'http://www.w3.org/2000/svg';
     var svg = document.createElementNS(svgNS, 'svg'), H = 24, height = Math.max(k.rows.length, k.cols.length) * H;
     svg.setAttribute('width', '120'); svg.setAttribute('height', String(height));
@@ -169,10 +191,11 @@ export const EXPLORER_SCRIPT = `(function () {
     box.appendChild(left); box.appendChild(svg); box.appendChild(right);
   }
   function render() { controls(); grid(); heat(); headView(); }
-  /** Show a list of { source, translation, sourceTokens, targetTokens, outputTokens, encoder, decoderSelf, cross }. */
+  /** Show a list of { name, lines: [[label, text]], maps: [{ kind, title, note, rows, cols, weights }] }. */
   function show(examples) {
-    ALL = examples; use(0);
-    state = { example: 0, kind: 'cross', layer: KINDS.cross.data.length - 1, head: -1 };
+    ALL = examples; state = { example: 0, kind: '', layer: 0, head: -1 }; use(0);
+    var last = D.maps[D.maps.length - 1];
+    state.kind = last.kind; state.layer = last.weights.length - 1;
     render();
   }
   window.atencaoExplorer = { show: show };
@@ -181,8 +204,15 @@ export const EXPLORER_SCRIPT = `(function () {
 })();
 `;
 
+/**
+ * One self-contained HTML file (no network, works from file://) to explore the attention of one
+ * or more sentences, for a model of any family: a "model view" grid with every layer × head of
+ * the chosen kind, a large heatmap of the selected head, and a "head view" where hovering a token
+ * shows what it attends to, with the weights. Tokens only ever reach the page as JSON data written
+ * into the DOM with textContent, and the JSON escapes "<", so no token can become markup.
+ */
 export function renderHtml(input: HtmlReportInput): string {
-  const data = JSON.stringify(input.examples.map((e) => ({ source: e.source, translation: e.translation, ...e.maps }))).replace(/</g, '\\u003c').replace(/\u2028|\u2029/g, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
+  const data = JSON.stringify(input.examples.map(explorerExample)).replace(/</g, '\\u003c').replace(/\u2028|\u2029/g, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -1,3 +1,4 @@
+import { asModelAttention, type ModelAttention } from '../infer/attention-maps.js';
 import type { AttentionMaps } from '../infer/translator.js';
 
 export const ATTENTION_KINDS = ['encoder', 'decoder', 'cross'] as const;
@@ -6,6 +7,8 @@ export type AttentionKind = (typeof ATTENTION_KINDS)[number];
 /** One heatmap: the weights of one head of one layer, with the tokens on each axis. */
 export interface Panel {
   kind: AttentionKind;
+  /** The kind's name in its family, e.g. "causal self-attention". */
+  title: string;
   /** 1-based. */
   layer: number;
   /** 1-based. */
@@ -18,6 +21,7 @@ export interface Panel {
   weights: number[][];
 }
 
+/** The encoder–decoder's titles (each family's are in `ModelAttention`'s maps). */
 export const KIND_TITLES: Record<AttentionKind, string> = {
   encoder: 'encoder self-attention',
   decoder: 'decoder self-attention (causal)',
@@ -25,6 +29,7 @@ export const KIND_TITLES: Record<AttentionKind, string> = {
 };
 
 export interface PanelSelection {
+  /** Kinds to keep (default: every kind the maps have). */
   kinds?: readonly AttentionKind[];
   /** 1-based layer; all layers when absent. */
   layer?: number;
@@ -33,28 +38,33 @@ export interface PanelSelection {
 }
 
 /**
- * Cut attention maps into panels. Decoder rows are labelled by the token each position writes
- * (row i predicts outputTokens[i]), keys by the tokens the decoder was fed.
+ * Cut attention maps, of any family, into panels. An encoder–decoder's decoder rows are labelled
+ * by the token each position writes (row i predicts outputTokens[i]), keys by the tokens the
+ * decoder was fed; the other families label both axes by the tokens they read.
  */
-export function attentionPanels(maps: AttentionMaps, selection: PanelSelection = {}): Panel[] {
-  const kinds = selection.kinds ?? ATTENTION_KINDS;
-  const axes: Record<AttentionKind, { data: number[][][][]; rows: string[]; cols: string[] }> = {
-    encoder: { data: maps.encoder, rows: maps.sourceTokens, cols: maps.sourceTokens },
-    decoder: { data: maps.decoderSelf, rows: maps.outputTokens, cols: maps.targetTokens },
-    cross: { data: maps.cross, rows: maps.outputTokens, cols: maps.sourceTokens },
-  };
+export function attentionPanels(maps: ModelAttention | AttentionMaps, selection: PanelSelection = {}): Panel[] {
   const panels: Panel[] = [];
-  for (const kind of kinds) {
-    const { data, rows, cols } = axes[kind];
-    data.forEach((layer, l) => {
+  for (const m of asModelAttention(maps).maps) {
+    if (selection.kinds !== undefined && !selection.kinds.includes(m.kind)) continue;
+    m.weights.forEach((layer, l) => {
       if (selection.layer !== undefined && selection.layer !== l + 1) return;
       layer.forEach((weights, h) => {
         if (selection.head !== undefined && selection.head !== h + 1) return;
-        panels.push({ kind, layer: l + 1, head: h + 1, rows, cols, weights });
+        panels.push({ kind: m.kind, title: m.title, layer: l + 1, head: h + 1, rows: m.rows, cols: m.cols, weights });
       });
     });
   }
   return panels;
+}
+
+/** What a family calls its input and output, for the lines above a view: ["Source", "Translation"]. */
+export function textLabels(maps: ModelAttention): { input: string; output: string } {
+  return maps.arch === 'encoder-decoder' ? { input: 'Source', output: 'Translation' } : maps.arch === 'decoder' ? { input: 'Prompt', output: 'Continuation' } : { input: 'Sentence', output: 'Output' };
+}
+
+/** One line naming the input and what the model wrote: "Ela … → She …", or the sentence alone. */
+export function describeText(maps: ModelAttention): string {
+  return maps.output === undefined ? maps.input : `${maps.input} → ${maps.output}`;
 }
 
 /** White → dark blue, for a weight in [0, 1]. */

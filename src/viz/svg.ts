@@ -1,4 +1,4 @@
-import { escapeMarkup, KIND_TITLES, weightColour, type Panel } from './panels.js';
+import { escapeMarkup, weightColour, type Panel } from './panels.js';
 
 const CELL = 22;
 const FONT = 12;
@@ -9,6 +9,9 @@ const GAP = 36;
  * turned 45°), each cell's weight in its tooltip, and a colour scale. All text is escaped.
  */
 export function renderSvg(panels: readonly Panel[], title: string): string {
+  if (panels.length === 0) {
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="420" height="60" font-family="DejaVu Sans, Arial, sans-serif" font-size="${FONT}"><rect width="100%" height="100%" fill="white"/><text x="10" y="24" font-size="16" font-weight="bold">${escapeMarkup(title)}</text><text x="10" y="46">no attention selected</text></svg>\n`;
+  }
   const rowLabel = Math.max(40, ...panels.flatMap((p) => p.rows.map((t) => textWidth(t)))) + 8;
   const colLabel = Math.max(40, ...panels.flatMap((p) => p.cols.map((t) => textWidth(t)))) * 0.75 + 12;
   const sizes = panels.map((p) => ({ w: rowLabel + p.cols.length * CELL, h: colLabel + 18 + p.rows.length * CELL }));
@@ -27,7 +30,7 @@ export function renderSvg(panels: readonly Panel[], title: string): string {
     const x0 = (i % perRow) * panelW + 10;
     const y0 = top + Math.floor(i / perRow) * panelH;
     parts.push(`<g transform="translate(${x0},${y0})">`);
-    parts.push(`<text x="0" y="12" font-weight="bold">${escapeMarkup(`${KIND_TITLES[p.kind]} · layer ${p.layer} · head ${p.head}`)}</text>`);
+    parts.push(`<text x="0" y="12" font-weight="bold">${escapeMarkup(`${p.title} · layer ${p.layer} · head ${p.head}`)}</text>`);
     const gx = rowLabel;
     const gy = 18 + colLabel;
     p.cols.forEach((t, c) => {

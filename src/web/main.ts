@@ -1,23 +1,28 @@
 /**
  * The browser side of `atencao serve`: pick a TensorFlow.js backend (WebGL, else wasm, else cpu;
- * ?backend=NAME forces one), load the served model with the same layers and tokenizer code as
- * Node, then translate and show attention. Bundled by src/web/build.ts into dist/web/app.js.
+ * ?backend=NAME forces one), load the served model — of any family — with the same layers and
+ * tokenizer code as Node, then show the part of the page for its family (families.ts) and the
+ * attention explorer. Bundled by src/web/build.ts into dist/web/app.js.
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { registerWasmOverrides } from '../ops/wasm-kernels.js';
-import { SEED_PAIRS } from '../data/pt-en.js';
+import { describeConfig, type Arch } from '../config.js';
 import { Tokenizer } from '../data/tokenizer.js';
-import { Translator, type AttentionMaps } from '../infer/translator.js';
+import type { LoadedModel } from '../infer/load.js';
+import type { RunConfig } from '../io/model-dir.js';
 import { planModel } from '../io/weights.js';
 import { buildModel } from '../model/load.js';
-import type { Transformer } from '../model/transformer.js';
+import { registerWasmOverrides } from '../ops/wasm-kernels.js';
+import { explorerExample } from '../viz/html.js';
+import { VIEWS, type PageResult } from './families.js';
 
 interface PageState {
   state: 'loading' | 'ready' | 'error';
   backend?: string;
+  /** The served model's family. */
+  arch?: Arch;
   error?: string;
-  last?: { source: string; greedy: string; beam: string; maps: AttentionMaps };
+  last?: PageResult;
 }
 
 declare global {
@@ -85,58 +90,67 @@ async function fetchBytes(path: string, onProgress: (fraction: number) => void):
   return out.buffer;
 }
 
-async function loadTranslator(): Promise<Translator> {
+/** The served folder as `loadModelDir` gives it in Node: the model of its family, tokenizers, run config, labels. */
+async function loadServedModel(): Promise<LoadedModel> {
   status('Loading the model description…', 0);
-  const [modelJson, tokenizers] = await Promise.all([(await fetchOk('/model/model.json')).json(), (await fetchOk('/model/tokenizer.json')).json()]);
+  const [modelJson, tokenizers, run] = await Promise.all([
+    fetchOk('/model/model.json').then((r) => r.json()),
+    fetchOk('/model/tokenizer.json').then((r) => r.json()),
+    fetchOk('/model/config.json').then((r) => r.json() as Promise<RunConfig>),
+  ]);
   const plan = planModel(modelJson, 'model.json');
   const weights = await fetchBytes(`/model/${plan.file.replace(/^\.\//, '')}`, (f) => status(`Loading the weights… ${Math.round(100 * f)}%`, f));
-  const model = buildModel(plan, weights, 'weights.bin') as Transformer;
-  return new Translator('/model', model, Tokenizer.fromJSON(tokenizers.source), Tokenizer.fromJSON(tokenizers.target));
+  const model = buildModel(plan, weights, 'weights.bin');
+  const labels = run.data?.labels;
+  return { dir: '/model', model, source: Tokenizer.fromJSON(tokenizers.source), target: Tokenizer.fromJSON(tokenizers.target), run, ...(labels ? { labels } : {}) };
 }
 
-function translate(translator: Translator): void {
-  const source = $<HTMLTextAreaElement>('input').value.trim();
-  if (source === '') return;
-  const beam = Math.max(1, Math.min(8, Math.floor(Number($<HTMLInputElement>('beam').value) || 1)));
-  const greedy = translator.translate(source);
-  const withBeam = translator.translate(source, { beam });
-  const maps = translator.attention(source);
-  $('greedy').textContent = greedy.output;
-  $('beam-label').textContent = `Beam (K = ${beam})`;
-  $('beam-output').textContent = withBeam.output;
-  $('unknown').textContent =
-    greedy.unknown.length > 0 ? `Words the model never saw in training (read as <unk>): ${greedy.unknown.join(', ')}` : '';
-  $('explorer').hidden = false;
-  window.atencaoExplorer.show([{ source, translation: greedy.output, ...maps }]);
-  page.last = { source, greedy: greedy.output, beam: withBeam.output, maps };
+/** Show the parts of the page for one family and hide the others. */
+function showFamily(arch: Arch, loaded: LoadedModel): void {
+  document.querySelectorAll<HTMLElement>('[data-family]').forEach((el) => (el.hidden = el.dataset.family !== arch));
+  const view = VIEWS[arch];
+  $('about').textContent = view.about;
+  const trained = loaded.run.data?.description;
+  $('model-info').textContent = `Model: ${describeConfig(loaded.model.config)}${trained ? `; trained on ${trained}` : ''}.`;
+  const input = $<HTMLTextAreaElement>('input');
+  const examples = view.examples(loaded.run);
+  input.value = examples[0] ?? '';
+  const box = $('examples');
+  box.hidden = examples.length === 0;
+  for (const example of examples) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = example;
+    button.onclick = () => {
+      input.value = example;
+    };
+    box.appendChild(button);
+  }
 }
 
 async function main(): Promise<void> {
-  const input = $<HTMLTextAreaElement>('input');
-  input.value = SEED_PAIRS[0]!.source;
-  for (const pair of SEED_PAIRS) {
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.textContent = pair.source;
-    button.onclick = () => {
-      input.value = pair.source;
-    };
-    $('examples').appendChild(button);
-  }
   try {
     status('Starting TensorFlow.js…');
     page.backend = await pickBackend();
-    const translator = await loadTranslator();
+    const loaded = await loadServedModel();
+    const arch = loaded.model.arch;
+    page.arch = arch;
+    showFamily(arch, loaded);
+    const view = VIEWS[arch];
     status(`Ready — running on the ${page.backend} backend.`);
-    const button = $<HTMLButtonElement>('translate');
-    button.disabled = false;
+    $<HTMLButtonElement>(view.button).disabled = false;
     $('form').onsubmit = (event) => {
       event.preventDefault();
       $('error').hidden = true;
+      const text = $<HTMLTextAreaElement>('input').value.trim();
+      if (text === '') return;
       try {
-        translate(translator);
+        const result = view.run(loaded, text);
+        $('explorer').hidden = false;
+        window.atencaoExplorer.show([explorerExample({ maps: result.maps })]);
+        page.last = result;
       } catch (error) {
-        showError(`Could not translate: ${(error as Error).message}`);
+        showError(`Could not read it: ${(error as Error).message}`);
       }
     };
     page.state = 'ready';

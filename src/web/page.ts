@@ -1,9 +1,10 @@
 import { EXPLORER_CSS, EXPLORER_MARKUP, EXPLORER_SCRIPT } from '../viz/html.js';
 
 /**
- * The browser page: a sentence box with the seed sentences as examples, greedy and beam
- * translations, and the same attention explorer as the HTML report. app.js (the bundle of
- * src/web/main.ts) loads the model and fills it in.
+ * The browser page. One page serves every family: app.js (the bundle of src/web/main.ts) reads the
+ * served folder's config.json, learns the family and shows its part — translate (encoder–decoder),
+ * continue a prompt (decoder), fill [MASK] and classify (encoder) — above the same attention
+ * explorer as the HTML report.
  */
 export function webPage(): string {
   return `<!doctype html>
@@ -19,27 +20,50 @@ ${EXPLORER_CSS}
   #error { margin: 8px 0; padding: 8px 12px; border: 1px solid #cf222e; background: #ffebe9; color: #82071e; border-radius: 4px; }
   textarea { width: min(760px, 95%); font-size: 15px; padding: 6px; font-family: inherit; }
   .examples button { margin: 4px 6px 4px 0; font-size: 13px; }
+  .actions { margin: 6px 0; display: flex; gap: 16px; align-items: center; flex-wrap: wrap; }
   .result p { margin: 4px 0; font-size: 15px; }
   .result .label { color: #57606a; display: inline-block; width: 110px; }
-  #explorer[hidden], #error[hidden] { display: none; }
+  .written { background: #ddf4ff; border-radius: 3px; padding: 0 2px; }
+  table.probs { border-collapse: collapse; font-size: 14px; margin: 4px 0 8px; }
+  table.probs td { padding: 2px 8px 2px 0; }
+  table.probs .bar { display: inline-block; height: 10px; background: rgb(8,48,107); vertical-align: middle; }
+  [hidden] { display: none !important; }
   progress { width: 240px; vertical-align: middle; }
 </style>
 </head>
 <body>
 <h1>atencao — attention explorer</h1>
-<p class="muted">A small encoder–decoder transformer running in your browser with TensorFlow.js. Type a Portuguese sentence from its toy world.</p>
+<p class="muted" id="about">A small transformer running in your browser with TensorFlow.js.</p>
+<p class="muted" id="model-info"></p>
 <div id="status"><span id="status-text">Loading…</span> <progress id="progress" max="1" value="0"></progress></div>
 <div id="error" role="alert" hidden></div>
 <form id="form">
   <textarea id="input" rows="2" spellcheck="false"></textarea>
-  <div class="examples" id="examples">Examples: </div>
-  <label>Beam width <input id="beam" type="number" min="1" max="8" value="4" style="width: 4em"></label>
-  <button id="translate" type="submit" disabled>Translate</button>
+  <div class="examples" id="examples" hidden>Examples: </div>
+  <div class="actions" data-family="encoder-decoder" hidden>
+    <label>Beam width <input id="beam" type="number" min="1" max="8" value="4" style="width: 4em"></label>
+    <button id="translate" type="submit" disabled>Translate</button>
+  </div>
+  <div class="actions" data-family="decoder" hidden>
+    <label>Longest continuation <input id="max-new" type="number" min="1" value="32" style="width: 4em"> tokens</label>
+    <button id="generate" type="submit" disabled>Generate</button>
+  </div>
+  <div class="actions" data-family="encoder" hidden>
+    <button id="read" type="submit" disabled>Read</button>
+    <span class="muted" id="mask-hint">Write [MASK] where a word is hidden.</span>
+  </div>
 </form>
-<div class="result">
+<div class="result" data-family="encoder-decoder" hidden>
   <p><span class="label">Greedy</span> <span id="greedy"></span></p>
   <p><span class="label" id="beam-label">Beam</span> <span id="beam-output"></span></p>
   <p class="muted" id="unknown"></p>
+</div>
+<div class="result" data-family="decoder" hidden>
+  <p><span class="label">Continuation</span> <span id="prompt-echo"></span> <span id="continuation" class="written"></span></p>
+</div>
+<div class="result" data-family="encoder" hidden>
+  <div id="fill-mask"></div>
+  <div id="classification"></div>
 </div>
 <div id="explorer" hidden>
 ${EXPLORER_MARKUP}</div>

@@ -5,10 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AtencaoError } from '../errors.js';
-import { loadModel } from '../infer/load.js';
+import { loadModelDir } from '../infer/load.js';
 
 export interface ServeOptions {
-  /** Model folder made by `atencao train`. */
+  /** Model folder made by `atencao train`, of any family. */
   model: string;
   /** Default: 8080; 0 picks a free port. */
   port?: number;
@@ -39,7 +39,7 @@ const TYPES: Record<string, string> = {
  */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   // Check the model before serving it: a broken folder is a clear error now, not a broken page later.
-  (await loadModel(options.model)).dispose();
+  (await loadModelDir(options.model)).model.dispose();
   const web = fileURLToPath(new URL('../../dist/web/', import.meta.url)); // from src/web or dist/web alike
   if (!existsSync(join(web, 'app.js'))) throw new AtencaoError(`the page is not built (no ${join(web, 'app.js')}); run 'npm run build'`);
   const wasmDir = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');

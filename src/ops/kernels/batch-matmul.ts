@@ -2,23 +2,31 @@ import * as tf from '@tensorflow/tfjs';
 import { BATCH_MATMUL_WASM } from './batch-matmul-wasm.js';
 
 /**
- * A faster BatchMatMul for the wasm backend for batched and for small products.
+ * A faster BatchMatMul for the wasm backend: the kernel behind every `tf.matMul` there, so the
+ * layers write plain `tf.matMul(q, k, false, true)` and `tf.matMul(x, w)` and get it without knowing.
  *
- * tfjs-backend-wasm hands a single product to XNNPACK (~40 GFLOP/s here on large matrices) but runs
- * batched ones, such as the per-head products of attention (B·H small matrices), in a plain loop
- * at ~3 GFLOP/s. The kernel in batch-matmul.wat computes them with SIMD in the backend's own memory
- * at the XNNPACK rate (13× faster on (256, 32, 32)·(256, 32, 16)), each entry summed over k in
- * order (the stock loop sums blocks of 48; tests compare with plain loops). It also takes single products with at most 8 rows or a right-hand matrix
- * of at most 4,096 entries, which XNNPACK sets up slowly (2–20× faster: the row sums of bias and
- * LayerNorm gradients, one-token decoding). Anything else (large single products, transposed
- * operands, other dtypes, incompatible broadcasts, a runtime without wasm SIMD) goes to the stock
- * kernel.
+ * - Transposed operands. The stock kernel runs transposeA/transposeB at 1–2 GFLOP/s instead of
+ *   ~25; copying the operand transposed first and multiplying plainly is several times faster
+ *   (Q·Kᵀ, and every product in backprop). Tall single matrices are copied in 16×16 tiles.
+ * - A right-hand matrix shared by the whole batch (x (B, T, in) · W (in, out)): the batch is folded
+ *   into rows, one (B·T, in)·(in, out) product, which the memory layout allows without a copy.
+ * - Batched products, such as the per-head products of attention (B·H small matrices): the stock
+ *   kernel hands a single product to XNNPACK (~40 GFLOP/s here on large matrices) but runs batched
+ *   ones in a plain loop at ~3 GFLOP/s. The kernel in batch-matmul.wat computes them with SIMD in
+ *   the backend's own memory at the XNNPACK rate (13× faster on (256, 32, 32)·(256, 32, 16)), each
+ *   entry summed over k in order (the stock loop sums blocks of 48; tests compare with plain loops).
+ * - Single products with at most 8 rows or a right-hand matrix of at most 4,096 entries, which
+ *   XNNPACK sets up slowly (2–20× faster: the row sums of bias and LayerNorm gradients, one-token
+ *   decoding), also go to the SIMD kernel.
+ * Anything else (large single products, other dtypes, incompatible broadcasts, a runtime without
+ * wasm SIMD) goes to the stock kernel, with its operands untransposed.
  */
 
 interface WasmBackendLike {
   wasm: { asm?: { memory?: WebAssembly.Memory } };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: object): boolean;
 }
 
 type Bmm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, strideA: number, strideB: number) => void;
@@ -44,39 +52,91 @@ function kernelFor(backend: WasmBackendLike): Bmm | null {
 
 const size = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
 
+const TILE = 16;
+
+/**
+ * A copy of x (…, M, N) as (…, N, M), made by the backend's Transpose kernel; the caller frees it.
+ *
+ * The wasm kernel walks a 2-D transpose with a power-of-two stride, so a tall (1024, 64) matrix
+ * thrashes the cache and takes ~0.4 ms, 10–20× longer than a copy. Moving 16×16 tiles instead, as a
+ * 4-D transpose (M/16, 16, N/16, 16) → (N/16, 16, M/16, 16), is 3–10× faster from 128 rows up.
+ */
+export function transposedCopy(x: tf.TensorInfo, backend: unknown): tf.TensorInfo {
+  const transpose = tf.getKernel(tf.Transpose, 'wasm')!.kernelFunc;
+  const rank = x.shape.length;
+  const [m, n] = x.shape.slice(-2) as [number, number];
+  const outer = x.shape.slice(0, -2);
+  if (m * n * size(outer) === 0) return (backend as WasmBackendLike).makeOutput([...outer, n, m], x.dtype);
+  const run = (shape: number[], perm: number[]) =>
+    transpose({ inputs: { x: { dataId: x.dataId, shape, dtype: x.dtype } }, backend: backend as tf.KernelBackend, attrs: { perm } }) as tf.TensorInfo;
+  if (size(outer) === 1 && m >= 128 && m * n >= 16384 && m % TILE === 0 && n % TILE === 0) {
+    const tiled = run([m / TILE, TILE, n / TILE, TILE], [2, 3, 0, 1]); // (N/16, 16, M/16, 16)
+    return { ...tiled, shape: [...outer, n, m] };
+  }
+  const perm = [...Array(rank).keys()];
+  [perm[rank - 2], perm[rank - 1]] = [rank - 1, rank - 2];
+  return run([...x.shape], perm); // (…, N, M)
+}
+
 /** The wasm BatchMatMul kernel, falling back to `stockFunc` (the backend's own) where it does not apply. */
 export function batchMatMul(stockFunc: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
     const backend = args.backend as unknown as WasmBackendLike;
-    if (transposeA || transposeB || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return stockFunc(args);
-    const [m, k] = a.shape.slice(-2) as [number, number];
-    const [k2, n] = b.shape.slice(-2) as [number, number];
-    const batchA = a.shape.slice(0, -2);
-    const batchB = b.shape.slice(0, -2);
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return stockFunc(args);
+    if (!transposeA && !transposeB) return plainProduct(a, b, backend, stockFunc);
+    // Mismatched operands: the stock kernel says what tfjs says about them.
+    const k = a.shape[a.shape.length - (transposeA ? 2 : 1)];
+    const k2 = b.shape[b.shape.length - (transposeB ? 1 : 2)];
     if (k !== k2) return stockFunc(args);
-    const batch = tf.broadcast_util.assertAndGetBroadcastShape(batchA, batchB);
-    const nA = size(batchA);
-    const nB = size(batchB);
-    const count = size(batch);
-    // Each side is either the whole batch or a single matrix used for every product.
-    const fits = (side: number[], n: number) => n === 1 || tf.util.arraysEqual(side, batch);
-    // One product goes to XNNPACK unless it is small: a few rows, or a small right-hand matrix,
-    // where XNNPACK's per-call set-up dominates (it runs (1, 512)·(512, 64) at under 1 GFLOP/s).
-    const single = count < 2;
-    if (!fits(batchA, nA) || !fits(batchB, nB)) return stockFunc(args);
-    // An empty result needs no work (the stock kernel fails on an empty batch).
-    if (count * m * n === 0) return backend.makeOutput([...batch, m, n], 'float32');
-    if (single && m > 8 && k * n > 4096) return stockFunc(args);
-    const bmm = kernelFor(backend);
-    const offA = backend.dataIdMap.get(a.dataId)?.memoryOffset;
-    const offB = backend.dataIdMap.get(b.dataId)?.memoryOffset;
-    if (bmm === null || offA === undefined || offB === undefined) return stockFunc(args);
-    const out = backend.makeOutput([...batch, m, n], 'float32');
-    // makeOutput may grow the heap, but offsets stay valid.
-    const offC = backend.dataIdMap.get(out.dataId)!.memoryOffset;
-    bmm(offA, offB, offC, count, m, k, n, nA === 1 ? 0 : m * k * 4, nB === 1 ? 0 : k * n * 4);
-    return out;
+    const copies: tf.TensorInfo[] = [];
+    try {
+      const left = transposeA ? copies[copies.push(transposedCopy(a, backend)) - 1]! : a;
+      const right = transposeB ? copies[copies.push(transposedCopy(b, backend)) - 1]! : b;
+      return plainProduct(left, right, backend, stockFunc);
+    } finally {
+      for (const copy of copies) backend.disposeData(copy.dataId);
+    }
   };
+}
+
+/** a (…, M, K) · b (…, K, N), neither transposed. */
+function plainProduct(a: tf.TensorInfo, b: tf.TensorInfo, backend: WasmBackendLike, stockFunc: tf.KernelFunc): tf.TensorInfo {
+  const stock = (x: tf.TensorInfo, y: tf.TensorInfo) =>
+    stockFunc({ inputs: { a: x, b: y }, backend: backend as unknown as tf.KernelBackend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo;
+  const [m, k] = a.shape.slice(-2) as [number, number];
+  const [k2, n] = b.shape.slice(-2) as [number, number];
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  if (k !== k2) return stock(a, b);
+  const batch = tf.broadcast_util.assertAndGetBroadcastShape(batchA, batchB);
+  const nA = size(batchA);
+  const nB = size(batchB);
+  const count = size(batch);
+  // Each side is either the whole batch or a single matrix used for every product.
+  const fits = (side: number[], n: number) => n === 1 || tf.util.arraysEqual(side, batch);
+  if (!fits(batchA, nA) || !fits(batchB, nB)) return stock(a, b);
+  const outShape = [...batch, m, n];
+  // An empty result needs no work (the stock kernel fails on an empty batch).
+  if (count * m * n === 0) return backend.makeOutput(outShape, 'float32');
+  // One right-hand matrix for the whole batch: the batch's rows are one (count·M, K) matrix.
+  const fold = count > 1 && nB === 1 && nA === count;
+  const rows = fold ? count * m : m;
+  const products = fold ? 1 : count;
+  // One product goes to XNNPACK unless it is small: a few rows, or a small right-hand matrix,
+  // where XNNPACK's per-call set-up dominates (it runs (1, 512)·(512, 64) at under 1 GFLOP/s).
+  if (products === 1 && rows > 8 && k * n > 4096) {
+    const out = stock({ ...a, shape: [rows, k] }, { ...b, shape: [k, n] });
+    return { ...out, shape: outShape };
+  }
+  const bmm = kernelFor(backend);
+  const offA = backend.dataIdMap.get(a.dataId)?.memoryOffset;
+  const offB = backend.dataIdMap.get(b.dataId)?.memoryOffset;
+  if (bmm === null || offA === undefined || offB === undefined) return stock(a, b);
+  const out = backend.makeOutput(outShape, 'float32');
+  // makeOutput may grow the heap, but offsets stay valid.
+  const offC = backend.dataIdMap.get(out.dataId)!.memoryOffset;
+  bmm(offA, offB, offC, products, rows, k, n, nA === 1 ? 0 : m * k * 4, nB === 1 ? 0 : k * n * 4);
+  return out;
 }

@@ -1,0 +1,164 @@
+/**
+ * 6. A BERT-style encoder reads "cheio" and "vazia": which container does the adjective describe?
+ *
+ *   Ela derramou água da jarra para o copo até que ficasse cheio.  → into (o copo)
+ *   Ela derramou água da jarra para o copo até que ficasse vazia.  → from (a jarra)
+ *
+ * The encoder-only model reads the whole sentence at once (every token attends to every token,
+ * on both sides) and a classifier on its first position, [CLS], says 'from' or 'into'. The
+ * adjective's meaning is drawn independently of the container, so only its gender decides. The
+ * test sentences use container pairs never seen together in training.
+ *
+ * The script trains the classifier (with --pretrain, first a short masked-LM pre-training on the
+ * Portuguese corpus, then fine-tuning from it), prints its held-out accuracy, then measures for
+ * every layer and head how much of the adjective's attention to the two nouns goes to the right
+ * one: right / (right + other), averaged over held-out sentences (0.5 = no preference). It does
+ * the same for the two articles (da/do, a/o), which carry the nouns' gender too, names the best
+ * heads, and shows them on the seed sentences.
+ *
+ *   npx tsx scripts/06-bert-referent.ts [--fast] [--pretrain] [--out DIR]
+ */
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { loadModelDir, renderHeatmap, renderSvg, SEED_PAIRS, startRun, type ReferentCase } from '../src/index.js';
+import { generateReferent } from '../src/data/pt-en.js';
+import { classifyText, encoderIds, fillMask } from '../src/infer/classify.js';
+import { ENCODER_RECIPES } from '../src/train/recipes/encoder.js';
+import { section, startScript } from './common.js';
+
+const ctx = await startScript('06-bert-referent', 'BERT-style encoder: which container does the adjective describe?');
+const pretrain = process.argv.includes('--pretrain');
+const quiet = { info: () => undefined, warn: (m: string) => console.log(`warning: ${m}`) };
+const recipe = ENCODER_RECIPES.referent!;
+const seed = recipe.training.seed;
+const dir = join(ctx.out, 'referent');
+rmSync(dir, { recursive: true, force: true });
+
+let init: string | undefined;
+if (pretrain) {
+  section('Masked-LM pre-training on the Portuguese side of the pt-en corpus');
+  init = join(ctx.out, 'pt-mlm');
+  rmSync(init, { recursive: true, force: true });
+  const pt = ENCODER_RECIPES.pt!;
+  const steps = ctx.fast ? 10 : 1500;
+  const s = await startRun({ out: init, arch: 'encoder', data: { kind: 'pt' }, model: pt.model, training: { ...pt.training, steps, validEvery: steps, seed }, backend: 'auto' }, quiet);
+  console.log(`${steps} steps in ${s.result.state.elapsedSeconds.toFixed(0)} s: masked tokens predicted right ${(100 * s.test.tokenAccuracy).toFixed(1)}% (test sentences)`);
+  const mlm = await loadModelDir(init);
+  for (const pair of SEED_PAIRS) {
+    const text = pair.source.replace(new RegExp(`${pair.adjective}\\.$`), '[MASK].');
+    const r = fillMask(mlm, text, { topK: 3 });
+    console.log(`${text}\n  → ${r.masks[0]!.candidates.map((c) => `${c.token} ${(100 * c.probability).toFixed(0)}%`).join(', ')}`);
+  }
+  mlm.model.dispose();
+}
+
+section(`Training the classifier${init ? ', fine-tuned from the masked LM' : ''}`);
+const steps = ctx.fast ? 30 : recipe.training.steps;
+const summary = await startRun(
+  {
+    out: dir,
+    arch: 'encoder',
+    data: { kind: 'referent', size: ctx.fast ? 400 : undefined },
+    model: recipe.model,
+    training: { ...recipe.training, steps, ...(init ? { init } : {}) },
+    backend: 'auto',
+  },
+  quiet,
+);
+const state = summary.result.state;
+console.log(`stopped at step ${state.step} after ${state.elapsedSeconds.toFixed(0)} s (${summary.result.reason === 'target' ? 'every validation sentence right' : 'step budget spent'})`);
+console.log(`held-out container pairs: ${(100 * summary.test.tokenAccuracy).toFixed(1)}% right (${summary.test.n} sentences)`);
+
+const loaded = await loadModelDir(dir);
+section('The seed sentences');
+for (const pair of SEED_PAIRS) {
+  const r = classifyText(loaded, pair.source);
+  console.log(`${pair.source}\n  → ${r.label} (${r.noun}), p = ${(r.probabilities[r.label]! * 100).toFixed(1)}%`);
+}
+
+/** Token positions the measurement compares, in [CLS] sentence eos. */
+function positions(c: ReferentCase, tokens: string[]) {
+  const adjective = tokens.lastIndexOf(c.adjective);
+  const from = tokens.indexOf(c.from);
+  const into = tokens.lastIndexOf(c.into);
+  const [right, other] = c.referent === 'into' ? [into, from] : [from, into];
+  // The article before each noun (da/do, a/o) carries its gender as well.
+  return { adjective, right, other, rightArticle: right - 1, otherArticle: other - 1 };
+}
+
+/** Every layer's attention for a batch of sentences: [sentence][layer][head][query][key] (padding keys get 0). */
+function attentionOf(cases: readonly ReferentCase[]): { tokens: string[][]; weights: number[][][][][] } {
+  const rows = cases.map((c) => encoderIds(loaded.source, c.source, loaded.model.config.maxLen).ids);
+  const t = Math.max(...rows.map((r) => r.length));
+  const ids = tf.tensor2d(rows.map((r) => [...r, ...new Array<number>(t - r.length).fill(0)]), [rows.length, t], 'int32');
+  const layers = loaded.model.attention({ ids }).encoder!; // each (B, H, T, T)
+  const arrays = layers.map((w) => w.arraySync() as number[][][][]);
+  tf.dispose([ids, ...layers]);
+  return { tokens: rows.map((r) => r.map((id) => loaded.source.vocab[id]!)), weights: cases.map((_, b) => arrays.map((layer) => layer[b]!)) };
+}
+
+const { numLayers, numHeads } = loaded.model.config as { numLayers: number; numHeads: number };
+const zeros = () => Array.from({ length: numLayers }, () => new Array<number>(numHeads).fill(0));
+const heldOut = generateReferent({ seed, size: ctx.fast ? 400 : undefined }).test.slice(0, ctx.fast ? 24 : undefined);
+const ratio = zeros();
+const wins = zeros();
+const articleRatio = zeros();
+let n = 0;
+for (let start = 0; start < heldOut.length; start += 64) {
+  const cases = heldOut.slice(start, start + 64);
+  const { tokens, weights } = attentionOf(cases);
+  cases.forEach((c, b) => {
+    const p = positions(c, tokens[b]!);
+    if (p.adjective < 0 || p.right < 0 || p.other < 0) return;
+    weights[b]!.forEach((layer, l) =>
+      layer.forEach((head, h) => {
+        const row = head[p.adjective]!;
+        ratio[l]![h]! += row[p.right]! / (row[p.right]! + row[p.other]! + 1e-9);
+        if (row[p.right]! > row[p.other]!) wins[l]![h]!++;
+        articleRatio[l]![h]! += row[p.rightArticle]! / (row[p.rightArticle]! + row[p.otherArticle]! + 1e-9);
+      }),
+    );
+    n++;
+  });
+}
+const mean = (m: number[][]) => m.map((row) => row.map((x) => x / Math.max(n, 1)));
+const scores = { ratio: mean(ratio), wins: mean(wins), articleRatio: mean(articleRatio) };
+/** A [layer][head] table with labelled rows and columns. */
+function table(m: number[][]): string {
+  const header = `${' '.repeat(8)}${Array.from({ length: numHeads }, (_, h) => `head ${h + 1}`.padStart(8)).join('')}`;
+  return [header, ...m.map((row, l) => `layer ${l + 1} ${row.map((x) => x.toFixed(2).padStart(8)).join('')}`)].join('\n');
+}
+
+section(`The adjective → the right noun, per layer and head (${n} held-out sentences)`);
+console.log('right / (right + other), mean over sentences (0.5 = no preference):');
+console.log(table(scores.ratio));
+console.log('\nshare of sentences where the right noun gets more:');
+console.log(table(scores.wins));
+console.log('\nthe same for the articles before the nouns (da/do, a/o), which also carry the gender:');
+console.log(table(scores.articleRatio));
+
+function best(m: number[][]): { layer: number; head: number; score: number } {
+  let top = { layer: 1, head: 1, score: -1 };
+  m.forEach((row, l) => row.forEach((x, h) => (x > top.score ? (top = { layer: l + 1, head: h + 1, score: x }) : undefined)));
+  return top;
+}
+const bestNoun = best(scores.ratio);
+const bestArticle = best(scores.articleRatio);
+section('The heads that link the adjective to its noun');
+console.log(`best head: layer ${bestNoun.layer}, head ${bestNoun.head} — ${bestNoun.score.toFixed(2)} of the adjective's attention to the two nouns goes to the right one (right noun preferred in ${(100 * scores.wins[bestNoun.layer - 1]![bestNoun.head - 1]!).toFixed(0)}% of held-out sentences)`);
+console.log(`for the articles: layer ${bestArticle.layer}, head ${bestArticle.head} — ${bestArticle.score.toFixed(2)} to the right one`);
+
+section(`Where the adjective looks in layer ${bestNoun.layer}, head ${bestNoun.head}`);
+const seedMaps = attentionOf(SEED_PAIRS);
+const panels = SEED_PAIRS.map((pair, i) => {
+  const tokens = seedMaps.tokens[i]!;
+  const weights = seedMaps.weights[i]![bestNoun.layer - 1]![bestNoun.head - 1]!;
+  const row = weights[positions(pair, tokens).adjective]!;
+  console.log(renderHeatmap([row], [pair.adjective], tokens, { numbers: true, title: pair.source }));
+  console.log();
+  return { kind: 'encoder' as const, title: 'encoder self-attention (bidirectional)', layer: bestNoun.layer, head: bestNoun.head, rows: tokens, cols: tokens, weights };
+});
+console.log(`wrote ${ctx.save('heads.json', JSON.stringify({ heldOutAccuracy: summary.test.tokenAccuracy, steps: state.step, seconds: state.elapsedSeconds, pretrained: init !== undefined, sentences: n, ...scores, bestNoun, bestArticle }, null, 2))}`);
+console.log(`wrote ${ctx.save('heads.svg', renderSvg(panels, `encoder layer ${bestNoun.layer}, head ${bestNoun.head}: cheio → copo, vazia → jarra`))}`);
+loaded.model.dispose();

@@ -1,0 +1,203 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Arch, ModelConfig } from '../config.js';
+import { BOS_ID, EOS_ID, MASK, PAD_ID, SEP, UNK, UNK_ID, type Tokenizer } from '../data/tokenizer.js';
+import { UsageError } from '../errors.js';
+import type { AttentionKind, Model } from '../model/model.js';
+import type { Transformer } from '../model/transformer.js';
+import { greedyDecode, type Generator } from './greedy.js';
+import type { LoadedModel } from './load.js';
+import { Translator, type AttentionMaps } from './translator.js';
+
+/** One kind of attention for one input: the weights of every layer and head, and the tokens on each axis. */
+export interface AttentionMap {
+  kind: AttentionKind;
+  /** What to call it in a view, e.g. "causal self-attention". */
+  title: string;
+  /** How to read its rows, one sentence for the views. */
+  note: string;
+  /** Query tokens, one per row. */
+  rows: string[];
+  /** Key tokens, one per column. */
+  cols: string[];
+  /** [layer][head][query][key]; every row sums to 1. */
+  weights: number[][][][];
+}
+
+/** The attention of a model of any family for one input, every kind it has. */
+export interface ModelAttention {
+  arch: Arch;
+  /** The text given: a source sentence, a prompt, or a sentence to read. */
+  input: string;
+  /** What the model wrote from it: the translation or the continuation (families that write). */
+  output?: string;
+  /** The kinds the family has, in the order of its layers (encoder, decoder, cross). */
+  maps: AttentionMap[];
+}
+
+export interface AttentionMapOptions {
+  /** Encoder–decoder: read the maps for this output instead of the greedy translation (teacher forcing). */
+  output?: string;
+  /** Decoder: also continue the prompt greedily and show the continuation's attention (default: true). */
+  continuation?: boolean;
+  /** Decoder: most tokens to continue with (default: as many as maxLen leaves). */
+  maxNew?: number;
+}
+
+/** The attention kinds each family has. */
+export const KINDS_OF: Readonly<Record<Arch, readonly AttentionKind[]>> = {
+  'encoder-decoder': ['encoder', 'decoder', 'cross'],
+  decoder: ['decoder'],
+  encoder: ['encoder'],
+};
+
+/** Names and one-line readings of each kind, per family. */
+const TITLES: Readonly<Record<Arch, Partial<Record<AttentionKind, { title: string; note: string }>>>> = {
+  'encoder-decoder': {
+    encoder: { title: 'encoder self-attention', note: 'Every source token looks at every source token.' },
+    decoder: { title: 'decoder self-attention (causal)', note: 'Rows are labelled by the word each position writes; it sees only the words written before it.' },
+    cross: { title: 'cross-attention (decoder → encoder)', note: 'Rows are labelled by the word each position writes; columns are the source tokens it reads.' },
+  },
+  decoder: {
+    decoder: { title: 'causal self-attention', note: 'Each position sees only itself and the tokens before it (the upper triangle is empty); it predicts the token after it.' },
+  },
+  encoder: {
+    encoder: { title: 'bidirectional self-attention', note: 'Every token looks at every token, on both sides; <bos> is the [CLS] position the classifier reads.' },
+  },
+};
+
+/** The title of a kind in a family, e.g. ("decoder", "decoder") → "causal self-attention". */
+export function kindTitle(arch: Arch, kind: AttentionKind): string {
+  return TITLES[arch][kind]?.title ?? kind;
+}
+
+/** Layers of one kind: encoder–decoders have separate encoder and decoder stacks. */
+export function attentionLayers(config: ModelConfig, kind: AttentionKind): number {
+  if (config.arch === 'encoder-decoder') return kind === 'encoder' ? config.numEncoderLayers : config.numDecoderLayers;
+  return config.numLayers;
+}
+
+/**
+ * Refuse attention kinds a family does not have, in one line naming those it has. `kinds`
+ * may hold 'all', which every family accepts.
+ */
+export function checkKinds(loaded: Pick<LoadedModel, 'dir' | 'model'>, kinds: readonly string[]): AttentionKind[] {
+  const arch = loaded.model.arch;
+  const has = KINDS_OF[arch];
+  if (kinds.includes('all')) return [...has];
+  const bad = kinds.find((k) => !has.includes(k as AttentionKind));
+  if (bad !== undefined) {
+    const choices = `${has.join(', ')} or all`;
+    const what = has.length === 1 ? `whose only attention is ${kindTitle(arch, has[0]!)}` : `whose attention is ${has.map((k) => kindTitle(arch, k)).join(', ')}`;
+    throw new UsageError(`--kind (${bad}) must be ${choices}: ${loaded.dir} is ${arch === 'decoder' ? 'a' : 'an'} ${arch} model, ${what}`);
+  }
+  return kinds as AttentionKind[];
+}
+
+/**
+ * The attention weights of every layer and head of a model, of any family, for one text:
+ * - encoder–decoder: it translates the text (greedy), then reads its encoder self-attention,
+ *   causal decoder self-attention and cross-attention on that output (as `Translator.attention`);
+ * - decoder: causal self-attention over bos, the prompt and, unless `continuation` is false, the
+ *   greedy continuation it writes;
+ * - encoder: bidirectional self-attention over [CLS] (bos), the sentence and eos; "[MASK]" in the
+ *   text stands for the mask token.
+ */
+export function attentionMaps(loaded: LoadedModel, text: string, options: AttentionMapOptions = {}): ModelAttention {
+  return READERS[loaded.model.arch](loaded, text, options);
+}
+
+const READERS: Readonly<Record<Arch, (loaded: LoadedModel, text: string, options: AttentionMapOptions) => ModelAttention>> = {
+  'encoder-decoder': (loaded, text, options) => {
+    const translator = new Translator(loaded.dir, loaded.model as Transformer, loaded.source, loaded.target, loaded.run);
+    return fromTranslation(text, translator.attention(text, { output: options.output }));
+  },
+  decoder: (loaded, text, options) => {
+    const { model, source: tokenizer } = loaded;
+    const prompt = decoderPrompt(tokenizer, text, model.config.maxLen);
+    const written = options.continuation === false ? [] : continuePrompt(model, prompt, options.maxNew);
+    const ids = [...prompt, ...written].slice(0, model.config.maxLen);
+    const tokens = tokensOf(tokenizer, ids);
+    const weights = readAttention(model, ids).decoder!;
+    return { arch: 'decoder', input: text, ...(options.continuation === false ? {} : { output: tokenizer.decode(written) }), maps: [map('decoder', 'decoder', tokens, tokens, weights)] };
+  },
+  encoder: (loaded, text) => {
+    const { model, source: tokenizer } = loaded;
+    const ids = encoderInput(tokenizer, text, model.config.maxLen);
+    const tokens = tokensOf(tokenizer, ids);
+    return { arch: 'encoder', input: text, maps: [map('encoder', 'encoder', tokens, tokens, readAttention(model, ids).encoder!)] };
+  },
+};
+
+/** The encoder–decoder's maps (`Translator.attention`) in the form every view reads. */
+export function fromTranslation(source: string, maps: AttentionMaps): ModelAttention {
+  const arch = 'encoder-decoder';
+  return {
+    arch,
+    input: source,
+    output: maps.output,
+    maps: [
+      map(arch, 'encoder', maps.sourceTokens, maps.sourceTokens, maps.encoder),
+      map(arch, 'decoder', maps.outputTokens, maps.targetTokens, maps.decoderSelf),
+      map(arch, 'cross', maps.outputTokens, maps.sourceTokens, maps.cross),
+    ],
+  };
+}
+
+/** Either form of maps, as `ModelAttention` (the encoder–decoder's own form needs its source sentence). */
+export function asModelAttention(maps: ModelAttention | AttentionMaps, source = ''): ModelAttention {
+  return 'maps' in maps ? maps : fromTranslation(source, maps);
+}
+
+/**
+ * A decoder's input: bos, the text's ids, and the separator when the model was trained on
+ * "input <sep> output" continuations (its vocabulary has one); cut to maxLen, keeping the separator.
+ */
+export function decoderPrompt(tokenizer: Tokenizer, text: string, maxLen: number): number[] {
+  const sep = tokenizer.extraSpecials.includes(SEP) ? [tokenizer.special(SEP)] : [];
+  const ids = [BOS_ID, ...tokenizer.encode(text), ...sep];
+  return ids.length <= maxLen ? ids : [...ids.slice(0, maxLen - sep.length), ...sep];
+}
+
+/**
+ * An encoder's input: [CLS] (bos), the text's ids with each "[MASK]" (or "<mask>") as the mask
+ * token when the vocabulary has one, then eos; cut to maxLen, keeping eos.
+ */
+export function encoderInput(tokenizer: Tokenizer, text: string, maxLen: number): number[] {
+  const mask = tokenizer.extraSpecials.includes(MASK) ? tokenizer.special(MASK) : UNK_ID;
+  const ids = text.split(/\[MASK\]|<mask>/).flatMap((part, i) => (i === 0 ? tokenizer.encode(part) : [mask, ...tokenizer.encode(part)]));
+  const body = ids.slice(0, Math.max(0, maxLen - 2));
+  return [BOS_ID, ...body, EOS_ID];
+}
+
+/** Greedy continuation of one prompt, without eos. */
+function continuePrompt(model: Model, prompt: number[], maxNew?: number): number[] {
+  if (model.startGeneration === undefined) return [];
+  const limit = Math.max(0, Math.min(maxNew ?? model.config.maxLen, model.config.maxLen - prompt.length));
+  if (limit === 0) return [];
+  return greedyDecode(model as Generator, [prompt], { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID }, { maxLen: limit })[0]!;
+}
+
+/** Run the model on one sequence and read every kind's weights as arrays: [layer][head][query][key]. */
+function readAttention(model: Model, ids: number[]): Partial<Record<AttentionKind, number[][][][]>> {
+  const input = tf.tensor2d([ids], [1, ids.length], 'int32');
+  try {
+    const weights = model.attention({ ids: input });
+    const out: Partial<Record<AttentionKind, number[][][][]>> = {};
+    for (const [kind, layers] of Object.entries(weights) as [AttentionKind, tf.Tensor[]][]) {
+      out[kind] = layers.map((w) => (w.arraySync() as number[][][][])[0]!); // (B, H, Tq, Tk) → [H][Tq][Tk] of row 0
+      tf.dispose(layers);
+    }
+    return out;
+  } finally {
+    input.dispose();
+  }
+}
+
+function tokensOf(tokenizer: Tokenizer, ids: readonly number[]): string[] {
+  return ids.map((id) => tokenizer.vocab[id] ?? UNK);
+}
+
+function map(arch: Arch, kind: AttentionKind, rows: string[], cols: string[], weights: number[][][][]): AttentionMap {
+  const { title, note } = TITLES[arch][kind]!;
+  return { kind, title, note, rows, cols, weights };
+}
