@@ -116,7 +116,7 @@ layer.dispose();
 const svg = ctx.save(
   'heads.svg',
   renderSvg(
-    headWeights.map((w, h) => ({ kind: 'encoder' as const, title: 'self-attention', layer: 1, head: h + 1, rows: words, cols: words, weights: w })),
+    headWeights.map((w, h) => ({ kind: 'encoder' as const, title: 'encoder self-attention', layer: 1, head: h + 1, rows: words, cols: words, weights: w })),
     'Untrained attention weights of two heads (random weights): rows look at columns',
   ),
 );

@@ -23,8 +23,10 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { generatePtEn, loadModel, loadModelDir, renderHeatmap, renderHtml, SEED_PAIRS, startRun, UsageError, type AttentionMaps, type HtmlExample, type ReferentCase, type TrainingArgs } from '../src/index.js';
+import { generatePtEn, loadModel, loadModelDir, renderHeatmap, renderHtml, SEED_PAIRS, startRun, UsageError, type AttentionMaps, type HtmlExample, type LoadedModel, type ReferentCase, type TrainingArgs } from '../src/index.js';
 import { attentionMaps, type ModelAttention } from '../src/infer/attention-maps.js';
+import { classifyText, fillMask } from '../src/infer/classify.js';
+import { generateText } from '../src/infer/generate.js';
 import { ENCODER_RECIPES } from '../src/train/recipes/encoder.js';
 import { DECODER_RECIPES } from '../src/train/recipes/decoder.js';
 import { section, startScript } from './common.js';
@@ -141,9 +143,12 @@ async function trainTiny(arch: 'encoder' | 'decoder', recipe: { training: Traini
 
 /**
  * One encoder-only or decoder-only model on the held-out sentences of its training seed: per layer
- * and head, right / (right + other) of the adjective's self-attention on the two nouns.
+ * and head, right / (right + other) of the adjective's self-attention on the two nouns; for a
+ * decoder also of the position that writes the adjective (the word before it). And what the
+ * model does with the sentences: an encoder's class (or its fill-mask of the adjective), the
+ * adjective a decoder writes after "… ficasse".
  */
-async function probeFamily(arch: 'encoder' | 'decoder', familyDir: string): Promise<Scores & { model: string; sentences: number; best: { layer: number; head: number; score: number } }> {
+async function probeFamily(arch: 'encoder' | 'decoder', familyDir: string): Promise<object> {
   const loaded = await loadModelDir(familyDir);
   if (loaded.model.arch !== arch) {
     loaded.model.dispose();
@@ -153,16 +158,26 @@ async function probeFamily(arch: 'encoder' | 'decoder', familyDir: string): Prom
   const name = arch === 'encoder' ? 'Encoder-only (bidirectional self-attention)' : 'Decoder-only (causal self-attention)';
   // The sentence as it is: a decoder reads it without writing anything after it.
   const read = (c: ReferentCase) => attentionMaps(loaded, c.source, { continuation: false });
-  const pick = (maps: ModelAttention, c: ReferentCase) => {
+  /** The nouns' columns and the row `offset` positions from the adjective's; undefined when a word reads as <unk>. */
+  const pickAt = (offset: number) => (maps: ModelAttention, c: ReferentCase) => {
     const m = maps.maps[0]!;
     const [right, other] = c.referent === 'into' ? [c.into, c.from] : [c.from, c.into];
-    const p = { layers: m.weights, row: m.rows.lastIndexOf(c.adjective), right: m.cols.indexOf(right), other: m.cols.indexOf(other) };
-    return p.row < 0 || p.right < 0 || p.other < 0 ? undefined : p; // a word the vocabulary lacks reads as <unk>
+    const at = m.rows.lastIndexOf(c.adjective);
+    const p = { layers: m.weights, row: at + offset, right: m.cols.indexOf(right), other: m.cols.indexOf(other) };
+    return at < 0 || p.right < 0 || p.other < 0 ? undefined : p;
   };
-  const scores = measureWith(cases, read, pick);
+  const scores = measureWith(cases, read, pickAt(0));
   console.log(`\n${name}: ${familyDir}; ${scores.sentences} of ${cases.length} held-out sentences have the adjective and both nouns in its vocabulary`);
+  console.log(behaviour(loaded, cases));
   const best = table(`${name}: the adjective → the right noun (held-out sentences)`, scores);
   console.log(`${arch}-only: layer ${best.layer}, head ${best.head} — ${best.score.toFixed(2)} of the adjective's attention to the two nouns goes to the right one (held-out)`);
+  let writing: (Scores & { best: { layer: number; head: number; score: number } }) | undefined;
+  if (arch === 'decoder') {
+    const w = measureWith(cases, read, pickAt(-1));
+    const bestWriting = table(`${name}: the position that writes the adjective ("ficasse") → the right noun (held-out sentences)`, w);
+    console.log(`decoder-only, writing the adjective: layer ${bestWriting.layer}, head ${bestWriting.head} — ${bestWriting.score.toFixed(2)} of its attention to the two nouns goes to the right one (held-out)`);
+    writing = { ...w, best: bestWriting };
+  }
   const familyExamples: HtmlExample[] = [];
   for (const pair of SEED_PAIRS) {
     const maps = read(pair);
@@ -174,7 +189,23 @@ async function probeFamily(arch: 'encoder' | 'decoder', familyDir: string): Prom
   }
   console.log(`wrote ${ctx.save(`cheio-vazia-${arch}.html`, renderHtml({ title: `cheio / vazia: ${name}`, examples: familyExamples }))}`);
   loaded.model.dispose();
-  return { model: familyDir, ...scores, best };
+  return { model: familyDir, ...scores, best, ...(writing ? { writingAdjective: writing } : {}) };
+}
+
+/** What the model does with the held-out sentences, in one line. */
+function behaviour(loaded: LoadedModel, cases: readonly ReferentCase[]): string {
+  const config = loaded.model.config;
+  if (config.arch === 'decoder') {
+    // The sentence up to the adjective: does it write the adjective that agrees with the referent?
+    const right = cases.filter((c) => generateText(loaded, c.source.slice(0, c.source.lastIndexOf(` ${c.adjective}`)), { maxTokens: 1 }).tokens[0] === c.adjective).length;
+    return `it writes the right adjective after "… ficasse" in ${right} of ${cases.length}`;
+  }
+  if (config.arch === 'encoder' && config.numClasses > 0) {
+    const right = cases.filter((c) => classifyText(loaded, c.source).label === c.referent).length;
+    return `it names the referent (from | into) of ${right} of ${cases.length}`;
+  }
+  const right = cases.filter((c) => fillMask(loaded, c.source.replace(` ${c.adjective}`, ' [MASK]')).masks[0]?.candidates[0]?.token === c.adjective).length;
+  return `with the adjective masked, its first guess is the adjective in ${right} of ${cases.length}`;
 }
 
 /** `measure` for maps of any family: mean right / (right + other) and wins per layer and head. */

@@ -23,58 +23,66 @@ import { rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { loadModelDir, renderHeatmap, renderSvg, SEED_PAIRS, startRun, type ReferentCase } from '../src/index.js';
 import { generateReferent } from '../src/data/pt-en.js';
-import { classifyText, encoderIds, fillMask } from '../src/infer/classify.js';
+import { classifyText, classifyTexts, encoderIds, fillMask } from '../src/infer/classify.js';
 import { ENCODER_RECIPES } from '../src/train/recipes/encoder.js';
 import { section, startScript } from './common.js';
 
 const ctx = await startScript('06-bert-referent', 'BERT-style encoder: which container does the adjective describe?');
-const pretrain = process.argv.includes('--pretrain');
+const args = process.argv.slice(2);
+const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const pretrain = args.includes('--pretrain');
 const quiet = { info: () => undefined, warn: (m: string) => console.log(`warning: ${m}`) };
 const recipe = ENCODER_RECIPES.referent!;
-const seed = recipe.training.seed;
-const dir = join(ctx.out, 'referent');
-rmSync(dir, { recursive: true, force: true });
+const size = ctx.fast ? 400 : undefined;
 
-let init: string | undefined;
-if (pretrain) {
+/** Masked-LM pre-training on the Portuguese corpus; shows what the model guesses for the seed sentences' adjectives. */
+async function pretrainEncoder(): Promise<string> {
   section('Masked-LM pre-training on the Portuguese side of the pt-en corpus');
-  init = join(ctx.out, 'pt-mlm');
-  rmSync(init, { recursive: true, force: true });
+  const out = join(ctx.out, 'pt-mlm');
+  rmSync(out, { recursive: true, force: true });
   const pt = ENCODER_RECIPES.pt!;
   const steps = ctx.fast ? 10 : 1500;
-  const s = await startRun({ out: init, arch: 'encoder', data: { kind: 'pt' }, model: pt.model, training: { ...pt.training, steps, validEvery: steps, seed }, backend: 'auto' }, quiet);
+  const s = await startRun({ out, arch: 'encoder', data: { kind: 'pt' }, model: pt.model, training: { ...pt.training, steps, validEvery: steps, seed: recipe.training.seed }, backend: 'auto' }, quiet);
   console.log(`${steps} steps in ${s.result.state.elapsedSeconds.toFixed(0)} s: masked tokens predicted right ${(100 * s.test.tokenAccuracy).toFixed(1)}% (test sentences)`);
-  const mlm = await loadModelDir(init);
+  const mlm = await loadModelDir(out);
   for (const pair of SEED_PAIRS) {
     const text = pair.source.replace(new RegExp(`${pair.adjective}\\.$`), '[MASK].');
     const r = fillMask(mlm, text, { topK: 3 });
     console.log(`${text}\n  → ${r.masks[0]!.candidates.map((c) => `${c.token} ${(100 * c.probability).toFixed(0)}%`).join(', ')}`);
   }
   mlm.model.dispose();
+  return out;
 }
 
-section(`Training the classifier${init ? ', fine-tuned from the masked LM' : ''}`);
-const steps = ctx.fast ? 30 : recipe.training.steps;
-const summary = await startRun(
-  {
-    out: dir,
-    arch: 'encoder',
-    data: { kind: 'referent', size: ctx.fast ? 400 : undefined },
-    model: recipe.model,
-    training: { ...recipe.training, steps, ...(init ? { init } : {}) },
-    backend: 'auto',
-  },
-  quiet,
-);
-const state = summary.result.state;
-console.log(`stopped at step ${state.step} after ${state.elapsedSeconds.toFixed(0)} s (${summary.result.reason === 'target' ? 'every validation sentence right' : 'step budget spent'})`);
-console.log(`held-out container pairs: ${(100 * summary.test.tokenAccuracy).toFixed(1)}% right (${summary.test.n} sentences)`);
+/** Train the classifier (fine-tuning `init` when given): until every validation sentence is right, or exactly --steps N. */
+async function trainClassifier(init: string | undefined): Promise<string> {
+  section(`Training the classifier${init ? ', fine-tuned from the masked LM' : ''}`);
+  const out = join(ctx.out, 'referent');
+  rmSync(out, { recursive: true, force: true });
+  const fixed = flag('--steps') === undefined ? undefined : Number(flag('--steps'));
+  const training = { ...recipe.training, ...(ctx.fast ? { steps: 30 } : {}), ...(fixed ? { steps: fixed, validEvery: fixed, untilExact: undefined } : {}), ...(init ? { init } : {}) };
+  const summary = await startRun({ out, arch: 'encoder', data: { kind: 'referent', size }, model: recipe.model, training, backend: 'auto' }, quiet);
+  const state = summary.result.state;
+  console.log(`stopped at step ${state.step} after ${state.elapsedSeconds.toFixed(0)} s (${summary.result.reason === 'target' ? 'every validation sentence right' : 'step budget spent'})`);
+  return out;
+}
 
+// --model DIR reads a folder trained before (a classifier, or a masked LM: then only the attention).
+const dir = flag('--model') ?? (await trainClassifier(pretrain ? await pretrainEncoder() : undefined));
 const loaded = await loadModelDir(dir);
-section('The seed sentences');
-for (const pair of SEED_PAIRS) {
-  const r = classifyText(loaded, pair.source);
-  console.log(`${pair.source}\n  → ${r.label} (${r.noun}), p = ${(r.probabilities[r.label]! * 100).toFixed(1)}%`);
+const seed = loaded.run.training.seed;
+const classifier = (loaded.model.config as { numClasses?: number }).numClasses! > 0;
+const heldOut = generateReferent({ seed, size }).test;
+let accuracy: number | undefined;
+if (classifier) {
+  const results = classifyTexts(loaded, heldOut.map((c) => c.source));
+  accuracy = results.filter((r, i) => r.label === heldOut[i]!.referent).length / heldOut.length;
+  console.log(`held-out container pairs: ${(100 * accuracy).toFixed(1)}% right (${heldOut.length} sentences)`);
+  section('The seed sentences');
+  for (const pair of SEED_PAIRS) {
+    const r = classifyText(loaded, pair.source);
+    console.log(`${pair.source}\n  → ${r.label} (${r.noun}), p = ${(r.probabilities[r.label]! * 100).toFixed(1)}%`);
+  }
 }
 
 /** Token positions the measurement compares, in [CLS] sentence eos. */
@@ -100,13 +108,16 @@ function attentionOf(cases: readonly ReferentCase[]): { tokens: string[][]; weig
 
 const { numLayers, numHeads } = loaded.model.config as { numLayers: number; numHeads: number };
 const zeros = () => Array.from({ length: numLayers }, () => new Array<number>(numHeads).fill(0));
-const heldOut = generateReferent({ seed, size: ctx.fast ? 400 : undefined }).test.slice(0, ctx.fast ? 24 : undefined);
+const probes = heldOut.slice(0, ctx.fast ? 24 : undefined);
 const ratio = zeros();
 const wins = zeros();
 const articleRatio = zeros();
+/** [layer][part]: share of the [CLS] row (mean of heads) on each part of the sentence. */
+const PARTS = ['adjective', 'right noun', 'other noun', 'articles', '[CLS]', 'the rest'] as const;
+const cls = Array.from({ length: numLayers }, () => new Array<number>(PARTS.length).fill(0));
 let n = 0;
-for (let start = 0; start < heldOut.length; start += 64) {
-  const cases = heldOut.slice(start, start + 64);
+for (let start = 0; start < probes.length; start += 64) {
+  const cases = probes.slice(start, start + 64);
   const { tokens, weights } = attentionOf(cases);
   cases.forEach((c, b) => {
     const p = positions(c, tokens[b]!);
@@ -117,13 +128,17 @@ for (let start = 0; start < heldOut.length; start += 64) {
         ratio[l]![h]! += row[p.right]! / (row[p.right]! + row[p.other]! + 1e-9);
         if (row[p.right]! > row[p.other]!) wins[l]![h]!++;
         articleRatio[l]![h]! += row[p.rightArticle]! / (row[p.rightArticle]! + row[p.otherArticle]! + 1e-9);
+        const first = head[0]!;
+        const parts = [first[p.adjective]!, first[p.right]!, first[p.other]!, first[p.rightArticle]! + first[p.otherArticle]!, first[0]!];
+        parts.push(1 - parts.reduce((a, b) => a + b, 0));
+        parts.forEach((x, k) => (cls[l]![k]! += x / numHeads));
       }),
     );
     n++;
   });
 }
 const mean = (m: number[][]) => m.map((row) => row.map((x) => x / Math.max(n, 1)));
-const scores = { ratio: mean(ratio), wins: mean(wins), articleRatio: mean(articleRatio) };
+const scores = { ratio: mean(ratio), wins: mean(wins), articleRatio: mean(articleRatio), cls: mean(cls) };
 /** A [layer][head] table with labelled rows and columns. */
 function table(m: number[][]): string {
   const header = `${' '.repeat(8)}${Array.from({ length: numHeads }, (_, h) => `head ${h + 1}`.padStart(8)).join('')}`;
@@ -137,6 +152,12 @@ console.log('\nshare of sentences where the right noun gets more:');
 console.log(table(scores.wins));
 console.log('\nthe same for the articles before the nouns (da/do, a/o), which also carry the gender:');
 console.log(table(scores.articleRatio));
+
+section('Where [CLS] looks (the position the classifier reads), mean of heads');
+console.log(`${' '.repeat(8)}${PARTS.map((p) => p.padStart(12)).join('')}`);
+scores.cls.forEach((row, l) => console.log(`layer ${l + 1} ${row.map((x) => x.toFixed(2).padStart(12)).join('')}`));
+const last = scores.cls[numLayers - 1]!;
+console.log(`\nlast layer: ${last[0]!.toFixed(2)} of [CLS]'s attention on the adjective, ${last[3]!.toFixed(2)} on the two articles, ${(last[1]! + last[2]!).toFixed(2)} on the two nouns`);
 
 function best(m: number[][]): { layer: number; head: number; score: number } {
   let top = { layer: 1, head: 1, score: -1 };
@@ -159,6 +180,6 @@ const panels = SEED_PAIRS.map((pair, i) => {
   console.log();
   return { kind: 'encoder' as const, title: 'encoder self-attention (bidirectional)', layer: bestNoun.layer, head: bestNoun.head, rows: tokens, cols: tokens, weights };
 });
-console.log(`wrote ${ctx.save('heads.json', JSON.stringify({ heldOutAccuracy: summary.test.tokenAccuracy, steps: state.step, seconds: state.elapsedSeconds, pretrained: init !== undefined, sentences: n, ...scores, bestNoun, bestArticle }, null, 2))}`);
+console.log(`wrote ${ctx.save('heads.json', JSON.stringify({ model: dir, heldOutAccuracy: accuracy, init: loaded.run.training.init, sentences: n, ...scores, bestNoun, bestArticle }, null, 2))}`);
 console.log(`wrote ${ctx.save('heads.svg', renderSvg(panels, `encoder layer ${bestNoun.layer}, head ${bestNoun.head}: cheio → copo, vazia → jarra`))}`);
 loaded.model.dispose();

@@ -196,7 +196,7 @@ export function show(value: unknown): string {
   }
 }
 
-/** A one-line summary of a config, e.g. "decoder: d 64, 4 heads, 2 layers, ff 256, vocab 14, maxLen 24". */
+/** A one-line summary of a config, e.g. "decoder: d 64, 4 heads, 2 layers, ff 256, maxLen 24, vocab 14". */
 export function describeConfig(c: ModelConfig): string {
   const shape = `d ${c.dModel}, ${c.numHeads} heads`;
   const rest = `ff ${c.dFF}, maxLen ${c.maxLen}`;
@@ -204,7 +204,7 @@ export function describeConfig(c: ModelConfig): string {
     return `${c.arch}: ${shape}, ${c.numEncoderLayers}+${c.numDecoderLayers} layers, ${rest}, vocab ${c.srcVocabSize}/${c.tgtVocabSize}`;
   }
   const classes = c.arch === 'encoder' && c.numClasses > 0 ? `, ${c.numClasses} classes` : '';
-  return `${c.arch}: ${shape}, ${c.numLayers} layers, ${rest}, vocab ${c.vocabSize}${classes}`;
+  return `${c.arch}: ${shape}, ${c.numLayers} layer${c.numLayers === 1 ? '' : 's'}, ${rest}, vocab ${c.vocabSize}${classes}`;
 }
 
 const CONFIG_KEYS = [...new Set([...Object.values(DEFAULTS).flatMap((d) => Object.keys(d)), ...Object.values(REQUIRED).flat(), 'arch'])];

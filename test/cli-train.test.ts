@@ -27,7 +27,7 @@ function expectCleanError(r: ReturnType<typeof run>, status: number, message: st
 }
 
 describe('atencao train: bad input', () => {
-  it('needs data', () => expectCleanError(run('train', '--out', join(dir, 'x')), 2, 'choose the data: --task copy|reverse|sort|pt-en or --data FILE'));
+  it('needs data', () => expectCleanError(run('train', '--out', join(dir, 'x')), 2, 'choose the data: --task copy|reverse|sort|pt-en|pt|referent or --data FILE'));
   it('rejects an unknown task', () => expectCleanError(run('train', '--task', 'translate', '--out', join(dir, 'x')), 2, 'Invalid values'));
   it('rejects a missing corpus file', () => expectCleanError(run('train', '--data', join(dir, 'nope.tsv'), '--out', join(dir, 'x')), 1, `corpus file '${join(dir, 'nope.tsv')}' not found`));
   it('rejects an empty corpus file', () => {
@@ -104,6 +104,63 @@ describe('atencao train and eval on a small corpus', () => {
     };
     const a = losses(join(dir, 'seed-a'));
     expect(losses(join(dir, 'seed-b'))).toEqual(a.map((m) => expect.objectContaining({ trainLoss: m.trainLoss, loss: m.loss })));
+  });
+});
+
+describe('atencao train: the three families and the steppers', () => {
+  const metricsOf = (out: string) => readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+  const configOf = (out: string) => JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { model: Record<string, unknown>; data: Record<string, unknown> };
+
+  it('--arch decoder trains a task as continuation, records its family, and resumes', () => {
+    const out = join(dir, 'gpt');
+    const r = run('train', '--arch', 'decoder', '--task', 'reverse', '--lengths', '3:5', '--out', out, '--steps', '3', '--valid-every', '2', ...TINY);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('decoder: d 16, 2 heads, 1 layer, ff 32');
+    expect(configOf(out).model).toMatchObject({ arch: 'decoder', numLayers: 1, dModel: 16 });
+    expect(configOf(out).data).toMatchObject({ arch: 'decoder', spec: { kind: 'task', task: 'reverse' } });
+    // Continuations have an exact match (greedy output = target); the model is untrained, so it is low.
+    expect(metricsOf(out).map((m) => [m.step, typeof m.exactMatch])).toEqual([
+      [2, 'number'],
+      [3, 'number'],
+    ]);
+    const again = run('train', '--out', out, '--resume', '--steps', '4', '--valid-every', '1');
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toContain('resuming at step 3 of 4');
+    expect(metricsOf(out).map((m) => m.step)).toEqual([2, 3, 4]);
+  });
+
+  it('--arch encoder trains the referent classifier, with the class names recorded', () => {
+    const out = join(dir, 'bert');
+    const r = run('train', '--arch', 'encoder', '--task', 'referent', '--out', out, '--steps', '2', '--valid-every', '2', ...TINY);
+    expect(r.status, r.stderr).toBe(0);
+    expect(configOf(out).model).toMatchObject({ arch: 'encoder', numClasses: 2 });
+    expect(configOf(out).data).toMatchObject({ arch: 'encoder', labels: ['from', 'into'] });
+    const [m] = metricsOf(out);
+    // Classification: exact match is the accuracy.
+    expect(m!.exactMatch).toBe(m!.tokenAccuracy);
+  });
+
+  it('a family that does not train on the data is refused with one line', () => {
+    expectCleanError(run('train', '--arch', 'encoder', '--task', 'copy', '--out', join(dir, 'never')), 2, '--task copy does not train an encoder model (it trains: encoder-decoder, decoder)');
+    expect(existsSync(join(dir, 'never', 'model.json'))).toBe(false);
+  });
+
+  it('every --stepper gives the same losses (dropout off): flat, device (tf.train.adam) and parallel (2 threads)', () => {
+    const losses = (stepper: string, says: string | undefined, ...extra: string[]) => {
+      const out = join(dir, `stepper-${stepper}`);
+      const r = run('train', '--task', 'reverse', '--lengths', '3:5', '--out', out, '--steps', '4', '--valid-every', '2', '--dropout', '0', '--stepper', stepper, ...extra, ...TINY);
+      expect(r.status, r.stderr).toBe(0);
+      if (says === undefined) expect(r.stderr).not.toContain('steps: ');
+      else expect(r.stderr).toContain(`steps: ${says}`);
+      return metricsOf(out).flatMap((m) => [m.trainLoss!, m.loss!]);
+    };
+    const flat = losses('flat', undefined);
+    const device = losses('device', 'tf.train.adam on the device');
+    const parallel = losses('parallel', 'flat Adam, 2 threads', '--workers', '2');
+    flat.forEach((l, i) => {
+      expect(Math.abs(device[i]! - l)).toBeLessThan(1e-5);
+      expect(Math.abs(parallel[i]! - l)).toBeLessThan(1e-5);
+    });
   });
 });
 

@@ -37,29 +37,43 @@ it('bad usage exits 2 with one line and no stack trace', () => {
   }
 });
 
-it('bench --json prints one JSON object per line: the matMul peak, the training rows and the reference trainer with the ratio', () => {
-  // A stand-in reference trainer that reports 100 ms/step for any config.
+it('bench --json prints one JSON object per line: the matMul peak, a training row per family and the reference trainer with the ratio', () => {
+  // A stand-in reference trainer that reports 100 ms/step for any config and family.
   const peer = `"${process.execPath}" -e "console.log('starting'); console.log(JSON.stringify({ peer: 'stand-in', ms_per_step: 100, tokens_per_s: 10240 }))" --`;
   const r = run('bench', '--parts', 'train', '--workers', '1', '--backend', 'wasm', '--config', 'small', '--steps', '1', '--warmup', '0', '--json', '--peer', peer);
   expect(r.status, r.stderr).toBe(0);
   const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  expect(rows.map((row) => row.kind)).toEqual(['peak', 'train', 'peer']);
-  expect(rows[0]!.gflops).toBeGreaterThan(0);
-  const train = rows[1]!;
-  expect(train).toMatchObject({ config: 'small', backend: 'wasm', workers: 1, steps: 1, params: 239904 });
-  const ms = train.msPerStep as number;
-  expect(ms).toBeGreaterThan(0);
-  expect(train.tokensPerSecond).toBeCloseTo((64 * 16) / (ms / 1000), -1);
-  // 1.497 GFLOP of matrix products per step of the small config (counted by hand in bench.test.ts).
-  expect(train.gflops).toBeCloseTo(1.497366528 / (ms / 1000), 0);
-  expect(rows[2]).toMatchObject({ kind: 'peer', config: 'small', name: 'stand-in', msPerStep: 100 });
-  expect(rows[2]!.throughputRatio).toBeCloseTo(100 / ms, 1);
+  const kinds = rows.map((row) => `${row.kind}${row.arch === undefined ? '' : ` ${row.arch}`}`);
+  expect([...kinds].sort()).toEqual(['peak', 'peer decoder', 'peer encoder-decoder', 'train decoder', 'train encoder-decoder']);
+  const row = (kind: string, arch?: string) => rows.find((r) => r.kind === kind && r.arch === arch)!;
+  expect(row('peak').gflops).toBeGreaterThan(0);
+  // Per family: the parameters, the predicted tokens of a batch and the matrix-product work of a step, counted by hand.
+  // Encoder–decoder: 64 sentences of 16 target tokens; 1.497 GFLOP (bench.test.ts counts it).
+  // Decoder: 4 causal blocks over 64 sequences of 32 tokens: per block Q/K/V/O 8·2048·64² + attention
+  // 4·64·32²·64 + feed-forward 4·2048·64·256 = 218,103,808; output 2·2048·64·32; ×3 for backward:
+  // 3 · (4 · 218,103,808 + 8,388,608) = 2.642 GFLOP. Parameters: embedding 32·64, 4 blocks of 49,984,
+  // final norm 128, output 64·32 + 32 = 204,192.
+  const expected = [
+    { arch: 'encoder-decoder', params: 239904, tokens: 64 * 16, gflop: 1.497366528 },
+    { arch: 'decoder', params: 204192, tokens: 64 * 32, gflop: 2.64241152 },
+  ];
+  for (const want of expected) {
+    const train = row('train', want.arch);
+    expect(train).toMatchObject({ config: 'small', arch: want.arch, backend: 'wasm', workers: 1, steps: 1, params: want.params });
+    const ms = train.msPerStep as number;
+    expect(ms).toBeGreaterThan(0);
+    expect(train.tokensPerSecond).toBeCloseTo(want.tokens / (ms / 1000), -1);
+    expect(train.gflops).toBeCloseTo(want.gflop / (ms / 1000), 0);
+    const peerRow = row('peer', want.arch);
+    expect(peerRow).toMatchObject({ kind: 'peer', config: 'small', arch: want.arch, name: 'stand-in', msPerStep: 100 });
+    expect(peerRow.throughputRatio).toBeCloseTo(100 / ms, 1);
+  }
 });
 
 it('bench: a reference trainer that fails is reported in one line and the bench still succeeds', () => {
-  const r = run('bench', '--parts', 'train', '--workers', '1', '--backend', 'wasm', '--config', 'small', '--steps', '1', '--warmup', '0', '--peer', `"${process.execPath}" -e "process.exit(3)" --`);
+  const r = run('bench', '--parts', 'train', '--workers', '1', '--backend', 'wasm', '--config', 'small', '--arch', 'encoder-decoder', '--steps', '1', '--warmup', '0', '--peer', `"${process.execPath}" -e "process.exit(3)" --`);
   expect(r.status, r.stderr).toBe(0);
-  expect(r.stdout).toMatch(/small: the reference trainer failed: exit 3/);
+  expect(r.stdout).toMatch(/small encoder-decoder: the reference trainer failed: exit 3/);
 });
 
 it('atencao demo translates the two seed sentences with the shipped model and shows the attention', () => {

@@ -57,6 +57,7 @@ describe('defaults', () => {
     expect(describeConfig(resolveConfig({ arch: 'decoder', vocabSize: 14, maxLen: 24 }))).toBe('decoder: d 64, 4 heads, 2 layers, ff 256, maxLen 24, vocab 14');
     expect(describeConfig(resolveConfig({ arch: 'encoder', vocabSize: 30, numClasses: 2, numLayers: 3 }))).toBe('encoder: d 64, 4 heads, 3 layers, ff 256, maxLen 64, vocab 30, 2 classes');
     expect(describeConfig(resolveConfig({ arch: 'encoder', vocabSize: 30 }))).toBe('encoder: d 64, 4 heads, 2 layers, ff 256, maxLen 64, vocab 30');
+    expect(describeConfig(resolveConfig({ arch: 'decoder', vocabSize: 9, numLayers: 1 }))).toBe('decoder: d 64, 4 heads, 1 layer, ff 256, maxLen 64, vocab 9');
   });
 });
 

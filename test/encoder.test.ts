@@ -205,6 +205,29 @@ describe('masked-LM corruption', () => {
     expect(first.length).toBe(16);
     expect(new Set([...key(first), ...key(again)]).size).toBeGreaterThan(16);
   });
+
+  it('a text file (--data): lines masked as above, its hash recorded, a change reported when the run continues', async () => {
+    const { createHash } = await import('node:crypto');
+    const { writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'atencao-mlm-text-'));
+    const file = join(dir, 'lines.txt');
+    const lines = Array.from({ length: 60 }, (_, i) => `linha ${i % 7} com ${i % 5} palavras`);
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const spec = { kind: 'text' as const, file, tokenizer: 'word' as const };
+    const a = prepareData(spec, { arch: 'encoder', seed: 2 }, quiet);
+    expect(a.objective).toBe('masked-lm');
+    expect(a.provenance.sha256?.train).toBe(createHash('sha256').update(readFileSync(file)).digest('hex'));
+    expect(a.valid.length + a.provenance.trainPairs!).toBe(60);
+    for (const p of [...a.valid, ...a.train.batchAt(0, 8)]) {
+      expect(p.src.length).toBe(7); // [CLS], five words, eos
+      expect(p.tgt.filter((t) => t !== PAD_ID).length).toBeGreaterThanOrEqual(1);
+    }
+    writeFileSync(file, `${lines.join('\n')}\nmais uma linha\n`);
+    const warnings: string[] = [];
+    prepareData(spec, { arch: 'encoder', seed: 2, tokenizers: { source: a.source, target: a.target }, expect: a.provenance }, { info: () => undefined, warn: (m) => warnings.push(m) });
+    expect(warnings).toEqual([`${file} changed since this run started; training continues on its current content`]);
+    rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 /** Gender of each written adjective form, by hand. */
@@ -516,10 +539,13 @@ describe('classify and fill-mask on small trained folders', () => {
   });
 });
 
-it('06: the BERT walkthrough trains the referent classifier and names the heads that find the noun', () => {
+it('06: the BERT walkthrough pre-trains, fine-tunes the referent classifier and names the heads that find the noun', () => {
   const out = mkdtempSync(join(tmpdir(), 'atencao-06-'));
-  const r = spawnSync(TSX, ['scripts/06-bert-referent.ts', '--fast', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+  const r = spawnSync(TSX, ['scripts/06-bert-referent.ts', '--fast', '--pretrain', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
   expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+  expect(r.stdout).toMatch(/Ela derramou água da jarra para o copo até que ficasse \[MASK\]\.\n  → \S+ \d+%, \S+ \d+%, \S+ \d+%/);
+  expect(r.stdout).toContain('Training the classifier, fine-tuned from the masked LM');
+  expect(r.stdout).toMatch(/last layer: [01]\.\d\d of \[CLS\]'s attention on the adjective/);
   expect(r.stdout).toMatch(/held-out container pairs: \d+\.\d% right \(\d+ sentences\)/);
   expect(r.stdout).toMatch(/best head: layer \d, head \d — [01]\.\d\d of the adjective's attention to the two nouns goes to the right one/);
   for (const file of ['heads.json', 'heads.svg']) expect(existsSync(join(out, file)), file).toBe(true);

@@ -3,10 +3,11 @@ import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { disposeBatch } from '../src/data/batching.js';
+import { BATCHERS, disposeBatch } from '../src/data/batching.js';
 import {
   buildModel,
   createModel,
+  evaluate,
   loadModel,
   loadModelDir,
   loadModelFiles,
@@ -18,7 +19,9 @@ import {
   Tokenizer,
   UsageError,
   type Batch,
+  type Example,
   type Model,
+  type Objective,
   type ModelConfigInput,
 } from '../src/index.js';
 import { FORMAT_VERSION, writeRunConfig, writeTokenizers } from '../src/io/model-dir.js';
@@ -122,6 +125,61 @@ describe('save → load round trip', () => {
     [mlm, lm, cls].forEach(disposeBatch);
     for (const m of [decoder, encoder, translator]) m.dispose();
   });
+});
+
+describe('evaluate, per objective', () => {
+  const ids = { pad: 0, bos: 1, eos: 2 };
+
+  /** Loss, token accuracy and count over the scored targets, by plain loops over the model's logits. */
+  function byHand(model: Model, objective: Objective, items: Example[]): { loss: number; accuracy: number; count: number } {
+    const batch = BATCHERS[objective].make(items, ids);
+    const { logits, targets, mask } = tf.tidy(() => {
+      const s = model.score(batch);
+      const v = s.logits.shape.at(-1)!;
+      return { logits: s.logits.reshape([-1, v]).arraySync() as number[][], targets: Array.from(s.targets.dataSync()), mask: Array.from(s.mask.dataSync()) };
+    });
+    disposeBatch(batch);
+    let loss = 0;
+    let right = 0;
+    let count = 0;
+    logits.forEach((row, i) => {
+      if (mask[i] !== 1) return;
+      const max = Math.max(...row);
+      const logSum = max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
+      loss += logSum - row[targets[i]!]!;
+      if (row.indexOf(max) === targets[i]) right++;
+      count++;
+    });
+    return { loss: loss / count, accuracy: right / count, count };
+  }
+
+  const cases: [Objective, ModelConfigInput, Example[], 'defined' | 'undefined' | 'accuracy'][] = [
+    ['seq2seq', FAMILIES[0]![1], [{ src: [3, 4, 2], tgt: [4, 3] }, { src: [5, 6, 7, 2], tgt: [7, 6, 5] }, { src: [8, 2], tgt: [8] }], 'defined'],
+    // Continuations of a prompt are decoded and compared; plain text (no prompt) has nothing to compare.
+    ['lm', FAMILIES[1]![1], [{ src: [3, 4], tgt: [4, 3] }, { src: [5, 6, 7], tgt: [7] }], 'defined'],
+    ['lm', FAMILIES[1]![1], [{ src: [], tgt: [3, 4, 5] }, { src: [], tgt: [6, 7] }], 'undefined'],
+    ['masked-lm', FAMILIES[2]![1], [{ src: [1, 8, 4, 5, 2], tgt: [0, 3, 0, 0, 0] }, { src: [1, 6, 8, 8, 2], tgt: [0, 0, 7, 5, 0] }], 'undefined'],
+    ['classify', FAMILIES[2]![1], [{ src: [1, 4, 5, 2], tgt: [2] }, { src: [1, 6, 2], tgt: [0] }, { src: [1, 7, 7, 7, 2], tgt: [1] }], 'accuracy'],
+  ];
+
+  for (const [objective, config, items, exact] of cases) {
+    it(`${objective}${items[0]!.src.length === 0 ? ' (no prompt)' : ''}: loss and accuracy over the scored targets; exact match ${exact}`, () => {
+      const model = createModel(config, { seed: 8 });
+      randomizeWeights(model, 21);
+      const want = byHand(model, objective, items);
+      const before = tf.memory().numTensors;
+      const got = evaluate(model, items, { objective, ids, batchSize: 2 });
+      expect(tf.memory().numTensors).toBe(before);
+      expect(got.n).toBe(items.length);
+      expect(Math.abs(got.loss - want.loss)).toBeLessThan(1e-5);
+      expect(got.tokenAccuracy).toBeCloseTo(want.accuracy, 10);
+      expect(want.count).toBe(BATCHERS[objective].targets(items, ids));
+      if (exact === 'undefined') expect(got.exactMatch).toBeUndefined();
+      else if (exact === 'accuracy') expect(got.exactMatch).toBe(got.tokenAccuracy);
+      else expect(got.exactMatch).toBeGreaterThanOrEqual(0);
+      model.dispose();
+    });
+  }
 });
 
 describe('folders saved before the three families existed', () => {

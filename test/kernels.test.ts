@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { setBackend } from '../src/index.js';
 import { assemble, bytesModule, KERNELS, modulePath } from '../src/ops/kernels/assemble.js';
 import { transposedCopy } from '../src/ops/kernels/batch-matmul.js';
+import { asAxisSwap } from '../src/ops/kernels/transpose.js';
 import { describeEachBackend, expectClose, rng } from './helpers.js';
 import { matmul, transpose, type Matrix } from './reference.js';
 
@@ -101,7 +102,7 @@ describe('hand-written wasm kernels', () => {
   });
 
   it('the overrides are the kernels in use on wasm', () => {
-    for (const name of [tf.BatchMatMul, tf.Identity, tf.GatherV2, tf.UnsortedSegmentSum]) {
+    for (const name of [tf.BatchMatMul, tf.Transpose, tf.Identity, tf.GatherV2, tf.UnsortedSegmentSum]) {
       expect((tf.getKernel(name, 'wasm') as { atencao?: boolean } | undefined)?.atencao ?? name === tf.UnsortedSegmentSum, name).toBe(true);
     }
   });
@@ -189,9 +190,72 @@ describe('hand-written wasm kernels', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('the transposed copy behind transposed products (tiled for tall matrices) equals a plain transpose', () => {
+  it('permutations are read as one swap of neighbouring axis groups, or refused', () => {
+    // (batch, M, N, E): matrices, batches of them, heads split and merged, size-1 axes ignored.
+    expect(asAxisSwap([5, 7], [1, 0])).toEqual({ batch: 1, m: 5, n: 7, e: 1 });
+    expect(asAxisSwap([2, 3, 5, 7], [0, 1, 3, 2])).toEqual({ batch: 6, m: 5, n: 7, e: 1 });
+    expect(asAxisSwap([2, 8, 4, 16], [0, 2, 1, 3])).toEqual({ batch: 2, m: 8, n: 4, e: 16 });
+    expect(asAxisSwap([3, 1, 5], [1, 2, 0])).toEqual({ batch: 1, m: 3, n: 5, e: 1 });
+    expect(asAxisSwap([2, 3, 4, 5], [2, 3, 0, 1])).toEqual({ batch: 1, m: 6, n: 20, e: 1 });
+    expect(asAxisSwap([2, 3, 4], [0, 1, 2])).toEqual({ batch: 1, m: 1, n: 1, e: 24 });
+    // Three groups that change order are not one swap.
+    expect(asAxisSwap([2, 3, 4], [2, 0, 1])).toEqual({ batch: 1, m: 6, n: 4, e: 1 });
+    expect(asAxisSwap([2, 3, 4], [2, 1, 0])).toBeNull();
+    expect(asAxisSwap([2, 3, 4, 5], [1, 0, 3, 2])).toBeNull();
+  });
+
+  it('transpose equals a copy by index for every permutation form, remainder and 4-byte type', () => {
+    const random = rng(4);
+    /** Plain loops: y at the output index whose input index is the permuted one. */
+    const byIndex = (values: number[], shape: number[], perm: number[]) => {
+      const outShape = perm.map((axis) => shape[axis]!);
+      const strides = shape.map((_, i) => size(shape.slice(i + 1)));
+      return Array.from({ length: values.length }, (_, flatOut) => {
+        let rest = flatOut;
+        let at = 0;
+        outShape.forEach((d, i) => {
+          const stride = size(outShape.slice(i + 1));
+          const index = Math.floor(rest / stride);
+          rest -= index * stride;
+          at += index * strides[perm[i]!]!;
+        });
+        return values[at]!;
+      });
+    };
+    const cases: [number[], number[]][] = [
+      [[4, 4], [1, 0]],
+      [[7, 5], [1, 0]], // remainders of rows and columns
+      [[3, 37], [1, 0]],
+      [[1024, 64], [1, 0]], // tall: the shape that thrashes the stock kernel
+      [[64, 1024], [1, 0]],
+      [[6, 9, 18], [0, 2, 1]], // a batch of matrices
+      [[2, 5, 3, 16], [0, 2, 1, 3]], // heads split (B, T, H, d) → (B, H, T, d)
+      [[2, 3, 5, 6], [0, 2, 1, 3]], // runs of 6: 16 bytes, then 8
+      [[2, 3, 5, 3], [0, 2, 1, 3]], // runs of 3
+      [[3, 1, 5], [1, 2, 0]], // a size-1 axis in the way
+      [[2, 3, 4], [0, 1, 2]], // the identity: a copy
+      [[2, 3, 4], [2, 1, 0]], // not one swap: the stock kernel
+      [[0, 3], [1, 0]], // empty
+    ];
+    for (const [shape, perm] of cases) {
+      for (const dtype of ['float32', 'int32'] as const) {
+        const values = Array.from({ length: size(shape) }, () => (dtype === 'int32' ? Math.floor(random() * 2000) - 1000 : Math.fround(random() * 2 - 1)));
+        const before = tf.memory().numTensors;
+        const x = tf.tensor(values, shape, dtype);
+        const y = tf.transpose(x, perm);
+        const label = `(${shape}) by [${perm}], ${dtype}`;
+        expect(y.shape, label).toEqual(perm.map((axis) => shape[axis]!));
+        expect(y.dtype, label).toBe(dtype);
+        expect(Array.from(y.dataSync()), label).toEqual(byIndex(values, shape, perm));
+        tf.dispose([x, y]);
+        expect(tf.memory().numTensors).toBe(before);
+      }
+    }
+  });
+
+  it('the transposed copy behind transposed products equals a plain transpose', () => {
     const random = rng(3);
-    for (const [r, c] of [[128, 128], [256, 32], [1024, 64], [40, 24], [1, 7]] as [number, number][]) {
+    for (const [r, c] of [[128, 128], [256, 32], [1024, 64], [40, 24], [1, 7], [9, 3]] as [number, number][]) {
       const x = randomBatch(1, r, c, random)[0]!;
       const before = tf.memory().numTensors;
       const t = tf.tensor2d(x);

@@ -160,6 +160,28 @@ describe('steppers agree', () => {
   }
 });
 
+describe('a batch with nothing to score', () => {
+  it('gives loss 0 on every stepper (not NaN), and moves no weight the first step', async () => {
+    await setBackend('wasm');
+    const config = FAMILIES[2]![1];
+    // Masked-LM examples where no position was chosen: every target is padding.
+    const items = examples('masked-lm', 6, 3).map((e) => ({ src: e.src, tgt: e.tgt.map(() => ids.pad) }));
+    const input: StepInput = { objective: 'masked-lm', items, ids, lr: 1e-2, labelSmoothing: 0, clipNorm: 1 };
+    for (const make of [(m: Model) => new FlatAdamStepper(m, 1), (m: Model) => new DeviceStepper(m, 1), (m: Model) => ParallelStepper.start(m, 1, 2, 'wasm')]) {
+      const model = createModel(config, { seed: 2 });
+      const stepper = await make(model);
+      try {
+        const { loss } = await stepper.step(input);
+        expect(loss, stepper.description).toBe(0);
+        expect(weightsOf(model)).toEqual(initialWeights(config, 2));
+      } finally {
+        await stepper.dispose();
+        model.dispose();
+      }
+    }
+  });
+});
+
 describe('choosing a stepper', () => {
   it('device Adam on GPU backends, flat Adam on several threads or one elsewhere', async () => {
     expect(defaultStepperKind('webgl', 4)).toBe('device');

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attentionMaps, fromTranslation, type ModelAttention } from '../src/infer/attention-maps.js';
+import { classifyText, fillMask } from '../src/infer/classify.js';
 import { generateText } from '../src/infer/generate.js';
 import { loadModel, loadModelDir } from '../src/infer/load.js';
 import { startServer, type RunningServer } from '../src/web/server.js';
@@ -185,7 +186,7 @@ describe.runIf(run)('the attention explorer in headless Chromium', () => {
       }
     }, 120_000);
 
-    it('encoder: the page reads the sentence both ways, [MASK] included, as Node does', async () => {
+    it('encoder: the page fills [MASK] as Node does and reads the sentence both ways', async () => {
       const dir = await tinyFolder(root, 'encoder');
       const server = await startServer({ model: dir, port: 0 });
       try {
@@ -202,11 +203,42 @@ describe.runIf(run)('the attention explorer in headless Chromium', () => {
         await tf.setBackend('wasm');
         const loaded = await loadModelDir(dir);
         const node = attentionMaps(loaded, text);
+        const filled = fillMask(loaded, text);
         loaded.model.dispose();
         expectSameMaps(inPage.maps, node);
         expect(inPage.maps.maps[0]!.rows).toContain('<mask>');
+        expect(inPage.fill!.masks[0]!.candidates[0]!.token).toBe(filled.masks[0]!.candidates[0]!.token);
+        expect(inPage.fill!.masks[0]!.candidates.map((c) => c.token)).toEqual(filled.masks[0]!.candidates.map((c) => c.token));
+        expect(await page.textContent('#fill-mask')).toContain(filled.filled);
+        expect(inPage.classes).toBeUndefined(); // a masked LM has no classes
         expect(await page.textContent('#kind option')).toBe('bidirectional self-attention');
         await page.screenshot({ path: join(SHOTS, 'encoder.png'), fullPage: true });
+        expect(errors).toEqual([]);
+        await page.close();
+      } finally {
+        await server.close();
+      }
+    }, 120_000);
+
+    it('encoder classifier: the page labels the sentence as Node does', async () => {
+      const dir = await tinyFolder(root, 'encoder', { kind: 'referent', size: 300 });
+      const server = await startServer({ model: dir, port: 0 });
+      try {
+        const { page, errors } = await open(server, 'wasm');
+        const text = 'Ela derramou água da jarra para o copo até que ficasse cheio.';
+        expect(await page.inputValue('#input')).toBe(text);
+        await submit(page, '#read', text);
+        const inPage = await page.evaluate(() => window.__atencao.last!);
+        await tf.setBackend('wasm');
+        const loaded = await loadModelDir(dir);
+        const node = classifyText(loaded, text);
+        loaded.model.dispose();
+        expect(inPage.classes!.label).toBe(node.label);
+        expect(Object.keys(inPage.classes!.probabilities)).toEqual(['from', 'into']);
+        for (const [label, p] of Object.entries(node.probabilities)) expect(Math.abs(inPage.classes!.probabilities[label]! - p)).toBeLessThan(1e-4);
+        expect(await page.textContent('#classification')).toContain(`${node.label} (${node.noun})`);
+        expect(inPage.fill).toBeUndefined(); // no [MASK] in the sentence
+        await page.screenshot({ path: join(SHOTS, 'encoder-classifier.png'), fullPage: true });
         expect(errors).toEqual([]);
         await page.close();
       } finally {

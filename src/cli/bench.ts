@@ -4,7 +4,7 @@ import { pct } from './progress.js';
 import { setBackend, type ConcreteBackend } from '../backend.js';
 import { measureDecodeSpeed, measureTranslateSpeed } from '../bench/decode-speed.js';
 import { measureTimeToTarget, TARGET_TASKS, type TargetTask } from '../bench/time-to-target.js';
-import { BENCH_ARCHS, BENCH_CONFIGS, measureMatMulPeak, measureTrainSpeed, type BenchArch, type TrainSpeed } from '../bench/train-speed.js';
+import { BENCH_ARCHS, BENCH_CONFIGS, measureMatMulPeak, measureTrainSpeed, trainingFlops, type BenchArch, type TrainSpeed } from '../bench/train-speed.js';
 import { runPeer } from '../bench/peer.js';
 import { BackendError, UsageError } from '../errors.js';
 
@@ -72,45 +72,46 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
     if (started.length === 0) return;
     if (args.parts.includes('train')) {
       const archs = args.arch as BenchArch[];
-      const best = new Map<string, TrainSpeed>();
-      const key = (config: string, arch: string) => `${config}/${arch}`;
+      const peaks = new Map<ConcreteBackend, number>();
       for (const backend of started) {
         await setBackend(backend);
         const peak = measureMatMulPeak();
-        out(
-          { kind: 'peak', backend, gflops: peak },
-          `\ntraining speed on ${backend} (median after warm-up; peak: a plain 512×512 matMul, ${peak} GFLOP/s per thread)\n${cols(['config', 8], ['arch', 17], ['backend', 12], ['workers', -8], ['ms/step', -10], ['tokens/s', -10], ['GFLOP/s', -9], ['of peak', -9], ['steps', -7], ['params', -10])}`,
-        );
-        const [defSteps, defWarmup] = DEFAULT_STEPS[backend] ?? [20, 3];
-        for (const name of args.config) {
-          for (const arch of archs) {
+        peaks.set(backend, peak);
+        out({ kind: 'peak', backend, gflops: peak }, `peak on ${backend}: a plain 512×512 matMul at ${peak} GFLOP/s per thread\n`);
+      }
+      if (!args.json) {
+        const peer = args.peer === undefined ? '' : `reference trainer, run right after each model: ${args.peer}\n`;
+        process.stdout.write(`\ntraining speed (median after warm-up)\n${peer}${cols(['config', 8], ['arch', 17], ['backend', 18], ['workers', -8], ['ms/step', -10], ['tokens/s', -10], ['GFLOP/s', -9], ['of peak', -9], ['steps', -7], ['params', -10])}`);
+      }
+      // Model by model, every backend and then the reference: each comparison is measured close in time.
+      for (const name of args.config) {
+        const shape = BENCH_CONFIGS[name]!;
+        for (const arch of archs) {
+          let best: TrainSpeed | undefined;
+          for (const backend of started) {
+            await setBackend(backend);
+            const [defSteps, defWarmup] = DEFAULT_STEPS[backend] ?? [20, 3];
             // The slow pure-JS backend is measured on one thread only.
             for (const workers of backend === 'cpu' ? [1] : args.workers) {
-              const r: TrainSpeed = { ...(await measureTrainSpeed(name, BENCH_CONFIGS[name]!, args.steps ?? defSteps, args.warmup ?? defWarmup, workers, arch)), backend };
-              const ofPeak = r.gflops / (peak * workers);
-              out({ kind: 'train', ...r, ofPeak: Math.round(ofPeak * 1000) / 1000 }, cols([r.config, 8], [r.arch, 17], [r.backend, 12], [String(r.workers), -8], [r.msPerStep.toFixed(1), -10], [String(r.tokensPerSecond), -10], [r.gflops.toFixed(1), -9], [pct(ofPeak), -9], [String(r.steps), -7], [String(r.params), -10]));
-              const k = key(name, arch);
-              if (!best.has(k) || r.msPerStep < best.get(k)!.msPerStep) best.set(k, r);
+              const r: TrainSpeed = { ...(await measureTrainSpeed(name, shape, args.steps ?? defSteps, args.warmup ?? defWarmup, workers, arch)), backend };
+              const ofPeak = r.gflops / (peaks.get(backend)! * workers);
+              out({ kind: 'train', ...r, ofPeak: Math.round(ofPeak * 1000) / 1000 }, cols([r.config, 8], [r.arch, 17], [r.backend, 18], [String(r.workers), -8], [r.msPerStep.toFixed(1), -10], [String(r.tokensPerSecond), -10], [r.gflops.toFixed(1), -9], [pct(ofPeak), -9], [String(r.steps), -7], [String(r.params), -10]));
+              if (best === undefined || r.msPerStep < best.msPerStep) best = r;
             }
           }
-        }
-      }
-      if (args.peer !== undefined) {
-        if (!args.json) process.stdout.write(`\nreference trainer: ${args.peer}\n`);
-        for (const name of args.config) {
-          for (const arch of archs) {
-            const peer = runPeer(args.peer, name, arch);
-            const ours = best.get(key(name, arch))!;
-            if ('error' in peer) {
-              out({ kind: 'peer', config: name, arch, command: args.peer, error: peer.error }, `${name} ${arch}: the reference trainer failed: ${peer.error}\n`);
-              continue;
-            }
-            const ratio = peer.msPerStep / ours.msPerStep;
-            out(
-              { kind: 'peer', config: name, arch, command: args.peer, name: peer.name, msPerStep: peer.msPerStep, tokensPerSecond: peer.tokensPerSecond, best: { backend: ours.backend, workers: ours.workers, msPerStep: ours.msPerStep }, throughputRatio: Math.round(ratio * 100) / 100 },
-              `${name} ${arch}: ${peer.name} ${peer.msPerStep.toFixed(1)} ms/step; best here ${ours.msPerStep.toFixed(1)} ms/step (${ours.backend}, ${ours.workers} thread${ours.workers > 1 ? 's' : ''}): ${ratio.toFixed(2)}× its throughput\n`,
-            );
+          if (args.peer === undefined || best === undefined) continue;
+          const peer = runPeer(args.peer, name, arch);
+          if ('error' in peer) {
+            out({ kind: 'peer', config: name, arch, command: args.peer, error: peer.error }, `${name} ${arch}: the reference trainer failed: ${peer.error}\n`);
+            continue;
           }
+          const ratio = peer.msPerStep / best.msPerStep;
+          const gflops = Math.round(trainingFlops(shape, arch) / (peer.msPerStep / 1000) / 1e8) / 10;
+          out(
+            { kind: 'peer', config: name, arch, command: args.peer, name: peer.name, msPerStep: peer.msPerStep, tokensPerSecond: peer.tokensPerSecond, gflops, best: { backend: best.backend, workers: best.workers, msPerStep: best.msPerStep }, throughputRatio: Math.round(ratio * 100) / 100 },
+            cols([name, 8], [arch, 17], [peer.name, 18], ['', -8], [peer.msPerStep.toFixed(1), -10], [String(Math.round(peer.tokensPerSecond)), -10], [gflops.toFixed(1), -9]) +
+              `${' '.repeat(8)}→ best here ${best.msPerStep.toFixed(1)} ms/step (${best.backend}, ${best.workers} thread${best.workers > 1 ? 's' : ''}): ${ratio.toFixed(2)}× the reference's throughput\n`,
+          );
         }
       }
     }

@@ -69,6 +69,6 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
 };
 
 function warn(unknown: readonly string[], truncated: boolean, maxLen: number): void {
-  if (truncated) process.stderr.write(`warning: the prompt was longer than the model's ${maxLen} tokens leave room for; its start was cut\n`);
+  if (truncated) process.stderr.write(`warning: the prompt is longer than the ${maxLen - 2} tokens the model's maxLen (${maxLen}) leaves room for; only its last ${maxLen - 2} were read\n`);
   if (unknown.length > 0) process.stderr.write(`warning: words the model never saw in training, read as <unk>: ${[...new Set(unknown)].slice(0, 20).join(', ')}\n`);
 }

@@ -11,7 +11,7 @@ interface ServeArgs {
 
 export const serveCommand: CommandModule<object, ServeArgs> = {
   command: 'serve',
-  describe: 'Serve a page for a model of any family (translate, continue a prompt, or fill [MASK] and classify) with its attention explorer, to open in a browser',
+  describe: 'Serve the page of a model of any family (translate, continue a prompt, read a sentence) with its attention explorer, to open in a browser',
   builder: (y) =>
     y
       .option('model', { type: 'string', demandOption: true, describe: 'Model folder made by atencao train (any family)' })
@@ -19,7 +19,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on (127.0.0.1: this machine only)' })
       .example('$0 serve --model models/pt-en', 'then open http://127.0.0.1:8080/')
       .example('$0 serve --model models/gpt-pt --port 8081', 'a decoder: the page continues prompts')
-      .example('$0 serve --model models/bert-referent --port 0', 'an encoder: the page fills [MASK] and classifies; any free port'),
+      .example('$0 serve --model models/bert-referent --port 0', 'an encoder: the page reads sentences, [MASK] allowed; any free port'),
   handler: async (args) => {
     const port = nonNegativeInt('port', args.port)!;
     if (port > 65535) throw new UsageError(`--port (${port}) must be at most 65535`);

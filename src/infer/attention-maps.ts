@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Arch, ModelConfig } from '../config.js';
-import { BOS_ID, EOS_ID, MASK, PAD_ID, SEP, UNK, UNK_ID, type Tokenizer } from '../data/tokenizer.js';
+import { BOS_ID, EOS_ID, SEP, UNK, type Tokenizer } from '../data/tokenizer.js';
 import { UsageError } from '../errors.js';
 import type { AttentionKind, Model } from '../model/model.js';
 import type { Transformer } from '../model/transformer.js';
-import { greedyDecode, type Generator } from './greedy.js';
-import type { LoadedModel } from './load.js';
+import { encoderIds } from './classify.js';
+import { generateText } from './generate.js';
+import type { LoadedModel } from './loaded.js';
 import { Translator, type AttentionMaps } from './translator.js';
 
 /** One kind of attention for one input: the weights of every layer and head, and the tokens on each axis. */
@@ -39,7 +40,7 @@ export interface AttentionMapOptions {
   output?: string;
   /** Decoder: also continue the prompt greedily and show the continuation's attention (default: true). */
   continuation?: boolean;
-  /** Decoder: most tokens to continue with (default: as many as maxLen leaves). */
+  /** Decoder: most tokens to continue with (default: as many as maxLen leaves; as `generateText`'s maxTokens). */
   maxNew?: number;
 }
 
@@ -113,16 +114,24 @@ const READERS: Readonly<Record<Arch, (loaded: LoadedModel, text: string, options
   },
   decoder: (loaded, text, options) => {
     const { model, source: tokenizer } = loaded;
-    const prompt = decoderPrompt(tokenizer, text, model.config.maxLen);
-    const written = options.continuation === false ? [] : continuePrompt(model, prompt, options.maxNew);
-    const ids = [...prompt, ...written].slice(0, model.config.maxLen);
+    let ids: number[];
+    let output: string | undefined;
+    if (options.continuation === false) {
+      ids = decoderPrompt(tokenizer, text, model.config.maxLen);
+    } else {
+      // Greedy, as 'atencao generate' writes it; the maps cover what it fed: bos, the prompt, the continuation.
+      const generated = generateText(loaded, text, { maxTokens: options.maxNew });
+      const written = generated.ids.filter((id) => id !== EOS_ID);
+      ids = [BOS_ID, ...generated.promptTokens.map((t) => tokenizer.id(t)), ...written];
+      output = generated.text;
+    }
     const tokens = tokensOf(tokenizer, ids);
     const weights = readAttention(model, ids).decoder!;
-    return { arch: 'decoder', input: text, ...(options.continuation === false ? {} : { output: tokenizer.decode(written) }), maps: [map('decoder', 'decoder', tokens, tokens, weights)] };
+    return { arch: 'decoder', input: text, ...(output === undefined ? {} : { output }), maps: [map('decoder', 'decoder', tokens, tokens, weights)] };
   },
   encoder: (loaded, text) => {
     const { model, source: tokenizer } = loaded;
-    const ids = encoderInput(tokenizer, text, model.config.maxLen);
+    const { ids } = encoderIds(tokenizer, text, model.config.maxLen);
     const tokens = tokensOf(tokenizer, ids);
     return { arch: 'encoder', input: text, maps: [map('encoder', 'encoder', tokens, tokens, readAttention(model, ids).encoder!)] };
   },
@@ -149,32 +158,14 @@ export function asModelAttention(maps: ModelAttention | AttentionMaps, source = 
 }
 
 /**
- * A decoder's input: bos, the text's ids, and the separator when the model was trained on
- * "input <sep> output" continuations (its vocabulary has one); cut to maxLen, keeping the separator.
+ * A decoder's input when it only reads (no continuation): bos, the text's ids, and the separator
+ * when the model was trained on "input <sep> output" continuations (its vocabulary has one); cut
+ * to maxLen, keeping the separator.
  */
 export function decoderPrompt(tokenizer: Tokenizer, text: string, maxLen: number): number[] {
   const sep = tokenizer.extraSpecials.includes(SEP) ? [tokenizer.special(SEP)] : [];
   const ids = [BOS_ID, ...tokenizer.encode(text), ...sep];
   return ids.length <= maxLen ? ids : [...ids.slice(0, maxLen - sep.length), ...sep];
-}
-
-/**
- * An encoder's input: [CLS] (bos), the text's ids with each "[MASK]" (or "<mask>") as the mask
- * token when the vocabulary has one, then eos; cut to maxLen, keeping eos.
- */
-export function encoderInput(tokenizer: Tokenizer, text: string, maxLen: number): number[] {
-  const mask = tokenizer.extraSpecials.includes(MASK) ? tokenizer.special(MASK) : UNK_ID;
-  const ids = text.split(/\[MASK\]|<mask>/).flatMap((part, i) => (i === 0 ? tokenizer.encode(part) : [mask, ...tokenizer.encode(part)]));
-  const body = ids.slice(0, Math.max(0, maxLen - 2));
-  return [BOS_ID, ...body, EOS_ID];
-}
-
-/** Greedy continuation of one prompt, without eos. */
-function continuePrompt(model: Model, prompt: number[], maxNew?: number): number[] {
-  if (model.startGeneration === undefined) return [];
-  const limit = Math.max(0, Math.min(maxNew ?? model.config.maxLen, model.config.maxLen - prompt.length));
-  if (limit === 0) return [];
-  return greedyDecode(model as Generator, [prompt], { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID }, { maxLen: limit })[0]!;
 }
 
 /** Run the model on one sequence and read every kind's weights as arrays: [layer][head][query][key]. */

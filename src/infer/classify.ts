@@ -3,7 +3,7 @@ import { referentNouns } from '../data/pt-en.js';
 import { CLS_ID, EOS_ID, MASK, PAD_ID, UNK, UNK_ID, type Tokenizer } from '../data/tokenizer.js';
 import { ModelFormatError, UsageError } from '../errors.js';
 import type { Batch } from '../model/model.js';
-import { requireArch, type LoadedModel } from './load.js';
+import { requireArch, type LoadedModel } from './loaded.js';
 
 /** How an encoder labelled one sentence. */
 export interface Classification {

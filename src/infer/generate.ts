@@ -2,7 +2,7 @@ import { BOS_ID, EOS_ID, PAD_ID, SEP, UNK_ID } from '../data/tokenizer.js';
 import { ConfigError, ShapeError, UsageError } from '../errors.js';
 import type { Model } from '../model/model.js';
 import { Random } from '../util/random.js';
-import { COMMANDS_OF, requireArch, type LoadedModel } from './load.js';
+import { COMMANDS_OF, requireArch, type LoadedModel } from './loaded.js';
 import { sampleFrom, samplingDistribution, softmax, type SamplingOptions } from './sample.js';
 
 export interface GenerateOptions {

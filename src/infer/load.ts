@@ -1,45 +1,17 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Arch, ModelConfig } from '../config.js';
+import type { ModelConfig } from '../config.js';
 import type { Tokenizer } from '../data/tokenizer.js';
-import { ModelFormatError, UsageError } from '../errors.js';
+import { ModelFormatError } from '../errors.js';
 import { checkpointWeightHashes, readChecksums, sha256 } from '../io/checkpoint.js';
 import { WEIGHTS_BIN } from '../io/model-files.js';
-import { readRunConfig, readTokenizers, RUN_CONFIG, TOKENIZER_JSON, type RunConfig } from '../io/model-dir.js';
+import { readRunConfig, readTokenizers, RUN_CONFIG, TOKENIZER_JSON } from '../io/model-dir.js';
 import { loadModelFiles } from '../model/load-files.js';
-import type { Model } from '../model/model.js';
 import type { Transformer } from '../model/transformer.js';
+import { requireArch, type LoadedModel } from './loaded.js';
 import { Translator } from './translator.js';
 
-/** A model folder, loaded: the model of its family, its tokenizers, and how it was trained. */
-export interface LoadedModel {
-  dir: string;
-  model: Model;
-  /** Input tokenizer; the same object as `target` for single-vocabulary families. */
-  source: Tokenizer;
-  target: Tokenizer;
-  run: RunConfig;
-  /** Classification: the class names, by index. */
-  labels?: string[];
-}
-
-/** The commands that use each family, for messages that point to the right one. */
-export const COMMANDS_OF: Readonly<Record<Arch, string>> = {
-  'encoder-decoder': "'atencao translate'",
-  decoder: "'atencao generate'",
-  encoder: "'atencao classify' or 'atencao fill-mask'",
-};
-
-/** Refuse a folder of another family with one line naming the family it holds and the command that fits it. */
-export function requireArch(loaded: Pick<LoadedModel, 'dir' | 'model'>, arch: Arch, command: string): void {
-  if (loaded.model.arch !== arch) {
-    throw new UsageError(`${loaded.dir} is ${article(loaded.model.arch)} ${loaded.model.arch} model: use ${COMMANDS_OF[loaded.model.arch]} (${command} needs ${article(arch)} ${arch} model)`);
-  }
-}
-
-function article(arch: Arch): string {
-  return arch === 'decoder' ? 'a' : 'an';
-}
+export { COMMANDS_OF, requireArch, type LoadedModel } from './loaded.js';
 
 /**
  * Load a model folder made by `atencao train`, of any family, checking it first: every problem

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMul } from './kernels/batch-matmul.js';
+import { transpose } from './kernels/transpose.js';
 
 /**
  * Kernels the wasm backend lacks but training needs.
@@ -102,6 +103,7 @@ function override(name: string, make: (stock: tf.KernelFunc) => tf.KernelFunc): 
  */
 export function registerWasmOverrides(): void {
   override(tf.BatchMatMul, batchMatMul);
+  override(tf.Transpose, transpose);
   override(tf.Identity, (stock) => (args) => ((args.inputs as { x: tf.TensorInfo }).x.dtype === 'string' ? stock(args) : identity(args as never)));
   override(tf.GatherV2, (stock) => (args) => gatherRows(args as never, stock));
 }

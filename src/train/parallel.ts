@@ -97,6 +97,12 @@ export class DataParallel {
     if (failed) throw new TrainingError(`a gradient worker failed: ${failed.error}`);
     const tokens = [count(own), ...done.map((r) => r.tokens)];
     const total = tokens.reduce((a, b) => a + b, 0);
+    if (total === 0) {
+      // Nothing scored: every example is in this thread's share (see split), whose gradient and
+      // loss are then 0, as on one thread.
+      this.pending = { threads: [0], coefs: [1], combined: false };
+      return ownLoss;
+    }
     const used = tokens.flatMap((t, k) => (t > 0 ? [k] : []));
     this.pending = { threads: used, coefs: used.map((k) => tokens[k]! / total), combined: false };
     return (ownLoss * tokens[0]! + done.reduce((s, r) => s + r.loss * r.tokens, 0)) / total;

@@ -5,9 +5,11 @@
  */
 import type { Arch } from '../config.js';
 import { SEED_PAIRS, type ReferentCase } from '../data/pt-en.js';
+import { MASK } from '../data/tokenizer.js';
 import { SyntheticTask } from '../data/tasks.js';
 import { attentionMaps, fromTranslation, type ModelAttention } from '../infer/attention-maps.js';
-import type { LoadedModel } from '../infer/load.js';
+import { classifyText, fillMask } from '../infer/classify.js';
+import type { LoadedModel } from '../infer/loaded.js';
 import { Translator } from '../infer/translator.js';
 import type { RunConfig } from '../io/model-dir.js';
 import type { Transformer } from '../model/transformer.js';
@@ -20,6 +22,10 @@ export interface PageResult {
   output?: string;
   /** Encoder–decoder: the beam-search translation. */
   beam?: string;
+  /** Encoder: the text with each [MASK] filled, and the best tokens for each, with their probabilities. */
+  fill?: { filled: string; masks: { position: number; candidates: { token: string; probability: number }[] }[] };
+  /** Encoder with a classifier: the label (and the noun it points to, for the referent task) and every class's probability. */
+  classes?: { label: string; noun?: string; probabilities: Record<string, number> };
 }
 
 export interface FamilyView {
@@ -86,7 +92,8 @@ const decoder: FamilyView = {
 };
 
 const encoder: FamilyView = {
-  about: 'A small encoder-only transformer (BERT) running in your browser with TensorFlow.js: type a sentence, with [MASK] where a word is hidden, then see where each token looks (both ways).',
+  about:
+    'A small encoder-only transformer (BERT) running in your browser with TensorFlow.js: type a sentence, with [MASK] where a word is hidden; it proposes the words that fit (and labels the sentence when it has classes), then see where each token looks (both ways).',
   button: 'read',
   // The toy corpus: the adjective or the noun it describes hidden; a referent classifier reads the whole sentence.
   examples: (run) =>
@@ -95,8 +102,56 @@ const encoder: FamilyView = {
     ),
   run(loaded, text) {
     const maps = attentionMaps(loaded, text);
-    return { input: text, maps };
+    const result: PageResult = { input: text, maps };
+    // Fill-mask when the model read a mask; classification when it has a classifier.
+    const fillBox = $('fill-mask');
+    fillBox.textContent = '';
+    if (maps.maps[0]!.rows.includes(MASK)) {
+      const filled = fillMask(loaded, text, { topK: 5 });
+      result.fill = { filled: filled.filled, masks: filled.masks };
+      fillBox.appendChild(line('Filled', filled.filled));
+      filled.masks.forEach((m, i) => {
+        fillBox.appendChild(line(filled.masks.length > 1 ? `[MASK] ${i + 1}` : '[MASK]', ''));
+        fillBox.appendChild(probabilityTable(m.candidates.map((c) => [c.token, c.probability])));
+      });
+    }
+    const classBox = $('classification');
+    classBox.textContent = '';
+    const config = loaded.model.config;
+    if (config.arch === 'encoder' && config.numClasses > 0) {
+      const c = classifyText(loaded, text);
+      result.classes = { label: c.label, ...(c.noun !== undefined ? { noun: c.noun } : {}), probabilities: c.probabilities };
+      classBox.appendChild(line('Class', c.noun === undefined ? c.label : `${c.label} (${c.noun})`));
+      classBox.appendChild(probabilityTable(Object.entries(c.probabilities)));
+    }
+    return result;
   },
 };
+
+/** A result line: a grey label, then the text. */
+function line(label: string, text: string): HTMLElement {
+  const p = document.createElement('p');
+  const l = document.createElement('span');
+  l.className = 'label';
+  l.textContent = label;
+  p.append(l, ' ', text);
+  return p;
+}
+
+/** Names with their probabilities, as bars. */
+function probabilityTable(rows: [string, number][]): HTMLElement {
+  const table = document.createElement('table');
+  table.className = 'probs';
+  for (const [name, probability] of rows) {
+    const tr = table.insertRow();
+    tr.insertCell().textContent = name;
+    const bar = document.createElement('span');
+    bar.className = 'bar';
+    bar.style.width = `${Math.round(200 * probability)}px`;
+    tr.insertCell().appendChild(bar);
+    tr.insertCell().textContent = probability.toFixed(3);
+  }
+  return table;
+}
 
 export const VIEWS: Readonly<Record<Arch, FamilyView>> = { 'encoder-decoder': encoderDecoder, decoder, encoder };

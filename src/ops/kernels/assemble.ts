@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../io/atomic.js';
 
-export const KERNELS = ['batch-matmul', 'adam'] as const;
+export const KERNELS = ['batch-matmul', 'adam', 'transpose'] as const;
 
 /** SIMD everywhere; threads for the optimizer's shared memory. */
 const FEATURES = { simd: true, threads: true };

@@ -1,13 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_MATMUL_WASM } from './batch-matmul-wasm.js';
+import { wasmExport, type WasmMemoryOwner } from './instance.js';
+import { swapAxes } from './transpose.js';
 
 /**
  * A faster BatchMatMul for the wasm backend: the kernel behind every `tf.matMul` there, so the
  * layers write plain `tf.matMul(q, k, false, true)` and `tf.matMul(x, w)` and get it without knowing.
  *
  * - Transposed operands. The stock kernel runs transposeA/transposeB at 1–2 GFLOP/s instead of
- *   ~25; copying the operand transposed first and multiplying plainly is several times faster
- *   (Q·Kᵀ, and every product in backprop). Tall single matrices are copied in 16×16 tiles.
+ *   ~25; copying the operand transposed first (transpose.wat) and multiplying plainly is several
+ *   times faster (Q·Kᵀ, and every product in backprop).
  * - A right-hand matrix shared by the whole batch (x (B, T, in) · W (in, out)): the batch is folded
  *   into rows, one (B·T, in)·(in, out) product, which the memory layout allows without a copy.
  * - Batched products, such as the per-head products of attention (B·H small matrices): the stock
@@ -22,8 +24,7 @@ import { BATCH_MATMUL_WASM } from './batch-matmul-wasm.js';
  * wasm SIMD) goes to the stock kernel, with its operands untransposed.
  */
 
-interface WasmBackendLike {
-  wasm: { asm?: { memory?: WebAssembly.Memory } };
+interface WasmBackendLike extends WasmMemoryOwner {
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   disposeData(dataId: object): boolean;
@@ -31,51 +32,20 @@ interface WasmBackendLike {
 
 type Bmm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, strideA: number, strideB: number) => void;
 
-/** One instance per wasm memory (a re-created backend gets its own); null where SIMD is missing. */
-const instances = new WeakMap<WebAssembly.Memory, Bmm | null>();
-
-function kernelFor(backend: WasmBackendLike): Bmm | null {
-  const memory = backend.wasm.asm?.memory;
-  if (memory === undefined) return null;
-  let bmm = instances.get(memory);
-  if (bmm === undefined) {
-    try {
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(BATCH_MATMUL_WASM), { env: { memory } });
-      bmm = instance.exports.bmm as Bmm;
-    } catch {
-      bmm = null;
-    }
-    instances.set(memory, bmm);
-  }
-  return bmm;
-}
+const kernelFor = wasmExport<Bmm>(BATCH_MATMUL_WASM, 'bmm');
 
 const size = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
 
-const TILE = 16;
-
-/**
- * A copy of x (…, M, N) as (…, N, M), made by the backend's Transpose kernel; the caller frees it.
- *
- * The wasm kernel walks a 2-D transpose with a power-of-two stride, so a tall (1024, 64) matrix
- * thrashes the cache and takes ~0.4 ms, 10–20× longer than a copy. Moving 16×16 tiles instead, as a
- * 4-D transpose (M/16, 16, N/16, 16) → (N/16, 16, M/16, 16), is 3–10× faster from 128 rows up.
- */
+/** A copy of x (…, M, N) as (…, N, M), made by transpose.wat (the stock kernel if that is missing); the caller frees it. */
 export function transposedCopy(x: tf.TensorInfo, backend: unknown): tf.TensorInfo {
-  const transpose = tf.getKernel(tf.Transpose, 'wasm')!.kernelFunc;
-  const rank = x.shape.length;
   const [m, n] = x.shape.slice(-2) as [number, number];
   const outer = x.shape.slice(0, -2);
-  if (m * n * size(outer) === 0) return (backend as WasmBackendLike).makeOutput([...outer, n, m], x.dtype);
-  const run = (shape: number[], perm: number[]) =>
-    transpose({ inputs: { x: { dataId: x.dataId, shape, dtype: x.dtype } }, backend: backend as tf.KernelBackend, attrs: { perm } }) as tf.TensorInfo;
-  if (size(outer) === 1 && m >= 128 && m * n >= 16384 && m % TILE === 0 && n % TILE === 0) {
-    const tiled = run([m / TILE, TILE, n / TILE, TILE], [2, 3, 0, 1]); // (N/16, 16, M/16, 16)
-    return { ...tiled, shape: [...outer, n, m] };
-  }
-  const perm = [...Array(rank).keys()];
-  [perm[rank - 2], perm[rank - 1]] = [rank - 1, rank - 2];
-  return run([...x.shape], perm); // (…, N, M)
+  const outShape = [...outer, n, m];
+  const copy = swapAxes(x, { batch: size(outer), m, n, e: 1 }, outShape, backend);
+  if (copy !== null) return copy;
+  const perm = [...x.shape.keys()];
+  [perm[perm.length - 2], perm[perm.length - 1]] = [perm.length - 1, perm.length - 2];
+  return tf.getKernel(tf.Transpose, 'wasm')!.kernelFunc({ inputs: { x }, backend: backend as tf.KernelBackend, attrs: { perm } }) as tf.TensorInfo;
 }
 
 /** The wasm BatchMatMul kernel, falling back to `stockFunc` (the backend's own) where it does not apply. */

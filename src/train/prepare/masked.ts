@@ -46,6 +46,10 @@ export function maskTokens(ids: readonly number[], tokenizer: Tokenizer, random:
 function prepareMasked(spec: Extract<DataSpec, { kind: 'pt' | 'text' }>, options: PrepareOptions, reporter: Reporter): PreparedData {
   const texts = spec.kind === 'pt' ? portugueseSplits(generatePtEn({ seed: options.seed, size: spec.size })) : textSplits(spec, options.seed, reporter);
   const kind = spec.kind === 'pt' ? 'word' : spec.tokenizer;
+  const sha256 = spec.kind === 'text' ? { train: fileHash(spec.file), valid: spec.valid ? fileHash(spec.valid) : undefined } : undefined;
+  if (spec.kind === 'text' && sha256 !== undefined && options.expect?.sha256 !== undefined && options.expect.sha256.train !== sha256.train) {
+    reporter.warn(`${spec.file} changed since this run started; training continues on its current content`);
+  }
   const tokenizer = options.tokenizers?.source ?? Tokenizer.build(kind, texts.train, { extraSpecials: [MASK] });
   if (tokenizer.size <= tokenizer.reserved) throw new DataError('the text has no tokens to learn');
   // Plain ids here; the corruption is drawn per step (training) or once (validation, test).
@@ -80,7 +84,7 @@ function prepareMasked(spec: Extract<DataSpec, { kind: 'pt' | 'text' }>, options
       trainPairs: splits.train!.length,
       validPairs: splits.valid!.length,
       testPairs: splits.test?.length,
-      ...(spec.kind === 'text' ? { sha256: { train: fileHash(spec.file), valid: spec.valid ? fileHash(spec.valid) : undefined } } : {}),
+      ...(sha256 !== undefined ? { sha256 } : {}),
     },
   };
 }
