@@ -10,18 +10,20 @@
  * test sentences use container pairs never seen together in training.
  *
  * The script trains the classifier (with --pretrain, first a short masked-LM pre-training on the
- * Portuguese corpus, then fine-tuning from it), prints its held-out accuracy, then measures for
- * every layer and head how much of the adjective's attention to the two nouns goes to the right
- * one: right / (right + other), averaged over held-out sentences (0.5 = no preference). It does
- * the same for the two articles (da/do, a/o), which carry the nouns' gender too, names the best
- * heads, and shows them on the seed sentences.
+ * Portuguese corpus, then fine-tuning from it; with --steps N, exactly N steps instead of stopping
+ * once every validation sentence is right), prints its held-out accuracy, then measures for every
+ * layer and head how much of the adjective's attention to the two nouns goes to the right one:
+ * right / (right + other), averaged over held-out sentences (0.5 = no preference). It does the
+ * same for the two articles (da/do, a/o), which carry the nouns' gender too, shows where [CLS]
+ * looks, names the best heads and shows them on the seed sentences. --model DIR reads a folder
+ * trained before instead (a classifier, or a masked LM).
  *
- *   npx tsx scripts/06-bert-referent.ts [--fast] [--pretrain] [--out DIR]
+ *   npx tsx scripts/06-bert-referent.ts [--fast] [--pretrain] [--steps N] [--model DIR] [--out DIR]
  */
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { loadModelDir, renderHeatmap, renderSvg, SEED_PAIRS, startRun, type ReferentCase } from '../src/index.js';
+import { loadModelDir, referentSentence, renderHeatmap, renderSvg, SEED_PAIRS, startRun, type ReferentCase } from '../src/index.js';
 import { generateReferent } from '../src/data/pt-en.js';
 import { classifyText, classifyTexts, encoderIds, fillMask } from '../src/infer/classify.js';
 import { ENCODER_RECIPES } from '../src/train/recipes/encoder.js';
@@ -45,7 +47,8 @@ async function pretrainEncoder(): Promise<string> {
   const s = await startRun({ out, arch: 'encoder', data: { kind: 'pt' }, model: pt.model, training: { ...pt.training, steps, validEvery: steps, seed: recipe.training.seed }, backend: 'auto' }, quiet);
   console.log(`${steps} steps in ${s.result.state.elapsedSeconds.toFixed(0)} s: masked tokens predicted right ${(100 * s.test.tokenAccuracy).toFixed(1)}% (test sentences)`);
   const mlm = await loadModelDir(out);
-  for (const pair of SEED_PAIRS) {
+  // The same pouring in both gender orders: a good masked LM proposes adjectives that agree with one of the two nouns.
+  for (const pair of [SEED_PAIRS[0]!, referentSentence({ from: 'balde', into: 'xícara', referent: 'into' })]) {
     const text = pair.source.replace(new RegExp(`${pair.adjective}\\.$`), '[MASK].');
     const r = fillMask(mlm, text, { topK: 3 });
     console.log(`${text}\n  → ${r.masks[0]!.candidates.map((c) => `${c.token} ${(100 * c.probability).toFixed(0)}%`).join(', ')}`);

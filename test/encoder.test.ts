@@ -434,6 +434,7 @@ describe('classify and fill-mask on small trained folders', () => {
     together.forEach((r, i) => expectClose(Object.values(r.probabilities), Object.values(alone[i]!.probabilities), 1e-5));
     expect(together[2]!.noun).toBeUndefined();
     expect(classifyText(cls, 'Ela derramou xyzzy da jarra para o copo.').unknown).toEqual(['xyzzy']);
+    expect(() => classifyTexts(cls, texts, { batchSize: 0 })).toThrow(/batchSize \(0\) must be a positive integer/);
     const long = `${'Ela derramou água '.repeat(10)}.`;
     expect(classifyText(cls, long).truncated).toBe(true);
   });
@@ -544,6 +545,7 @@ it('06: the BERT walkthrough pre-trains, fine-tunes the referent classifier and 
   const r = spawnSync(TSX, ['scripts/06-bert-referent.ts', '--fast', '--pretrain', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
   expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
   expect(r.stdout).toMatch(/Ela derramou água da jarra para o copo até que ficasse \[MASK\]\.\n  → \S+ \d+%, \S+ \d+%, \S+ \d+%/);
+  expect(r.stdout).toMatch(/Ela derramou água do balde para a xícara até que ficasse \[MASK\]\.\n  → \S+ \d+%, \S+ \d+%, \S+ \d+%/);
   expect(r.stdout).toContain('Training the classifier, fine-tuned from the masked LM');
   expect(r.stdout).toMatch(/last layer: [01]\.\d\d of \[CLS\]'s attention on the adjective/);
   expect(r.stdout).toMatch(/held-out container pairs: \d+\.\d% right \(\d+ sentences\)/);

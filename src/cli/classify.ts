@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { DataError, UsageError } from '../errors.js';
 import { classifyTexts } from '../infer/classify.js';
-import { loadModelDir, requireArch } from '../infer/load.js';
+import { loadModelDir } from '../infer/load.js';
 import { backendOption, positiveInt, startBackend } from './options.js';
 import { pct } from './progress.js';
 
@@ -35,7 +35,6 @@ export const classifyCommand: CommandModule<object, ClassifyArgs> = {
     await startBackend(args.backend, true);
     const loaded = await loadModelDir(args.model);
     try {
-      requireArch(loaded, 'encoder', 'classify');
       const results = classifyTexts(loaded, lines, { batchSize });
       for (const r of results) {
         if (args.json) {

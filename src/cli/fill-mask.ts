@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { fillMask } from '../infer/classify.js';
-import { loadModelDir, requireArch } from '../infer/load.js';
+import { loadModelDir } from '../infer/load.js';
 import { inputLines, warnAboutInput } from './classify.js';
 import { backendOption, positiveInt, startBackend } from './options.js';
 import { pct } from './progress.js';
@@ -34,7 +34,6 @@ export const fillMaskCommand: CommandModule<object, FillMaskArgs> = {
     await startBackend(args.backend, true);
     const loaded = await loadModelDir(args.model);
     try {
-      requireArch(loaded, 'encoder', 'fill-mask');
       const results = lines.map((line) => fillMask(loaded, line, { topK }));
       for (const r of results) {
         if (args.json) {

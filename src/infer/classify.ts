@@ -70,6 +70,7 @@ export function classifyTexts(loaded: LoadedModel, texts: readonly string[], opt
   const maxLen = loaded.model.config.maxLen;
   const inputs = texts.map((t) => encoderIds(tokenizer, t, maxLen));
   const batchSize = options.batchSize ?? 64;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`batchSize (${batchSize}) must be a positive integer`);
   const probabilities: number[][] = [];
   for (let start = 0; start < inputs.length; start += batchSize) {
     const rows = inputs.slice(start, start + batchSize).map((x) => x.ids);
