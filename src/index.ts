@@ -35,6 +35,9 @@ export {
   type Arch,
   type ModelConfig,
   type ModelConfigInput,
+  type EncoderDecoderConfigInput,
+  type DecoderConfigInput,
+  type EncoderConfigInput,
   type EncoderDecoderConfig,
   type DecoderConfig,
   type EncoderConfig,
@@ -71,7 +74,8 @@ export { Tokenizer, PAD_ID, BOS_ID, EOS_ID, UNK_ID, CLS_ID, SEP, MASK, type Toke
 export { SyntheticTask, SYNTHETIC_TASKS, solve, type SyntheticTaskName, type SyntheticOptions } from './data/tasks.js';
 export { generatePtEn, referentSentence, SEED_PAIRS, CONTAINERS, toTsv, type ReferentCase, type PtEnCorpus, type PtEnOptions } from './data/pt-en.js';
 export { readCorpus, parseCorpus, holdOut, describeSkips, type Corpus } from './data/corpus.js';
-export { BATCHERS, makeBatch, makeLanguageModelBatch, makeMaskedBatch, makeClassificationBatch, type Example, type EncodedPair, type SpecialIds } from './data/batching.js';
+export { generateReferent, referentNouns, REFERENT_LABELS, type ReferentCorpus } from './data/pt-en.js';
+export { BATCHERS, disposeBatch, makeBatch, makeLanguageModelBatch, makeMaskedBatch, makeClassificationBatch, type Example, type EncodedPair, type SpecialIds } from './data/batching.js';
 export type { DataSpec, DataProvenance } from './data/spec.js';
 export type { Pair, Splits } from './data/types.js';
 
@@ -86,13 +90,20 @@ export { evaluate, type EvalMetrics, type EvalOptions } from './train/evaluate.j
 export { train, type TrainOptions, type TrainHooks, type ValidationRecord, type StepEvent } from './train/trainer.js';
 export { startRun, resumeRun, type RunOptions, type RunSummary, type RunReporter } from './train/run.js';
 export { prepareData, type PreparedData } from './train/prepare-data.js';
-export { RECIPES, type TrainingArgs, type ModelArgs } from './train/defaults.js';
+export { RECIPES, FAMILY_RECIPES, recipeFor, type TrainingArgs, type ModelArgs } from './train/defaults.js';
+export { DECODER_RECIPES } from './train/recipes/decoder.js';
+export { ENCODER_RECIPES } from './train/recipes/encoder.js';
+export { maskTokens, MASK_RATE } from './train/prepare/masked.js';
 
 // Use a trained model: load a folder, translate, decode.
 export { loadModel, loadModelDir, requireArch, type LoadedModel } from './infer/load.js';
 export { Translator, type Translation, type TranslateOptions, type AttentionMaps } from './infer/translator.js';
 export { greedyDecode, greedyDecodeScored, type Generator } from './infer/greedy.js';
 export { beamSearch, type BeamOptions } from './infer/beam.js';
+export { generateText, generateIds, type GenerateOptions, type GenerateTextOptions, type Generated, type GeneratedIds, type StopReason } from './infer/generate.js';
+export { samplingDistribution, sampleFrom, softmax, topK, topP, argmax, type SamplingOptions } from './infer/sample.js';
+export { classifyText, classifyTexts, fillMask, encoderIds, type Classification, type FillMaskResult, type FillMaskOptions, type MaskPrediction, type MaskCandidate } from './infer/classify.js';
+export { attentionMaps, fromTranslation, asModelAttention, checkKinds, attentionLayers, kindTitle, KINDS_OF, decoderPrompt, type ModelAttention, type AttentionMap, type AttentionMapOptions } from './infer/attention-maps.js';
 export { buildModel } from './model/load.js';
 export { loadModelFiles } from './model/load-files.js';
 export { saveModelFiles, readModelFiles } from './io/model-files.js';
@@ -101,8 +112,8 @@ export { planModel } from './io/weights.js';
 // Look into it: terminal heatmaps, SVG and HTML reports.
 export { renderHeatmap, type HeatmapOptions } from './viz/terminal.js';
 export { renderSvg } from './viz/svg.js';
-export { renderHtml, type HtmlExample, type HtmlReportInput } from './viz/html.js';
-export { attentionPanels, ATTENTION_KINDS, type AttentionKind, type Panel } from './viz/panels.js';
+export { renderHtml, explorerExample, type HtmlExample, type HtmlReportInput, type ExplorerExample } from './viz/html.js';
+export { attentionPanels, ATTENTION_KINDS, KIND_TITLES, describeText, textLabels, type AttentionKind, type Panel, type PanelSelection } from './viz/panels.js';
 
 // Named errors.
 export { AtencaoError, ConfigError, BackendError, ShapeError, ModelFormatError, UsageError, DataError, TrainingError, WriteError } from './errors.js';

@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import { registerLayerClass } from '../layers/registry.js';
 import { normalizeConfigKeys, resolveConfig, type DecoderConfig, type DecoderConfigInput } from '../config.js';
 import { glorot, zeros, type Kwargs, type LayerArgs, type LayerVariable } from '../layers/base.js';
-import { linear } from '../ops/linear.js';
 import { ModelBase, splitLayerArgs } from './base.js';
 import { CausalGeneration } from './causal-generation.js';
 import { notPadding } from './loss.js';
@@ -69,7 +68,7 @@ export class DecoderOnly extends ModelBase<DecoderConfig> {
   project(hidden: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
       const bias = this.outputBias.read();
-      if (this.outputKernel) return linear(hidden, this.outputKernel.read(), bias);
+      if (this.outputKernel) return tf.add(tf.matMul(hidden, this.outputKernel.read()), bias); // (…, d)·(d, V) + (V)
       return tf.add(this.decoder.embedding.unembed(hidden), bias);
     });
   }

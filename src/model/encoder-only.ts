@@ -4,7 +4,6 @@ import { paddingMask } from '../attention/masks.js';
 import { normalizeConfigKeys, resolveConfig, type EncoderConfig, type EncoderConfigInput } from '../config.js';
 import { ShapeError } from '../errors.js';
 import { glorot, zeros, type Kwargs, type LayerArgs, type LayerVariable } from '../layers/base.js';
-import { linear } from '../ops/linear.js';
 import { ModelBase, splitLayerArgs } from './base.js';
 import { notPadding } from './loss.js';
 import type { AttentionInputs, AttentionWeights, Batch, ForwardOptions, Objective, Scored } from './model.js';
@@ -86,7 +85,7 @@ export class EncoderOnly extends ModelBase<EncoderConfig> {
   predictTokens(hidden: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
       const bias = this.outputBias.read();
-      if (this.outputKernel) return linear(hidden, this.outputKernel.read(), bias);
+      if (this.outputKernel) return tf.add(tf.matMul(hidden, this.outputKernel.read()), bias); // (…, d)·(d, V) + (V)
       return tf.add(this.encoder.embedding.unembed(hidden), bias);
     });
   }
@@ -97,7 +96,7 @@ export class EncoderOnly extends ModelBase<EncoderConfig> {
     return tf.tidy(() => {
       const [b, , d] = hidden.shape as [number, number, number];
       const cls = tf.reshape(tf.slice(hidden, [0, 0, 0], [b, 1, d]), [b, d]); // (B, d)
-      return linear(cls, this.classifierKernel!.read(), this.classifierBias!.read()); // (B, C)
+      return tf.add(tf.matMul(cls, this.classifierKernel!.read()), this.classifierBias!.read()); // (B, d)·(d, C) + (C)
     });
   }
 

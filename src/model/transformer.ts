@@ -4,7 +4,6 @@ import { paddingMask } from '../attention/masks.js';
 import { normalizeConfigKeys, resolveConfig, type EncoderDecoderConfig, type EncoderDecoderConfigInput } from '../config.js';
 import { ShapeError } from '../errors.js';
 import { glorot, withInitSeed, zeros, type Kwargs, type LayerArgs, type LayerVariable } from '../layers/base.js';
-import { linear } from '../ops/linear.js';
 import { ModelBase, splitLayerArgs } from './base.js';
 import { notPadding } from './loss.js';
 import type { AttentionInputs, AttentionWeights, Batch, ForwardOptions, Generation, GenerationOptions, Objective, Scored } from './model.js';
@@ -103,7 +102,7 @@ export class Transformer extends ModelBase<EncoderDecoderConfig> {
   project(hidden: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
       const bias = this.outputBias.read();
-      if (this.outputKernel) return linear(hidden, this.outputKernel.read(), bias);
+      if (this.outputKernel) return tf.add(tf.matMul(hidden, this.outputKernel.read()), bias); // (…, d)·(d, V) + (V)
       return tf.add(this.decoder.embedding.unembed(hidden), bias);
     });
   }
