@@ -21,7 +21,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
     .scriptName('atencao')
-    .usage('$0 <command> [options]\n\nA small encoder–decoder transformer for TensorFlow.js, built to show how attention works.')
+    .usage('$0 <command> [options]\n\nA small transformer for TensorFlow.js — encoder–decoder, GPT-style decoder, BERT-style encoder — built to show how attention works.')
     .command(demoCommand)
     .command(trainCommand)
     .command(evalCommand)
