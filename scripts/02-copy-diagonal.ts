@@ -31,7 +31,7 @@ async function diagonal() {
   let count = 0;
   let example;
   for (const p of probes) {
-    const maps = translator.attention(p.source, { output: p.target }); // teacher-forced: row i writes target[i]
+    const maps = await translator.attention(p.source, { output: p.target }); // teacher-forced: row i writes target[i]
     example ??= maps;
     const last = maps.cross[layers - 1]!;
     for (let i = 0; i < p.target.length; i++) {
@@ -39,7 +39,7 @@ async function diagonal() {
       count++;
     }
   }
-  const exact = translator.translate(probes.map((p) => p.source)).filter((t, i) => t.output === probes[i]!.target).length / probes.length;
+  const exact = (await translator.translate(probes.map((p) => p.source))).filter((t, i) => t.output === probes[i]!.target).length / probes.length;
   translator.dispose();
   const perHead = sums.map((s) => s / count);
   return { perHead, mean: perHead.reduce((a, b) => a + b, 0) / heads, exact, example: example!, layers };

@@ -33,7 +33,7 @@ const sentences = [
 const translator = await loadModel(dir);
 const examples: HtmlExample[] = [];
 for (const source of sentences) {
-  const maps = translator.attention(source);
+  const maps = await translator.attention(source);
   const translation = maps.output;
   examples.push({ source, translation, maps });
   section(`${source}\n→ ${translation}`);

@@ -46,14 +46,14 @@ interface Scores {
   wins: number[][];
 }
 
-function measure(cases: readonly ReferentCase[], pick: (maps: AttentionMaps, c: ReferentCase) => { layers: number[][][][]; row: number; right: number; other: number } | undefined): Scores & { translated: number } {
+async function measure(cases: readonly ReferentCase[], pick: (maps: AttentionMaps, c: ReferentCase) => { layers: number[][][][]; row: number; right: number; other: number } | undefined): Promise<Scores & { translated: number }> {
   let translated = 0;
-  const read = (c: ReferentCase) => {
-    const maps = translator.attention(c.source);
+  const read = async (c: ReferentCase) => {
+    const maps = await translator.attention(c.source);
     if (maps.output === c.target) translated++;
     return maps;
   };
-  const { ratio, wins } = measureWith(cases, read, pick);
+  const { ratio, wins } = await measureWith(cases, read, pick);
   return { ratio, wins, translated };
 }
 
@@ -84,8 +84,8 @@ function table(title: string, scores: Scores): { layer: number; head: number; sc
   return best;
 }
 
-const enc = measure(heldOut, encoder);
-const dec = measure(heldOut, decoder);
+const enc = await measure(heldOut, encoder);
+const dec = await measure(heldOut, decoder);
 console.log(`held-out sentences translated exactly: ${enc.translated} of ${heldOut.length}`);
 const bestEnc = table('Encoder self-attention: the adjective → the right noun (held-out sentences)', enc);
 const bestDec = table('Cross-attention when writing the noun after "until the" (held-out sentences)', dec);
@@ -97,7 +97,7 @@ console.log(`decoder: layer ${bestDec.layer}, head ${bestDec.head} — writing t
 section('The seed sentences, in those two heads');
 const examples: HtmlExample[] = [];
 for (const pair of SEED_PAIRS) {
-  const maps = translator.attention(pair.source);
+  const maps = await translator.attention(pair.source);
   const t = maps.output;
   examples.push({ source: pair.source, translation: t, maps });
   const e = encoder(maps, pair);
@@ -166,21 +166,21 @@ async function probeFamily(arch: 'encoder' | 'decoder', familyDir: string): Prom
     const p = { layers: m.weights, row: at + offset, right: m.cols.indexOf(right), other: m.cols.indexOf(other) };
     return at < 0 || p.right < 0 || p.other < 0 ? undefined : p;
   };
-  const scores = measureWith(cases, read, pickAt(0));
+  const scores = await measureWith(cases, read, pickAt(0));
   console.log(`\n${name}: ${familyDir}; ${scores.sentences} of ${cases.length} held-out sentences have the adjective and both nouns in its vocabulary`);
-  console.log(behaviour(loaded, cases));
+  console.log(await behaviour(loaded, cases));
   const best = table(`${name}: the adjective → the right noun (held-out sentences)`, scores);
   console.log(`${arch}-only: layer ${best.layer}, head ${best.head} — ${best.score.toFixed(2)} of the adjective's attention to the two nouns goes to the right one (held-out)`);
   let writing: (Scores & { best: { layer: number; head: number; score: number } }) | undefined;
   if (arch === 'decoder') {
-    const w = measureWith(cases, read, pickAt(-1));
+    const w = await measureWith(cases, read, pickAt(-1));
     const bestWriting = table(`${name}: the position that writes the adjective ("ficasse") → the right noun (held-out sentences)`, w);
     console.log(`decoder-only, writing the adjective: layer ${bestWriting.layer}, head ${bestWriting.head} — ${bestWriting.score.toFixed(2)} of its attention to the two nouns goes to the right one (held-out)`);
     writing = { ...w, best: bestWriting };
   }
   const familyExamples: HtmlExample[] = [];
   for (const pair of SEED_PAIRS) {
-    const maps = read(pair);
+    const maps = await read(pair);
     familyExamples.push({ maps });
     const m = maps.maps[0]!;
     const row = m.rows.lastIndexOf(pair.adjective);
@@ -192,29 +192,36 @@ async function probeFamily(arch: 'encoder' | 'decoder', familyDir: string): Prom
   return { model: familyDir, ...scores, best, ...(writing ? { writingAdjective: writing } : {}) };
 }
 
+/** How many cases pass an asynchronous check, checked one after another. */
+async function count<T>(items: readonly T[], check: (item: T) => Promise<boolean>): Promise<number> {
+  let n = 0;
+  for (const item of items) if (await check(item)) n++;
+  return n;
+}
+
 /** What the model does with the held-out sentences, in one line. */
-function behaviour(loaded: LoadedModel, cases: readonly ReferentCase[]): string {
+async function behaviour(loaded: LoadedModel, cases: readonly ReferentCase[]): Promise<string> {
   const config = loaded.model.config;
   if (config.arch === 'decoder') {
     // The sentence up to the adjective: does it write the adjective that agrees with the referent?
-    const right = cases.filter((c) => generateText(loaded, c.source.slice(0, c.source.lastIndexOf(` ${c.adjective}`)), { maxTokens: 1 }).tokens[0] === c.adjective).length;
+    const right = await count(cases, async (c) => (await generateText(loaded, c.source.slice(0, c.source.lastIndexOf(` ${c.adjective}`)), { maxTokens: 1 })).tokens[0] === c.adjective);
     return `it writes the right adjective after "… ficasse" in ${right} of ${cases.length}`;
   }
   if (config.arch === 'encoder' && config.numClasses > 0) {
-    const right = cases.filter((c) => classifyText(loaded, c.source).label === c.referent).length;
+    const right = await count(cases, async (c) => (await classifyText(loaded, c.source)).label === c.referent);
     return `it names the referent (from | into) of ${right} of ${cases.length}`;
   }
-  const right = cases.filter((c) => fillMask(loaded, c.source.replace(` ${c.adjective}`, ' [MASK]')).masks[0]?.candidates[0]?.token === c.adjective).length;
+  const right = await count(cases, async (c) => (await fillMask(loaded, c.source.replace(` ${c.adjective}`, ' [MASK]'))).masks[0]?.candidates[0]?.token === c.adjective);
   return `with the adjective masked, its first guess is the adjective in ${right} of ${cases.length}`;
 }
 
 /** `measure` for maps of any family: mean right / (right + other) and wins per layer and head. */
-function measureWith<M>(cases: readonly ReferentCase[], read: (c: ReferentCase) => M, pick: (maps: M, c: ReferentCase) => { layers: number[][][][]; row: number; right: number; other: number } | undefined): Scores & { sentences: number } {
+async function measureWith<M>(cases: readonly ReferentCase[], read: (c: ReferentCase) => Promise<M>, pick: (maps: M, c: ReferentCase) => { layers: number[][][][]; row: number; right: number; other: number } | undefined): Promise<Scores & { sentences: number }> {
   let ratio: number[][] | undefined;
   let wins: number[][] | undefined;
   let n = 0;
   for (const c of cases) {
-    const p = pick(read(c), c);
+    const p = pick(await read(c), c);
     if (p === undefined) continue;
     ratio ??= p.layers.map((l) => l.map(() => 0));
     wins ??= p.layers.map((l) => l.map(() => 0));

@@ -61,7 +61,7 @@ async function measure(): Promise<Measure> {
     const mean = (at: (q: number) => number) =>
       weights.map((layer) => layer[0]!.map((_, h) => layer.reduce((s, b) => s + rows.reduce((t, q) => t + b[h]![q]![at(q)]!, 0), 0) / (layer.length * rows.length)));
     const prompts = ids.map((s) => s.slice(0, n + 2)); // bos, input, <sep>
-    const outputs = greedyDecode(m.model as DecoderOnly, prompts, { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID }, { maxLen: n + 1 });
+    const outputs = await greedyDecode(m.model as DecoderOnly, prompts, { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID }, { maxLen: n + 1 });
     const exact = outputs.filter((o, i) => m.source.decode(o) === probes[i]!.target).length / probes.length;
     return { offset: mean((q) => q - n), previous: mean((q) => q - 1), exact, example: weights.map((layer) => layer[0]!) };
   } finally {
@@ -130,19 +130,20 @@ cached.dispose();
 full.dispose();
 console.log(`check: the cache gives the full recompute's logits (max difference ${worst.toExponential(1)}; tensors ${before} → ${tf.memory().numTensors})`);
 
-const timed = (cache: boolean) => {
+const timed = async (cache: boolean) => {
   const start = performance.now();
   let tokens = 0;
-  for (const p of probes) tokens += generateIds(model, loaded.source.encode(p.source).concat(loaded.source.special(SEP)), { temperature: 0, cache }).ids.length;
+  for (const p of probes) tokens += (await generateIds(model, loaded.source.encode(p.source).concat(loaded.source.special(SEP)), { temperature: 0, cache })).ids.length;
   return (performance.now() - start) / tokens;
 };
-timed(true); // warm-up
-console.log(`greedy, one sequence at a time: ${timed(true).toFixed(2)} ms/token with the cache, ${timed(false).toFixed(2)} without\n`);
+await timed(true); // warm-up
+const [withCache, without] = [await timed(true), await timed(false)];
+console.log(`greedy, one sequence at a time: ${withCache.toFixed(2)} ms/token with the cache, ${without.toFixed(2)} without\n`);
 for (const p of probes.slice(0, 3)) {
-  const r = generateText(loaded, p.source, { temperature: 0 });
+  const r = await generateText(loaded, p.source, { temperature: 0 });
   console.log(`${r.full}   (${r.text === p.target ? 'right' : 'wrong'}; least sure token p = ${Math.min(...r.modelProbabilities).toFixed(3)}, stopped at ${r.stop})`);
 }
-const sampled = generateText(loaded, probes[0]!.source, { temperature: 1.5, seed: 7 });
+const sampled = await generateText(loaded, probes[0]!.source, { temperature: 1.5, seed: 7 });
 console.log(`\nsampled at temperature 1.5 (seed 7): ${sampled.full}`);
 console.log(`  chosen tokens' probabilities: ${sampled.probabilities.map((x) => x.toFixed(2)).join(' ')}`);
 loaded.model.dispose();

@@ -50,7 +50,7 @@ async function pretrainEncoder(): Promise<string> {
   // The same pouring in both gender orders: a good masked LM proposes adjectives that agree with one of the two nouns.
   for (const pair of [SEED_PAIRS[0]!, referentSentence({ from: 'balde', into: 'xícara', referent: 'into' })]) {
     const text = pair.source.replace(new RegExp(`${pair.adjective}\\.$`), '[MASK].');
-    const r = fillMask(mlm, text, { topK: 3 });
+    const r = await fillMask(mlm, text, { topK: 3 });
     console.log(`${text}\n  → ${r.masks[0]!.candidates.map((c) => `${c.token} ${(100 * c.probability).toFixed(0)}%`).join(', ')}`);
   }
   mlm.model.dispose();
@@ -78,12 +78,12 @@ const classifier = (loaded.model.config as { numClasses?: number }).numClasses! 
 const heldOut = generateReferent({ seed, size }).test;
 let accuracy: number | undefined;
 if (classifier) {
-  const results = classifyTexts(loaded, heldOut.map((c) => c.source));
+  const results = await classifyTexts(loaded, heldOut.map((c) => c.source));
   accuracy = results.filter((r, i) => r.label === heldOut[i]!.referent).length / heldOut.length;
   console.log(`held-out container pairs: ${(100 * accuracy).toFixed(1)}% right (${heldOut.length} sentences)`);
   section('The seed sentences');
   for (const pair of SEED_PAIRS) {
-    const r = classifyText(loaded, pair.source);
+    const r = await classifyText(loaded, pair.source);
     console.log(`${pair.source}\n  → ${r.label} (${r.noun}), p = ${(r.probabilities[r.label]! * 100).toFixed(1)}%`);
   }
 }

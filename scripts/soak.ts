@@ -70,7 +70,7 @@ const sentences = generatePtEn({ seed: 3, size: 200, validSize: 1, testSize: 1 }
 const translator = await loadModel(new URL('../models/pt-en', import.meta.url).pathname);
 const translateSamples: Sample[] = [];
 for (let i = 0; i < translations; i++) {
-  translator.translate(sentences[i % sentences.length]!, { beam: i % 20 === 0 ? 4 : 1 });
+  await translator.translate(sentences[i % sentences.length]!, { beam: i % 20 === 0 ? 4 : 1 });
   if (i % 100 === 99) translateSamples.push({ at: i, tensors: tf.memory().numTensors, rssMb: rss() });
 }
 translator.dispose();

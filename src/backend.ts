@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendError } from './errors.js';
+import { describeAdapter, type GpuAdapter } from './gpu-adapter.js';
 import { registerGradients } from './ops/gradients.js';
 import { registerWasmKernels, registerWasmOverrides } from './ops/wasm-kernels.js';
 
-export const BACKEND_NAMES = ['auto', 'tensorflow', 'tensorflow-gpu', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 /** A backend that actually runs (what `auto` resolves to). */
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
@@ -17,6 +18,8 @@ export interface BackendInfo {
   tfName: string;
   /** For `auto`: the backends tried first and why they were passed over. */
   skipped: { name: ConcreteBackend; reason: string; missing: boolean }[];
+  /** For webgpu: the adapter it runs on. */
+  adapter?: GpuAdapter;
 }
 
 interface BackendSpec {
@@ -37,6 +40,11 @@ const SPECS: Record<ConcreteBackend, BackendSpec> = {
     pkg: '@tensorflow/tfjs-node-gpu',
     install: 'npm install @tensorflow/tfjs-node-gpu (Linux with CUDA; it downloads libtensorflow)',
   },
+  webgpu: {
+    tfName: 'webgpu',
+    pkg: '@tensorflow/tfjs-backend-webgpu',
+    install: 'npm install webgpu @tensorflow/tfjs-backend-webgpu (and a GPU driver: see README, "Training on a GPU")',
+  },
   wasm: {
     tfName: 'wasm',
     pkg: '@tensorflow/tfjs-backend-wasm',
@@ -45,8 +53,15 @@ const SPECS: Record<ConcreteBackend, BackendSpec> = {
   cpu: { tfName: 'cpu', install: 'it is part of @tensorflow/tfjs' },
 };
 
-/** The order `auto` tries: native TensorFlow, then WebAssembly, then pure JavaScript. */
-const AUTO_ORDER: ConcreteBackend[] = ['tensorflow', 'wasm', 'cpu'];
+/**
+ * The order `auto` tries: native TensorFlow (GPU build first), WebGPU on a hardware adapter, then
+ * WebAssembly, then pure JavaScript. A software WebGPU adapter is slower than wasm: it runs only
+ * when asked for by name.
+ */
+const AUTO_ORDER: ConcreteBackend[] = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
+
+/** Backends that keep tensors on a device: reads must be asynchronous and rare, steps stay there. */
+export const DEVICE_BACKENDS: readonly ConcreteBackend[] = ['tensorflow-gpu', 'tensorflow', 'webgpu'];
 
 // Speed without changing the layers: gradients that sum broadcasts with matrix products (every
 // backend), and the kernels wasm lacks. The wasm kernel overrides follow when that backend starts.
@@ -67,15 +82,15 @@ export async function setBackend(requested: BackendName = 'auto'): Promise<Backe
     );
   }
   if (requested !== 'auto') {
-    await activate(requested);
-    current = { requested, name: requested, tfName: SPECS[requested].tfName, skipped: [] };
+    const adapter = await activate(requested, false);
+    current = { requested, name: requested, tfName: SPECS[requested].tfName, skipped: [], ...(adapter ? { adapter } : {}) };
     return current;
   }
   const skipped: BackendInfo['skipped'] = [];
   for (const name of AUTO_ORDER) {
     try {
-      await activate(name);
-      current = { requested, name, tfName: SPECS[name].tfName, skipped };
+      const adapter = await activate(name, true);
+      current = { requested, name, tfName: SPECS[name].tfName, skipped, ...(adapter ? { adapter } : {}) };
       return current;
     } catch (err) {
       const missing = err instanceof BackendError && err.message.includes('is not installed');
@@ -83,6 +98,34 @@ export async function setBackend(requested: BackendName = 'auto'): Promise<Backe
     }
   }
   throw new BackendError(`no backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+}
+
+/** What `listBackends` finds for one backend. */
+export interface BackendStatus {
+  name: ConcreteBackend;
+  /** It started here. */
+  available: boolean;
+  /** Why not (with what to do), or for webgpu the adapter. */
+  detail: string;
+  adapter?: GpuAdapter;
+}
+
+/**
+ * Start every backend in turn and say which work on this machine and why the others do not; also
+ * which one `auto` picks. Leaves the last one tried active: call `setBackend` afterwards.
+ */
+export async function listBackends(): Promise<{ backends: BackendStatus[]; auto: ConcreteBackend | undefined }> {
+  const backends: BackendStatus[] = [];
+  for (const name of AUTO_ORDER) {
+    try {
+      const adapter = await activate(name, false);
+      backends.push({ name, available: true, detail: adapter ? describeAdapter(adapter) : `starts (${SPECS[name].pkg ?? 'built in'})`, ...(adapter ? { adapter } : {}) });
+    } catch (err) {
+      backends.push({ name, available: false, detail: firstLine(err) });
+    }
+  }
+  const auto = backends.find((b) => b.available && b.adapter?.software !== true)?.name;
+  return { backends, auto };
 }
 
 /** The backend chosen by the last `setBackend` call, if any. */
@@ -94,15 +137,22 @@ export function currentBackend(): BackendInfo | undefined {
 export function describeBackend(info: BackendInfo): string {
   const extra =
     info.requested === 'auto' && info.skipped.length > 0
-      ? ` (auto; passed over ${info.skipped.map((s) => `${s.name}: ${s.missing ? 'not installed' : 'failed to start'}`).join(', ')})`
+      ? ` (auto; passed over ${info.skipped.map((s) => `${s.name}: ${s.missing ? 'not installed' : s.name === 'webgpu' ? (s.reason.includes('software') ? 'software adapter only' : 'no adapter') : 'failed to start'}`).join(', ')})`
       : info.requested === 'auto'
         ? ' (auto)'
         : '';
-  return `backend: ${info.name}${extra}`;
+  const adapter = info.adapter === undefined ? '' : ` on ${describeAdapter(info.adapter)}`;
+  return `backend: ${info.name}${adapter}${extra}`;
 }
 
-async function activate(name: ConcreteBackend): Promise<void> {
+/** Whether training on this backend keeps its step on the device (no synchronous reads). */
+export function isDeviceBackend(name: string): boolean {
+  return (DEVICE_BACKENDS as readonly string[]).includes(name);
+}
+
+async function activate(name: ConcreteBackend, auto: boolean): Promise<GpuAdapter | undefined> {
   const spec = SPECS[name];
+  const adapter = name === 'webgpu' ? await findAdapter(auto) : undefined;
   if (spec.pkg !== undefined) await loadPackage(name, spec);
   if (name === 'wasm') registerWasmOverrides();
   let ok: boolean;
@@ -117,6 +167,25 @@ async function activate(name: ConcreteBackend): Promise<void> {
   }
   // The cpu backend prints a banner suggesting tfjs-node on first use; describeBackend says it better.
   if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+  return adapter;
+}
+
+/**
+ * The WebGPU adapter to run on, probed in a child process first (quiet, and cheap where no driver
+ * exists). `auto` passes over software adapters; asked for by name, any adapter will do.
+ */
+async function findAdapter(auto: boolean): Promise<GpuAdapter> {
+  // Node only (child processes, Dawn): loaded when WebGPU is asked for.
+  const { installWebGpu, probeGpu } = await import('./gpu.js');
+  const probe = probeGpu();
+  if ('reason' in probe) throw new BackendError(probe.missing ? `backend 'webgpu' is not installed: ${SPECS.webgpu.install}` : `webgpu: ${probe.reason}`);
+  if (auto && probe.adapter.software) throw new BackendError(`webgpu: only a software adapter (${describeAdapter(probe.adapter)}), slower than wasm; ask for it with --backend webgpu`);
+  try {
+    return await installWebGpu();
+  } catch (err) {
+    const missing = firstLine(err).includes('is not installed');
+    throw new BackendError(missing ? `backend 'webgpu' is not installed: ${SPECS.webgpu.install}` : `webgpu: ${firstLine(err)}`, { cause: err });
+  }
 }
 
 async function loadPackage(name: ConcreteBackend, spec: BackendSpec): Promise<void> {

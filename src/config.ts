@@ -146,6 +146,15 @@ export function validateConfig(config: ModelConfig): void {
       throw new ConfigError(`${key} (${show(value)}) must be a non-negative integer`);
     }
   }
+  // Bounds before anything is allocated: a saved config is read from a file that may be hostile.
+  for (const key of [...positive, ...nonNegative]) {
+    const bound = CONFIG_BOUNDS[boundOf(key)];
+    const value = (config as unknown as Record<string, number>)[key]!;
+    if (bound !== undefined && value > bound) throw new ConfigError(`${key} (${value}) must be at most ${bound}`);
+  }
+  if (config.maxLen * config.dModel > MAX_POSITION_TABLE) {
+    throw new ConfigError(`maxLen × dModel (${config.maxLen} × ${config.dModel}) must be at most ${MAX_POSITION_TABLE} (the size of the position table)`);
+  }
   if (config.dModel % config.numHeads !== 0) {
     throw new ConfigError(`dModel (${config.dModel}) must be divisible by numHeads (${config.numHeads})`);
   }
@@ -161,6 +170,10 @@ export function validateConfig(config: ModelConfig): void {
   if (typeof config.tieEmbeddings !== 'boolean') {
     throw new ConfigError(`tieEmbeddings (${show(config.tieEmbeddings)}) must be true or false`);
   }
+  const parameters = countParameters(config);
+  if (parameters > MAX_PARAMETERS) {
+    throw new ConfigError(`the config builds ${parameters} weights, more than the ${MAX_PARAMETERS} (1 GiB of float32) a model may have`);
+  }
   const vocabs = vocabFields(config).map((k) => (config as unknown as Record<string, number>)[k]!);
   if (vocabs.some((v) => config.padId >= v)) {
     throw new ConfigError(
@@ -169,6 +182,29 @@ export function validateConfig(config: ModelConfig): void {
         : `padId (${config.padId}) must be smaller than vocabSize (${vocabs[0]})`,
     );
   }
+}
+
+/** Most weights a model may have: 2^28 float32 values, 1 GiB (a model read from disk is held whole in memory). */
+export const MAX_PARAMETERS = 2 ** 28;
+/** Most values in the position table (sinusoidal ones are not weights, but are allocated all the same): 256 MiB. */
+export const MAX_POSITION_TABLE = 2 ** 26;
+
+/** Upper bounds of the sizes in a config, far above any model this library trains, far below what exhausts memory. */
+export const CONFIG_BOUNDS: Readonly<Record<string, number>> = {
+  dModel: 16384,
+  numHeads: 1024,
+  dFF: 65536,
+  maxLen: 16384,
+  layers: 256,
+  vocab: 2 ** 20,
+  numClasses: 65536,
+  padId: 2 ** 20,
+};
+
+function boundOf(key: string): string {
+  if (/Layers$/.test(key)) return 'layers';
+  if (/VocabSize$|^vocabSize$/.test(key)) return 'vocab';
+  return key;
 }
 
 function layerFields(c: ModelConfig): string[] {

@@ -32,3 +32,6 @@ export class TrainingError extends AtencaoError {}
 
 /** A file could not be written (full disk, read-only folder, …); the previous version is intact. */
 export class WriteError extends AtencaoError {}
+
+/** Another process holds the model folder (a training run writing there); the message names it. */
+export class LockedError extends AtencaoError {}

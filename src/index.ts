@@ -32,6 +32,9 @@ export {
   validateConfig,
   countParameters,
   describeConfig,
+  MAX_PARAMETERS,
+  MAX_POSITION_TABLE,
+  CONFIG_BOUNDS,
   type Arch,
   type ModelConfig,
   type ModelConfigInput,
@@ -73,7 +76,7 @@ export type {
 export { Tokenizer, PAD_ID, BOS_ID, EOS_ID, UNK_ID, CLS_ID, SEP, MASK, type TokenizerKind, type TokenizerJSON } from './data/tokenizer.js';
 export { SyntheticTask, SYNTHETIC_TASKS, solve, type SyntheticTaskName, type SyntheticOptions } from './data/tasks.js';
 export { generatePtEn, referentSentence, SEED_PAIRS, CONTAINERS, toTsv, type ReferentCase, type PtEnCorpus, type PtEnOptions } from './data/pt-en.js';
-export { readCorpus, parseCorpus, holdOut, describeSkips, type Corpus } from './data/corpus.js';
+export { readCorpus, parseCorpus, holdOut, describeSkips, readDataFile, readTextFile, MAX_DATA_BYTES, MAX_LINE_BYTES, type Corpus, type DataFile } from './data/corpus.js';
 export { generateReferent, referentNouns, REFERENT_LABELS, type ReferentCorpus } from './data/pt-en.js';
 export { BATCHERS, disposeBatch, makeBatch, makeLanguageModelBatch, makeMaskedBatch, makeClassificationBatch, type Example, type EncodedPair, type SpecialIds } from './data/batching.js';
 export type { DataSpec, DataProvenance } from './data/spec.js';
@@ -81,7 +84,7 @@ export type { Pair, Splits } from './data/types.js';
 
 // Train: a step, a stepper, the loop, whole runs saved to a folder.
 export { trainStep, batchLoss, gradients } from './train/step.js';
-export { FlatAdamStepper, ParallelStepper, DeviceStepper, createStepper, type Stepper, type StepInput, type StepperKind } from './train/stepper.js';
+export { FlatAdamStepper, ParallelStepper, DeviceStepper, createStepper, type Stepper, type StepInput, type StepOutcome, type StepperKind } from './train/stepper.js';
 export { sequenceLoss } from './train/loss.js';
 export { maskedCrossEntropy } from './model/loss.js';
 export { learningRate, type ScheduleOptions } from './train/schedule.js';
@@ -96,7 +99,7 @@ export { ENCODER_RECIPES } from './train/recipes/encoder.js';
 export { maskTokens, MASK_RATE } from './train/prepare/masked.js';
 
 // Use a trained model: load a folder, translate, decode.
-export { loadModel, loadModelDir, requireArch, type LoadedModel } from './infer/load.js';
+export { loadModel, loadModelDir, loadModelFolder, requireArch, type LoadedModel } from './infer/load.js';
 export { Translator, type Translation, type TranslateOptions, type AttentionMaps } from './infer/translator.js';
 export { greedyDecode, greedyDecodeScored, type Generator } from './infer/greedy.js';
 export { beamSearch, type BeamOptions } from './infer/beam.js';
@@ -107,14 +110,19 @@ export { attentionMaps, fromTranslation, asModelAttention, checkKinds, attention
 export { buildModel } from './model/load.js';
 export { loadModelFiles } from './model/load-files.js';
 export { saveModelFiles, readModelFiles } from './io/model-files.js';
+export { readModelFolder, type ModelFolder } from './io/model-dir.js';
+export { lockFolder, lockHolder, LOCK_FILE, type FolderLock, type LockHolder } from './io/lock.js';
 export { planModel } from './io/weights.js';
 
 // Look into it: terminal heatmaps, SVG and HTML reports.
 export { renderHeatmap, type HeatmapOptions } from './viz/terminal.js';
 export { renderSvg } from './viz/svg.js';
 export { renderHtml, explorerExample, type HtmlExample, type HtmlReportInput, type ExplorerExample } from './viz/html.js';
-export { attentionPanels, ATTENTION_KINDS, KIND_TITLES, describeText, textLabels, type AttentionKind, type Panel, type PanelSelection } from './viz/panels.js';
+export { attentionPanels, ATTENTION_KINDS, KIND_TITLES, describeText, textLabels, visibleText, type AttentionKind, type Panel, type PanelSelection } from './viz/panels.js';
 
 // Named errors.
-export { AtencaoError, ConfigError, BackendError, ShapeError, ModelFormatError, UsageError, DataError, TrainingError, WriteError } from './errors.js';
-export { setBackend, currentBackend, describeBackend, BACKEND_NAMES, type BackendName, type BackendInfo, type ConcreteBackend } from './backend.js';
+export { AtencaoError, ConfigError, BackendError, ShapeError, ModelFormatError, UsageError, DataError, TrainingError, WriteError, LockedError } from './errors.js';
+
+// Backends: choose one, list what runs here; WebGPU adapters.
+export { setBackend, currentBackend, describeBackend, listBackends, isDeviceBackend, DEVICE_BACKENDS, BACKEND_NAMES, type BackendName, type BackendInfo, type BackendStatus, type ConcreteBackend } from './backend.js';
+export { describeAdapter, type GpuAdapter } from './gpu-adapter.js';

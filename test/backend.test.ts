@@ -21,23 +21,36 @@ it('selects cpu and wasm by name', async () => {
   }
 });
 
-it('auto picks tfjs-node if it loads, else wasm, and says which it picked', async () => {
+it('auto picks native TensorFlow if it loads, else WebGPU on a hardware adapter, else wasm, and says why', async () => {
   const info = await setBackend('auto');
   if (await nativeInstalled()) {
     expect(info.name).toBe('tensorflow');
-    expect(describeBackend(info)).toBe('backend: tensorflow (auto)');
-  } else {
-    expect(info.name).toBe('wasm');
-    expect(tf.getBackend()).toBe('wasm');
-    expect(info.skipped).toEqual([
-      {
-        name: 'tensorflow',
-        missing: true,
-        reason: "backend 'tensorflow' is not installed: npm install @tensorflow/tfjs-node (it downloads libtensorflow, so it needs internet access)",
-      },
-    ]);
-    expect(describeBackend(info)).toBe('backend: wasm (auto; passed over tensorflow: not installed)');
+    return;
   }
+  if (info.name === 'webgpu') {
+    // Only a hardware adapter is picked on its own.
+    expect(info.adapter?.software).toBe(false);
+    return;
+  }
+  expect(info.name).toBe('wasm');
+  expect(tf.getBackend()).toBe('wasm');
+  expect(info.skipped.slice(0, 2)).toEqual([
+    {
+      name: 'tensorflow-gpu',
+      missing: true,
+      reason: "backend 'tensorflow-gpu' is not installed: npm install @tensorflow/tfjs-node-gpu (Linux with CUDA; it downloads libtensorflow)",
+    },
+    {
+      name: 'tensorflow',
+      missing: true,
+      reason: "backend 'tensorflow' is not installed: npm install @tensorflow/tfjs-node (it downloads libtensorflow, so it needs internet access)",
+    },
+  ]);
+  const webgpu = info.skipped[2]!;
+  expect(webgpu.name).toBe('webgpu');
+  // Here: no adapter at all, or only a software one (SwiftShader, lavapipe), which auto passes over.
+  expect(webgpu.reason).toMatch(/^webgpu: (no WebGPU adapter|only a software adapter)|^backend 'webgpu' is not installed/);
+  expect(describeBackend(info)).toMatch(/^backend: wasm \(auto; passed over tensorflow-gpu: not installed, tensorflow: not installed, webgpu: (no adapter|software adapter only|not installed)\)$/);
 });
 
 it('asking for a backend that is not installed names how to install it', async () => {
@@ -51,7 +64,7 @@ it('asking for a backend that is not installed names how to install it', async (
 });
 
 it('an unknown backend name is a BackendError listing the choices', async () => {
-  await expect(setBackend('webgpu' as never)).rejects.toThrow(
-    new BackendError("unknown backend 'webgpu' (choose one of: auto, tensorflow, tensorflow-gpu, wasm, cpu)"),
+  await expect(setBackend('webgl' as never)).rejects.toThrow(
+    new BackendError("unknown backend 'webgl' (choose one of: auto, tensorflow-gpu, tensorflow, webgpu, wasm, cpu)"),
   );
 });

@@ -23,7 +23,7 @@ function sequenceLogProb(tokens: number[], withEos: boolean): number {
   });
 }
 
-it('beam search equals exhaustive search when K covers every hypothesis (vocabulary 5, up to 3 tokens)', () => {
+it('beam search equals exhaustive search when K covers every hypothesis (vocabulary 5, up to 3 tokens)', async () => {
   const L = 3;
   const others = [...Array(V).keys()].filter((t) => t !== ids.eos);
   const sequences: number[][] = [[]];
@@ -34,16 +34,16 @@ it('beam search equals exhaustive search when K covers every hypothesis (vocabul
     const score = sequenceLogProb(s, s.length < L);
     if (score > best.score) best = { tokens: s, score };
   }
-  const beam = beamSearch(model, source, ids, { beam: 1000, maxLen: L, lengthPenalty: 0 });
+  const beam = await beamSearch(model, source, ids, { beam: 1000, maxLen: L, lengthPenalty: 0 });
   expect(beam.ids).toEqual(best.tokens);
   expect(beam.score).toBeCloseTo(best.score, 4);
 });
 
-it('greedy and beam K = 1 agree at every length limit; scores cover exactly the emitted tokens', () => {
+it('greedy and beam K = 1 agree at every length limit; scores cover exactly the emitted tokens', async () => {
   const before = tf.memory().numTensors;
   for (let limit = 0; limit <= 7; limit++) {
-    const greedy = greedyDecodeScored(model, [source], ids, { maxLen: limit })[0]!;
-    const beam = beamSearch(model, source, ids, { beam: 1, maxLen: limit });
+    const greedy = (await greedyDecodeScored(model, [source], ids, { maxLen: limit }))[0]!;
+    const beam = await beamSearch(model, source, ids, { beam: 1, maxLen: limit });
     expect(greedy.ids.length).toBeLessThanOrEqual(limit);
     expect(beam.ids).toEqual(greedy.ids);
     const endedWithEos = greedy.scores.length === greedy.ids.length + 1;
@@ -54,9 +54,9 @@ it('greedy and beam K = 1 agree at every length limit; scores cover exactly the 
   expect(tf.memory().numTensors).toBe(before);
 });
 
-it('a source longer than maxLen is a clear error and leaves no tensor behind', () => {
+it('a source longer than maxLen is a clear error and leaves no tensor behind', async () => {
   const before = tf.memory().numTensors;
-  expect(() => greedyDecodeScored(model, [[3, 3, 3, 3, 3, 3, 3, 3, 3, 2]], ids, { maxLen: 3 })).toThrow('source length 10 is longer than maxLen (8)');
-  expect(() => beamSearch(model, [3, 3, 3, 3, 3, 3, 3, 3, 3, 2], ids, { beam: 2, maxLen: 3 })).toThrow('source length 10 is longer than maxLen (8)');
+  await expect(greedyDecodeScored(model, [[3, 3, 3, 3, 3, 3, 3, 3, 3, 2]], ids, { maxLen: 3 })).rejects.toThrow('source length 10 is longer than maxLen (8)');
+  await expect(beamSearch(model, [3, 3, 3, 3, 3, 3, 3, 3, 3, 2], ids, { beam: 2, maxLen: 3 })).rejects.toThrow('source length 10 is longer than maxLen (8)');
   expect(tf.memory().numTensors).toBe(before);
 });

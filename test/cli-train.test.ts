@@ -145,6 +145,40 @@ describe('atencao train: the three families and the steppers', () => {
     expect(existsSync(join(dir, 'never', 'model.json'))).toBe(false);
   });
 
+  it('--resume accepts the original command repeated, and refuses a changed setting naming it', () => {
+    const out = join(dir, 'again');
+    const command = ['train', '--task', 'reverse', '--lengths', '3:5', '--out', out, '--valid-every', '2', ...TINY];
+    expect(run(...command, '--steps', '2').status).toBe(0);
+    const again = run(...command, '--steps', '3', '--resume');
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toContain('resuming at step 2 of 3');
+    expectCleanError(run(...command, '--steps', '4', '--resume', '--lr', '0.5'), 2, '--resume continues the run as it was configured: --lr 0.5 differs from it');
+  });
+
+  it('--json prints a JSON line per logged step, each validation and the result on stdout; progress stays on stderr', () => {
+    const out = join(dir, 'json-log');
+    const r = run('train', '--task', 'reverse', '--lengths', '3:5', '--out', out, '--steps', '5', '--valid-every', '4', '--stepper', 'device', '--json', '--log-every', '2', ...TINY);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.event, l.step])).toEqual([
+      ['step', 2],
+      ['step', 4],
+      ['validation', 4],
+      ['step', 5],
+      ['validation', 5],
+      ['done', 5],
+    ]);
+    for (const l of lines.filter((x) => x.event === 'step')) {
+      expect(l).toMatchObject({ steps: 5, backend: 'wasm' });
+      expect(Number.isFinite(l.loss) && (l.loss as number) > 0 && (l.tokensPerSecond as number) > 0).toBe(true);
+    }
+    // The validation lines are the records metrics.jsonl keeps; the result names its split.
+    expect(lines.filter((l) => l.event === 'validation').map(({ event: _, backend: __, ...rest }) => rest)).toEqual(metricsOf(out));
+    expect(lines.at(-1)).toMatchObject({ event: 'done', reason: 'steps', dir: out, test: { split: 'test' } });
+    expect(r.stderr).toContain('saved in');
+    expect(run('train', '--task', 'copy', '--out', join(dir, 'x'), '--log-every', '0').stderr).toContain('--log-every (0) must be a positive integer');
+  });
+
   it('every --stepper gives the same losses (dropout off): flat, device (tf.train.adam) and parallel (2 threads)', () => {
     const losses = (stepper: string, says: string | undefined, ...extra: string[]) => {
       const out = join(dir, `stepper-${stepper}`);

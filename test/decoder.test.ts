@@ -36,7 +36,7 @@ function fixedDraws(...values: number[]): Random {
 
 describe('causal self-attention', () => {
   for (const variant of VARIANTS) {
-    it(`logits at positions ≤ t do not change when the tokens after t change (${JSON.stringify(variant)})`, () => {
+    it(`logits at positions ≤ t do not change when the tokens after t change (${JSON.stringify(variant)})`, async () => {
       const model = tinyDecoder(variant, 4);
       const random = rng(7);
       const before = tf.memory().numTensors;
@@ -69,7 +69,7 @@ describe('causal self-attention', () => {
 describe('generation with the key/value cache', () => {
   for (const variant of VARIANTS) {
     for (const promptLength of [1, 4]) {
-      it(`equals the full recompute and the whole-sequence forward at every step, prompt of ${promptLength} (${JSON.stringify(variant)})`, () => {
+      it(`equals the full recompute and the whole-sequence forward at every step, prompt of ${promptLength} (${JSON.stringify(variant)})`, async () => {
         const model = tinyDecoder(variant, 5);
         const random = rng(11 + promptLength);
         const rows = 3;
@@ -103,7 +103,7 @@ describe('generation with the key/value cache', () => {
     }
   }
 
-  it('select() reorders and duplicates rows (beam search) and the cache still equals the full recompute', () => {
+  it('select() reorders and duplicates rows (beam search) and the cache still equals the full recompute', async () => {
     const model = tinyDecoder({}, 6);
     const random = rng(21);
     const sequences = Array.from({ length: 3 }, () => [BOS_ID, ...randomTokens(MAX_LEN - 1, random)]);
@@ -141,7 +141,7 @@ describe('generation with the key/value cache', () => {
     model.dispose();
   });
 
-  it("a step's attention weights equal the last row of the whole sequence's, with and without the cache", () => {
+  it("a step's attention weights equal the last row of the whole sequence's, with and without the cache", async () => {
     const model = tinyDecoder({}, 7);
     const sequence = [BOS_ID, ...randomTokens(7, rng(5))];
     const before = tf.memory().numTensors;
@@ -168,14 +168,14 @@ describe('generation with the key/value cache', () => {
     model.dispose();
   });
 
-  it('greedyDecode equals step-by-step argmax of the full forward (batched prompts of different lengths)', () => {
+  it('greedyDecode equals step-by-step argmax of the full forward (batched prompts of different lengths)', async () => {
     const model = tinyDecoder({}, 8, 1.2);
     const random = rng(31);
     const prompts = [[BOS_ID], [BOS_ID, ...randomTokens(3, random)], [BOS_ID, ...randomTokens(3, random)], [BOS_ID, ...randomTokens(6, random)]];
     const maxLen = 8;
     const before = tf.memory().numTensors;
-    const scored = greedyDecodeScored(model, prompts, IDS, { maxLen, batchSize: 2 });
-    expect(greedyDecode(model, prompts, IDS, { maxLen })).toEqual(scored.map((r) => r.ids));
+    const scored = await greedyDecodeScored(model, prompts, IDS, { maxLen, batchSize: 2 });
+    expect(await greedyDecode(model, prompts, IDS, { maxLen })).toEqual(scored.map((r) => r.ids));
     expect(tf.memory().numTensors).toBe(before);
     prompts.forEach((prompt, i) => {
       // The reference: one whole forward pass per token, the argmax of its last row.
@@ -200,7 +200,7 @@ describe('generation with the key/value cache', () => {
 });
 
 describe('language-model batches', () => {
-  it('a task becomes "input <sep> output" and only the output and eos are scored (hand-checked ids)', () => {
+  it('a task becomes "input <sep> output" and only the output and eos are scored (hand-checked ids)', async () => {
     const prepared = prepareData({ kind: 'task', task: 'reverse', symbols: 4, minLen: 6, maxLen: 7 }, { arch: 'decoder', seed: 1 }, quiet);
     const tok = prepared.source;
     // Vocabulary: the four fixed specials, <sep>, then a b c d.
@@ -250,7 +250,7 @@ describe('language-model batches', () => {
 });
 
 describe('sampling maths (hand-computed)', () => {
-  it('softmax with a temperature, and temperature 0 as the argmax', () => {
+  it('softmax with a temperature, and temperature 0 as the argmax', async () => {
     // softmax([2, 1, 0] / 0.5) = [e⁴, e², 1] / (e⁴ + e² + 1) = [54.59815, 7.389056, 1] / 62.98721
     expectClose(samplingDistribution([2, 1, 0], { temperature: 0.5 }), [0.866813, 0.11731, 0.015876], 1e-6);
     // temperature 2 flattens: [e¹, e^0.5, 1] / 5.367003
@@ -262,7 +262,7 @@ describe('sampling maths (hand-computed)', () => {
     expect(argmax([1, 3, 3, 2])).toBe(1);
   });
 
-  it('top-k keeps the k most probable (ties: lower ids) and renormalises', () => {
+  it('top-k keeps the k most probable (ties: lower ids) and renormalises', async () => {
     expectClose(topK([0.1, 0.4, 0.2, 0.3], 2), [0, 4 / 7, 0, 3 / 7], 1e-12);
     expectClose(topK([0.1, 0.4, 0.2, 0.3], 1), [0, 1, 0, 0], 1e-12);
     expectClose(topK([0.25, 0.25, 0.25, 0.25], 2), [0.5, 0.5, 0, 0], 1e-12);
@@ -270,7 +270,7 @@ describe('sampling maths (hand-computed)', () => {
     expect(() => topK([1], 0)).toThrow('topK (0) must be a positive integer');
   });
 
-  it('top-p keeps the fewest most probable tokens reaching p, and drops the tail', () => {
+  it('top-p keeps the fewest most probable tokens reaching p, and drops the tail', async () => {
     const probs = [0.1, 0.4, 0.2, 0.3];
     expectClose(topP(probs, 0.3), [0, 1, 0, 0], 1e-12); // 0.4 ≥ 0.3
     expectClose(topP(probs, 0.6), [0, 4 / 7, 0, 3 / 7], 1e-12); // 0.4 + 0.3 = 0.7 ≥ 0.6
@@ -284,7 +284,7 @@ describe('sampling maths (hand-computed)', () => {
     expectClose(samplingDistribution([2, 1, 0, -1], { topK: 3, topP: 0.9 }), [0.731059, 0.268941, 0, 0], 1e-6);
   });
 
-  it('sampleFrom draws by the cumulative sum, never a zero-probability id, with the right frequencies', () => {
+  it('sampleFrom draws by the cumulative sum, never a zero-probability id, with the right frequencies', async () => {
     const probs = [0.1, 0.4, 0.2, 0.3]; // cumulative 0.1, 0.5, 0.7, 1
     expect([0, 0.09, 0.1, 0.49, 0.5, 0.69, 0.7, 0.9999].map((u) => sampleFrom(probs, fixedDraws(u)))).toEqual([0, 0, 1, 1, 2, 2, 3, 3]);
     expect(sampleFrom([0, 0.5, 0, 0.5], fixedDraws(0))).toBe(1);
@@ -320,7 +320,7 @@ describe('generateIds', () => {
     }
   }
 
-  it('temperature 0 is greedy: the argmax of the full forward at every step, with the cache or without', () => {
+  it('temperature 0 is greedy: the argmax of the full forward at every step, with the cache or without', async () => {
     const model = tinyDecoder({}, 9, 1.2);
     const random = rng(41);
     for (const prompt of [[], randomTokens(2, random), randomTokens(5, random)]) {
@@ -328,7 +328,7 @@ describe('generateIds', () => {
         const want = referenceGreedy(model, prompt, maxTokens);
         for (const cache of [true, false]) {
           const before = tf.memory().numTensors;
-          const r = generateIds(model, prompt, { maxTokens, cache, temperature: 0 });
+          const r = await generateIds(model, prompt, { maxTokens, cache, temperature: 0 });
           expect(tf.memory().numTensors).toBe(before);
           expect(r.ids).toEqual(want.ids);
           expect(r.stop).toBe(want.stop);
@@ -340,24 +340,24 @@ describe('generateIds', () => {
     model.dispose();
   });
 
-  it('top-k 1 is greedy at any temperature; the same seed gives the same tokens, another seed others', () => {
+  it('top-k 1 is greedy at any temperature; the same seed gives the same tokens, another seed others', async () => {
     const model = tinyDecoder({}, 10, 0.5);
     const prompt = randomTokens(3, rng(3));
-    const greedy = generateIds(model, prompt, { temperature: 0 });
-    for (const seed of [1, 2, 3]) expect(generateIds(model, prompt, { temperature: 1.5, topK: 1, seed }).ids).toEqual(greedy.ids);
+    const greedy = await generateIds(model, prompt, { temperature: 0 });
+    for (const seed of [1, 2, 3]) expect((await generateIds(model, prompt, { temperature: 1.5, topK: 1, seed })).ids).toEqual(greedy.ids);
     const before = tf.memory().numTensors;
-    const a = generateIds(model, prompt, { temperature: 1.5, seed: 42 });
-    const b = generateIds(model, prompt, { temperature: 1.5, seed: 42, cache: false });
+    const a = await generateIds(model, prompt, { temperature: 1.5, seed: 42 });
+    const b = await generateIds(model, prompt, { temperature: 1.5, seed: 42, cache: false });
     expect(tf.memory().numTensors).toBe(before);
     expect(a.seed).toBe(42);
     expect(b.ids).toEqual(a.ids);
     expectClose(b.probabilities, a.probabilities, 1e-4);
-    const others = [43, 44, 45, 46].map((seed) => generateIds(model, prompt, { temperature: 1.5, seed }).ids.join(','));
+    const others = await Promise.all([43, 44, 45, 46].map(async (seed) => (await generateIds(model, prompt, { temperature: 1.5, seed })).ids.join(',')));
     expect(others.some((o) => o !== a.ids.join(','))).toBe(true);
     model.dispose();
   });
 
-  it('sampled tokens and their probabilities match the model distribution; top-p never draws from the tail', () => {
+  it('sampled tokens and their probabilities match the model distribution; top-p never draws from the tail', async () => {
     const model = tinyDecoder({}, 11, 0.6);
     const prompt = randomTokens(2, rng(8));
     const temperature = 0.8;
@@ -365,7 +365,7 @@ describe('generateIds', () => {
     let tailSeen = 0;
     for (let seed = 0; seed < 12; seed++) {
       const before = tf.memory().numTensors;
-      const r = generateIds(model, prompt, { temperature, topP: p, seed });
+      const r = await generateIds(model, prompt, { temperature, topP: p, seed });
       expect(tf.memory().numTensors).toBe(before);
       const seq = [BOS_ID, ...prompt];
       r.ids.forEach((id, i) => {
@@ -393,27 +393,27 @@ describe('generateIds', () => {
     model.dispose();
   });
 
-  it('stops at eos, at maxTokens or at maxLen, and refuses a prompt with no room', () => {
+  it('stops at eos, at maxTokens or at maxLen, and refuses a prompt with no room', async () => {
     const model = tinyDecoder({}, 12, 0.3);
     const eosBias = tf.tidy(() => tf.add(model.outputBias.read(), tf.oneHot([EOS_ID], VOCAB).reshape([VOCAB]).mul(50)));
     const bias = model.outputBias.read().clone();
     model.outputBias.write(eosBias);
     eosBias.dispose();
     const before = tf.memory().numTensors;
-    expect(generateIds(model, [4, 5], { temperature: 0 })).toMatchObject({ ids: [EOS_ID], stop: 'eos' });
-    expect(generateIds(model, [4, 5], { temperature: 1, seed: 1 })).toMatchObject({ ids: [EOS_ID], stop: 'eos' });
-    const endless = generateIds(model, [4, 5], { temperature: 0, stopAtEos: false });
+    expect(await generateIds(model, [4, 5], { temperature: 0 })).toMatchObject({ ids: [EOS_ID], stop: 'eos' });
+    expect(await generateIds(model, [4, 5], { temperature: 1, seed: 1 })).toMatchObject({ ids: [EOS_ID], stop: 'eos' });
+    const endless = await generateIds(model, [4, 5], { temperature: 0, stopAtEos: false });
     expect(endless.stop).toBe('maxLen');
     expect(endless.ids).toHaveLength(MAX_LEN - 3);
     expect(endless.ids).not.toContain(EOS_ID);
-    expect(generateIds(model, [4, 5], { temperature: 0, stopAtEos: false, maxTokens: 4 })).toMatchObject({ stop: 'maxTokens' });
-    expect(generateIds(model, [4, 5], { temperature: 0, stopAtEos: false, maxTokens: 4 }).ids).toHaveLength(4);
+    expect(await generateIds(model, [4, 5], { temperature: 0, stopAtEos: false, maxTokens: 4 })).toMatchObject({ stop: 'maxTokens' });
+    expect((await generateIds(model, [4, 5], { temperature: 0, stopAtEos: false, maxTokens: 4 })).ids).toHaveLength(4);
     expect(tf.memory().numTensors).toBe(before);
     model.outputBias.write(bias);
     bias.dispose();
-    expect(generateIds(model, randomTokens(MAX_LEN - 2, rng(1)), { temperature: 0, stopAtEos: false }).ids).toHaveLength(1);
-    expect(() => generateIds(model, randomTokens(MAX_LEN - 1, rng(1)))).toThrow(new ShapeError(`a prompt of ${MAX_LEN - 1} tokens leaves no room to write in maxLen ${MAX_LEN} (at most ${MAX_LEN - 2})`));
-    expect(() => generateIds(model, [4], { maxTokens: 0 })).toThrow('maxTokens (0) must be a positive integer');
+    expect((await generateIds(model, randomTokens(MAX_LEN - 2, rng(1)), { temperature: 0, stopAtEos: false })).ids).toHaveLength(1);
+    await expect(generateIds(model, randomTokens(MAX_LEN - 1, rng(1)))).rejects.toThrow(new ShapeError(`a prompt of ${MAX_LEN - 1} tokens leaves no room to write in maxLen ${MAX_LEN} (at most ${MAX_LEN - 2})`));
+    await expect(generateIds(model, [4], { maxTokens: 0 })).rejects.toThrow('maxTokens (0) must be a positive integer');
     model.dispose();
   });
 });
@@ -426,18 +426,18 @@ describe('generateText', () => {
     return { dir: 'models/mem', model, source: tok, target: tok, run: {} as RunConfig };
   }
 
-  it('reports unknown words, cuts a long prompt at its start, and decodes the continuation', () => {
+  it('reports unknown words, cuts a long prompt at its start, and decodes the continuation', async () => {
     const model = tinyDecoder({ vocabSize: tokenizer.size }, 13, 1);
     const before = tf.memory().numTensors;
-    const r = generateText(loaded(model), 'ela derramou o vinho', { temperature: 0, maxTokens: 4 });
+    const r = await generateText(loaded(model), 'ela derramou o vinho', { temperature: 0, maxTokens: 4 });
     expect(r.unknown).toEqual(['vinho']);
     expect(r.promptTokens).toEqual(['ela', 'derramou', 'o', '<unk>']);
     expect(r.truncated).toBe(false);
     expect(r.tokens).toEqual(r.ids.map((id) => tokenizer.vocab[id]));
     expect(r.text).toBe(tokenizer.decode(r.ids));
     expect(r.full).toBe(tokenizer.decode([...tokenizer.encode('ela derramou o vinho'), ...r.ids]));
-    expect(r.ids).toEqual(generateIds(model, tokenizer.encode('ela derramou o vinho'), { temperature: 0, maxTokens: 4 }).ids);
-    const long = generateText(loaded(model), texts.join(' '), { temperature: 0 });
+    expect(r.ids).toEqual((await generateIds(model, tokenizer.encode('ela derramou o vinho'), { temperature: 0, maxTokens: 4 })).ids);
+    const long = await generateText(loaded(model), texts.join(' '), { temperature: 0 });
     expect(long.truncated).toBe(true);
     expect(long.promptTokens).toEqual(tokenizer.tokenize(texts.join(' ')).slice(-(MAX_LEN - 2)));
     expect(long.ids.length).toBeGreaterThanOrEqual(1);
@@ -445,22 +445,22 @@ describe('generateText', () => {
     model.dispose();
   });
 
-  it('a task vocabulary gets <sep> after the prompt', () => {
+  it('a task vocabulary gets <sep> after the prompt', async () => {
     const tok = Tokenizer.build('char', ['abcd'], { extraSpecials: [SEP] });
     const model = tinyDecoder({ vocabSize: tok.size }, 14);
     const before = tf.memory().numTensors;
-    const r = generateText(loaded(model, tok), 'abc', { temperature: 0, maxTokens: 3 });
+    const r = await generateText(loaded(model, tok), 'abc', { temperature: 0, maxTokens: 3 });
     expect(r.promptTokens).toEqual(['a', 'b', 'c', '<sep>']);
     expect(r.full.startsWith('abc<sep>')).toBe(true);
-    expect(generateText(loaded(model, tok), 'abc', { temperature: 0, maxTokens: 3, sep: false }).promptTokens).toEqual(['a', 'b', 'c']);
+    expect((await generateText(loaded(model, tok), 'abc', { temperature: 0, maxTokens: 3, sep: false })).promptTokens).toEqual(['a', 'b', 'c']);
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
   });
 
-  it('refuses the other families with one line naming their command', () => {
+  it('refuses the other families with one line naming their command', async () => {
     const translator = createModel({ srcVocabSize: 8, tgtVocabSize: 8, dModel: 8, numHeads: 2, numEncoderLayers: 1, numDecoderLayers: 1, dFF: 8, maxLen: 8 });
-    expect(() => generateText(loaded(translator), 'ela')).toThrow(new UsageError("models/mem is an encoder-decoder model: use 'atencao translate' (generate needs a decoder model)"));
-    expect(() => generateIds(createModel({ arch: 'encoder', vocabSize: 8, dModel: 8, numHeads: 2, numLayers: 1, dFF: 8, maxLen: 8 }), [4])).toThrow(UsageError);
+    await expect(generateText(loaded(translator), 'ela')).rejects.toThrow(new UsageError("models/mem is an encoder-decoder model: use 'atencao translate' (generate needs a decoder model)"));
+    await expect(generateIds(createModel({ arch: 'encoder', vocabSize: 8, dModel: 8, numHeads: 2, numLayers: 1, dFF: 8, maxLen: 8 }), [4])).rejects.toThrow(UsageError);
     translator.dispose();
   });
 });
@@ -503,14 +503,14 @@ describe('atencao generate', () => {
     expect((out.probabilities as number[]).every((p) => p > 0 && p <= 1)).toBe(true);
     expect(['eos', 'maxTokens']).toContain(out.stop);
     const model = await loadModelDir(gpt);
-    const same = generateText(model, 'Ela derramou', { maxTokens: 5, temperature: 0.9, topK: 5, seed: 3 });
+    const same = await generateText(model, 'Ela derramou', { maxTokens: 5, temperature: 0.9, topK: 5, seed: 3 });
     expect(ids).toEqual(same.ids);
     expect(out.tokens).toEqual(same.tokens);
     expect(out.full).toBe(same.full);
     model.model.dispose();
   });
 
-  it('prints the text, takes the prompt as an argument, writes --samples and warns about unknown words', () => {
+  it('prints the text, takes the prompt as an argument, writes --samples and warns about unknown words', async () => {
     const r = run('generate', '--model', gpt, 'Ela', 'derramou', 'vinho', '--temperature', '1', '--samples', '2', '--seed', '5', '--backend', 'wasm');
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
@@ -523,7 +523,7 @@ describe('atencao generate', () => {
     expect(JSON.parse(long.stdout)).toMatchObject({ truncated: true });
   });
 
-  it('refuses an encoder-decoder folder, and bad flags, with one line and exit code 2', () => {
+  it('refuses an encoder-decoder folder, and bad flags, with one line and exit code 2', async () => {
     const r = run('generate', '--model', translator, 'abc', '--backend', 'wasm');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(`atencao: ${translator} is an encoder-decoder model: use 'atencao translate' (generate needs a decoder model)`);
@@ -543,7 +543,7 @@ describe('atencao generate', () => {
     }
   });
 
-  it('--help shows examples', () => {
+  it('--help shows examples', async () => {
     const r = run('generate', '--help');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('Examples:');
@@ -552,7 +552,7 @@ describe('atencao generate', () => {
 });
 
 describe('walkthrough 05', () => {
-  it('trains a decoder on copy, shows the offset diagonal, writes the SVG and generates with the cache', () => {
+  it('trains a decoder on copy, shows the offset diagonal, writes the SVG and generates with the cache', async () => {
     const TSX = new URL('../node_modules/.bin/tsx', import.meta.url).pathname;
     const ROOT = new URL('..', import.meta.url).pathname;
     const out = mkdtempSync(join(tmpdir(), 'atencao-05-'));

@@ -50,7 +50,7 @@ describeEachBackend('encoder outputs do not depend on padding', () => {
   const long = [BOS_ID, 4, 8, 9, 10, 11, 3, EOS_ID];
   const batch = () => tf.tensor2d([[...short, PAD_ID, PAD_ID, PAD_ID], long], undefined, 'int32');
 
-  it('hidden states and masked-LM logits at real tokens: alone vs padded beside a longer sequence', () => {
+  it('hidden states and masked-LM logits at real tokens: alone vs padded beside a longer sequence', async () => {
     const model = tinyEncoder(3);
     const before = tf.memory().numTensors;
     tf.tidy(() => {
@@ -67,7 +67,7 @@ describeEachBackend('encoder outputs do not depend on padding', () => {
     model.dispose();
   });
 
-  it('classification logits: alone vs padded, and the classifier reads [CLS] as a plain dot product', () => {
+  it('classification logits: alone vs padded, and the classifier reads [CLS] as a plain dot product', async () => {
     const model = tinyEncoder(3);
     const before = tf.memory().numTensors;
     tf.tidy(() => {
@@ -103,7 +103,7 @@ describe('masked-LM corruption', () => {
     }
   }
 
-  it('chooses positions below the 15% threshold, then masks (r < 0.8), replaces (r < 0.9) or keeps them', () => {
+  it('chooses positions below the 15% threshold, then masks (r < 0.8), replaces (r < 0.9) or keeps them', async () => {
     expect(MASK_RATE).toBe(0.15);
     expect(tokenizer.reserved).toBe(5); // pad, bos, eos, unk, mask
     expect(mask).toBe(4);
@@ -117,14 +117,14 @@ describe('masked-LM corruption', () => {
     expect(tgt).toEqual([PAD_ID, 5, PAD_ID, 7, 8, PAD_ID, PAD_ID]);
   });
 
-  it('masks one token when the draws choose none', () => {
+  it('masks one token when the draws choose none', async () => {
     // No draw below 0.15; the fallback picks 1 + floor(0.7·3) = position 3, and 0.1 masks it.
     const { src, tgt } = maskTokens([5, 6, 7], tokenizer, new Scripted([0.5, 0.5, 0.5, 0.7, 0.1]));
     expect(src).toEqual([BOS_ID, 5, 6, mask, EOS_ID]);
     expect(tgt).toEqual([PAD_ID, PAD_ID, PAD_ID, 7, PAD_ID]);
   });
 
-  it('over many draws: 15% of tokens (plus the one forced when none is chosen), split 80/10/10, never [CLS] or eos', () => {
+  it('over many draws: 15% of tokens (plus the one forced when none is chosen), split 80/10/10, never [CLS] or eos', async () => {
     const big = Tokenizer.build('word', [Array.from({ length: 1000 }, (_, i) => `w${i}`).join(' ')], { extraSpecials: [MASK] });
     const m = big.special(MASK);
     const real = big.size - big.reserved;
@@ -170,7 +170,7 @@ describe('masked-LM corruption', () => {
     }
   });
 
-  it('prepared data: validation masked once and the same every time, training masks fixed by step and new each step', () => {
+  it('prepared data: validation masked once and the same every time, training masks fixed by step and new each step', async () => {
     const a = prepareData({ kind: 'pt', size: 300 }, { arch: 'encoder', seed: 3 }, quiet);
     const b = prepareData({ kind: 'pt', size: 300 }, { arch: 'encoder', seed: 3 }, quiet);
     expect(a.objective).toBe('masked-lm');
@@ -252,7 +252,7 @@ describe('referent classification data', () => {
   const all: ReferentCase[] = [...corpus.train, ...corpus.valid, ...corpus.test];
   const pairKey = (a: string, b: string) => [a, b].sort().join('+');
 
-  it('labels the seed sentences and hand-written examples as a reader would', () => {
+  it('labels the seed sentences and hand-written examples as a reader would', async () => {
     expect(REFERENT_LABELS).toEqual(['from', 'into']);
     expect(SEED_PAIRS.map((c) => [c.source, c.referent])).toEqual([
       ['Ela derramou água da jarra para o copo até que ficasse cheio.', 'into'],
@@ -268,7 +268,7 @@ describe('referent classification data', () => {
     expect(corpus.train.map((c) => c.source)).toEqual(expect.arrayContaining(SEED_PAIRS.map((c) => c.source)));
   });
 
-  it('every label matches the grammar, and each adjective meaning occurs with both labels (only its gender decides)', () => {
+  it('every label matches the grammar, and each adjective meaning occurs with both labels (only its gender decides)', async () => {
     const combos = new Map<string, number>();
     for (const c of all) {
       const byHand = labelByHand(c.source);
@@ -283,7 +283,7 @@ describe('referent classification data', () => {
     expect(new Set(all.map((c) => c.source)).size).toBe(all.length);
   });
 
-  it('test pairs never occur together in training or validation, here or in the pt-en corpus of the same seed', () => {
+  it('test pairs never occur together in training or validation, here or in the pt-en corpus of the same seed', async () => {
     const seen = new Set([...corpus.train, ...corpus.valid].map((c) => pairKey(c.from, c.into)));
     const held = new Set(corpus.heldOutPairs.map(([f, m]) => pairKey(f, m)));
     expect(held.size).toBe(13); // 20% of the 8 × 8 feminine–masculine pairs
@@ -312,7 +312,7 @@ describe('referent classification data', () => {
     expect(digest).toBe(PT_EN_DIGEST);
   });
 
-  it('prepared data: [CLS] sentence eos labelled 0 (from) or 1 (into), class names recorded, the vocabulary of --init reused', () => {
+  it('prepared data: [CLS] sentence eos labelled 0 (from) or 1 (into), class names recorded, the vocabulary of --init reused', async () => {
     const prepared = prepareData({ kind: 'referent', size: 400 }, { arch: 'encoder', seed: 1 }, quiet);
     expect(prepared.objective).toBe('classify');
     expect(prepared.labels).toEqual(['from', 'into']);
@@ -368,7 +368,7 @@ describe('classify and fill-mask on small trained folders', () => {
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  it('fine-tuning keeps the pre-trained vocabulary and says how many weights it copied', () => {
+  it('fine-tuning keeps the pre-trained vocabulary and says how many weights it copied', async () => {
     expect(readFileSync(join(clsDir, 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(mlmDir, 'tokenizer.json'), 'utf8'));
     expect(cls.labels).toEqual(['from', 'into']);
     const weights = cls.model.trainableWeights.length;
@@ -377,7 +377,7 @@ describe('classify and fill-mask on small trained folders', () => {
     expect(infos.filter((m) => m.startsWith('warning:'))).toEqual([]);
   });
 
-  it('initFrom copies exactly the weights with the same path and shape and leaves the new classifier as initialised', () => {
+  it('initFrom copies exactly the weights with the same path and shape and leaves the new classifier as initialised', async () => {
     const { source } = readTokenizers(mlmDir);
     const model = createModel({ arch: 'encoder', vocabSize: source.size, numClasses: 2, maxLen: 16, ...tiny } as never, { seed: 9 }) as unknown as EncoderOnly;
     const fresh = new Map(model.namedWeights().map(([path, v]) => [path, Array.from(v.read().dataSync())]));
@@ -402,11 +402,11 @@ describe('classify and fill-mask on small trained folders', () => {
     model.dispose();
   });
 
-  it('classifyText: probabilities are the softmax of [CLS] · kernel + bias, and name the referent noun', () => {
+  it('classifyText: probabilities are the softmax of [CLS] · kernel + bias, and name the referent noun', async () => {
     const text = SEED_PAIRS[0]!.source;
-    let result!: ReturnType<typeof classifyText>;
+    let result!: Awaited<ReturnType<typeof classifyText>>;
     const before = tf.memory().numTensors;
-    result = classifyText(cls, text);
+    result = await classifyText(cls, text);
     expect(tf.memory().numTensors).toBe(before);
     const model = cls.model as EncoderOnly;
     const ids = [BOS_ID, ...cls.source.encode(text), EOS_ID];
@@ -425,35 +425,35 @@ describe('classify and fill-mask on small trained folders', () => {
     expect(result).toMatchObject({ text, unknown: [], truncated: false });
   });
 
-  it('classifyTexts: a batch (padded) gives what each sentence gives alone', () => {
+  it('classifyTexts: a batch (padded) gives what each sentence gives alone', async () => {
     const texts = ['Ela derramou água da jarra para o copo até que ficasse vazia.', 'A menina despejou leite do balde para a caneca até que ficasse limpa.', 'Ela derramou água.'];
     const before = tf.memory().numTensors;
-    const together = classifyTexts(cls, texts, { batchSize: 3 });
-    const alone = texts.map((t) => classifyText(cls, t));
+    const together = await classifyTexts(cls, texts, { batchSize: 3 });
+    const alone = await Promise.all(texts.map((t) => classifyText(cls, t)));
     expect(tf.memory().numTensors).toBe(before);
     together.forEach((r, i) => expectClose(Object.values(r.probabilities), Object.values(alone[i]!.probabilities), 1e-5));
     expect(together[2]!.noun).toBeUndefined();
-    expect(classifyText(cls, 'Ela derramou xyzzy da jarra para o copo.').unknown).toEqual(['xyzzy']);
-    expect(() => classifyTexts(cls, texts, { batchSize: 0 })).toThrow(/batchSize \(0\) must be a positive integer/);
+    expect((await classifyText(cls, 'Ela derramou xyzzy da jarra para o copo.')).unknown).toEqual(['xyzzy']);
+    await expect(classifyTexts(cls, texts, { batchSize: 0 })).rejects.toThrow(/batchSize \(0\) must be a positive integer/);
     const long = `${'Ela derramou água '.repeat(10)}.`;
-    expect(classifyText(cls, long).truncated).toBe(true);
+    expect((await classifyText(cls, long)).truncated).toBe(true);
   });
 
   it('classify refuses an encoder without classes and a folder of another family, in one line', async () => {
-    expect(() => classifyText(mlm, 'Ela derramou água.')).toThrow(/is a masked language model without classes: use 'atencao fill-mask'/);
+    await expect(classifyText(mlm, 'Ela derramou água.')).rejects.toThrow(/is a masked language model without classes: use 'atencao fill-mask'/);
     const translator = await loadModelDir(join(ROOT, 'models/pt-en'));
     try {
-      expect(() => classifyText(translator, 'Ela derramou água.')).toThrow(/is an encoder-decoder model: use 'atencao translate' \(classify needs an encoder model\)/);
-      expect(() => fillMask(translator, 'Ela derramou [MASK].')).toThrow(/fill-mask needs an encoder model/);
+      await expect(classifyText(translator, 'Ela derramou água.')).rejects.toThrow(/is an encoder-decoder model: use 'atencao translate' \(classify needs an encoder model\)/);
+      await expect(fillMask(translator, 'Ela derramou [MASK].')).rejects.toThrow(/fill-mask needs an encoder model/);
     } finally {
       translator.model.dispose();
     }
   });
 
-  it('fillMask: candidates are the top words of the softmax at each [MASK], reserved tokens excluded', () => {
+  it('fillMask: candidates are the top words of the softmax at each [MASK], reserved tokens excluded', async () => {
     const text = 'Ela derramou água da [MASK] para o [MASK].';
     const before = tf.memory().numTensors;
-    const r = fillMask(mlm, text, { topK: 4 });
+    const r = await fillMask(mlm, text, { topK: 4 });
     expect(tf.memory().numTensors).toBe(before);
     const tok = mlm.source;
     const m = tok.special(MASK);
@@ -477,22 +477,22 @@ describe('classify and fill-mask on small trained folders', () => {
       expect(mask.candidates.map((c) => c.token)).toEqual(expected.map((e) => tok.vocab[e.id]));
     });
     expect(r.filled).toBe(`Ela derramou água da ${r.masks[0]!.candidates[0]!.token} para o ${r.masks[1]!.candidates[0]!.token}.`);
-    expect(() => fillMask(mlm, 'Ela derramou água.')).toThrow(/the text has no \[MASK\] to fill/);
-    expect(() => fillMask(mlm, 'Ela [MASK].', { topK: 0 })).toThrow(/topK \(0\) must be a positive integer/);
+    await expect(fillMask(mlm, 'Ela derramou água.')).rejects.toThrow(/the text has no \[MASK\] to fill/);
+    await expect(fillMask(mlm, 'Ela [MASK].', { topK: 0 })).rejects.toThrow(/topK \(0\) must be a positive integer/);
     // Any encoder has a masked-LM head, the classifier too.
-    expect(fillMask(cls, 'Ela derramou água da [MASK] para o copo.').masks).toHaveLength(1);
+    expect((await fillMask(cls, 'Ela derramou água da [MASK] para o copo.')).masks).toHaveLength(1);
   });
 
   describe('command line', () => {
     // The built command, as users run it (the test script builds first).
     const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, input: '' });
 
-    it('classify --json prints label, probabilities and noun; fill-mask --json prints candidates per mask', () => {
+    it('classify --json prints label, probabilities and noun; fill-mask --json prints candidates per mask', async () => {
       const c = cli('classify', '--model', clsDir, '--json', '--backend', 'wasm', SEED_PAIRS[0]!.source, SEED_PAIRS[1]!.source);
       expect(c.status, c.stderr).toBe(0);
       const rows = c.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(rows).toHaveLength(2);
-      const lib = classifyTexts(cls, [SEED_PAIRS[0]!.source, SEED_PAIRS[1]!.source]);
+      const lib = await classifyTexts(cls, [SEED_PAIRS[0]!.source, SEED_PAIRS[1]!.source]);
       rows.forEach((row, i) => {
         expect(Object.keys(row).sort()).toEqual(['label', 'noun', 'probabilities', 'text', 'truncated', 'unknown']);
         expect(row.label).toBe(lib[i]!.label);
@@ -510,7 +510,7 @@ describe('classify and fill-mask on small trained folders', () => {
       expect(fill.filled).toBe(`Ela derramou água da ${fill.masks[0]!.candidates[0]!.token} para o copo.`);
     });
 
-    it('refusals are one line with exit code 2, and both commands have --help with examples', () => {
+    it('refusals are one line with exit code 2, and both commands have --help with examples', async () => {
       const cases: [string[], RegExp][] = [
         [['classify', '--model', mlmDir, 'Ela derramou água.'], /masked language model without classes: use 'atencao fill-mask'/],
         [['classify', '--model', join(ROOT, 'models/pt-en'), 'Ela derramou água.'], /is an encoder-decoder model: use 'atencao translate'/],
@@ -540,7 +540,7 @@ describe('classify and fill-mask on small trained folders', () => {
   });
 });
 
-it('06: the BERT walkthrough pre-trains, fine-tunes the referent classifier and names the heads that find the noun', () => {
+it('06: the BERT walkthrough pre-trains, fine-tunes the referent classifier and names the heads that find the noun', async () => {
   const out = mkdtempSync(join(tmpdir(), 'atencao-06-'));
   const r = spawnSync(TSX, ['scripts/06-bert-referent.ts', '--fast', '--pretrain', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
   expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);

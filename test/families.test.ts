@@ -113,7 +113,7 @@ describe('save → load round trip', () => {
     });
   }
 
-  it("a model refuses another family's batch with one line naming what it trains on", () => {
+  it("a model refuses another family's batch with one line naming what it trains on", async () => {
     const [decoder, encoder, translator] = [createModel(FAMILIES[1]![1]), createModel({ ...small, arch: 'encoder', vocabSize: 9 }), createModel(FAMILIES[0]![1])];
     const [mlm, lm, cls] = [tinyMaskedBatch(), tinyLanguageModelBatch(), tinyClassificationBatch()];
     const before = tf.memory().numTensors;
@@ -163,12 +163,12 @@ describe('evaluate, per objective', () => {
   ];
 
   for (const [objective, config, items, exact] of cases) {
-    it(`${objective}${items[0]!.src.length === 0 ? ' (no prompt)' : ''}: loss and accuracy over the scored targets; exact match ${exact}`, () => {
+    it(`${objective}${items[0]!.src.length === 0 ? ' (no prompt)' : ''}: loss and accuracy over the scored targets; exact match ${exact}`, async () => {
       const model = createModel(config, { seed: 8 });
       randomizeWeights(model, 21);
       const want = byHand(model, objective, items);
       const before = tf.memory().numTensors;
-      const got = evaluate(model, items, { objective, ids, batchSize: 2 });
+      const got = await evaluate(model, items, { objective, ids, batchSize: 2 });
       expect(tf.memory().numTensors).toBe(before);
       expect(got.n).toBe(items.length);
       expect(Math.abs(got.loss - want.loss)).toBeLessThan(1e-5);
@@ -209,11 +209,11 @@ describe('folders saved before the three families existed', () => {
 
     const translator = await loadModel(SHIPPED);
     for (const seed of SEEDS) {
-      const greedy = translator.translate(seed.source);
+      const greedy = await translator.translate(seed.source);
       expect(greedy.output).toBe(seed.output);
       expect(greedy.tokenScores).toHaveLength(seed.scores.length);
       greedy.tokenScores.forEach((s, i) => expect(Math.abs(s - seed.scores[i]!)).toBeLessThan(1e-5));
-      const beam = translator.translate(seed.source, { beam: 4 });
+      const beam = await translator.translate(seed.source, { beam: 4 });
       expect(beam.output).toBe(seed.output);
       expect(Math.abs(beam.score - seed.beamScore)).toBeLessThan(1e-5);
     }
@@ -226,7 +226,7 @@ describe('folders saved before the three families existed', () => {
     const translator = await loadModel(dir);
     // Untrained (4 steps): every token is unk, but the log-probabilities are the old code's.
     const old = [-0.8796009, -0.6673627, -0.7688932, -0.7384071, -0.7071932];
-    translator.translate('abc').tokenScores.forEach((s, i) => expect(Math.abs(s - old[i]!)).toBeLessThan(1e-5));
+    (await translator.translate('abc')).tokenScores.forEach((s, i) => expect(Math.abs(s - old[i]!)).toBeLessThan(1e-5));
     translator.dispose();
 
     const summary = await resumeRun({ out: dir, overrides: { steps: 6 }, backend: 'wasm', workers: 1, stepper: 'flat' }, { info: () => undefined, warn: () => undefined });

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel } from '../src/infer/load.js';
+import { loadModel, loadModelDir } from '../src/infer/load.js';
 import { restoreOptimizer } from '../src/io/checkpoint.js';
 import { rng } from './helpers.js';
 
@@ -42,7 +42,7 @@ async function waitFor(check: () => boolean, timeoutMs = 60_000): Promise<void> 
 async function savedStep(dir: string): Promise<number> {
   await tf.setBackend('wasm');
   const translator = await loadModel(dir);
-  translator.translate('abc');
+  await translator.translate('abc');
   translator.dispose();
   const optimizer = tf.train.adam(1e-3);
   const { step } = await restoreOptimizer(dir, optimizer);
@@ -149,4 +149,57 @@ describe('failures during training', () => {
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n').pop()).toMatch(/^atencao: cannot (write|create) /);
   });
+});
+
+describe('two processes, one model folder', () => {
+  it('train --resume while another run trains in the folder is refused with one line naming it; its stale lock is taken over once it is killed', async () => {
+    const dir = join(root, 'two-writers');
+    // A new run holds the lock from its folder's first file (taken in <out>.partial-<pid>, moved with it).
+    const first = spawn(process.execPath, [CLI, 'train', ...TINY, '--steps', '100000', '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    first.stderr.on('data', (d) => (out += d));
+    first.stdout.on('data', (d) => (out += d));
+    await waitFor(() => /step \d+:/.test(out), 30_000);
+    const second = spawnSync(process.execPath, [CLI, 'train', '--out', dir, '--resume', '--steps', '50'], { encoding: 'utf8' });
+    expect(second.status).toBe(1);
+    const lines = second.stderr.trim().split('\n').filter((l) => !l.startsWith('backend:'));
+    expect(lines).toEqual([
+      expect.stringMatching(new RegExp(`^atencao: cannot resume training in ${dir}: process ${first.pid} is training there since \\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z \\(lock file ${dir}/train\\.lock; delete it if that process is gone\\)$`)),
+    ]);
+    first.kill('SIGKILL');
+    await new Promise((r) => first.on('close', r));
+    // Its lock is now stale (the process is gone): the next run takes it over. A config.json
+    // missing a training setting is named, not read as "step 2 of undefined".
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    delete config.training.steps;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+    const third = spawnSync(process.execPath, [CLI, 'train', '--out', dir, '--resume'], { encoding: 'utf8' });
+    expect(third.status).toBe(1);
+    expect(third.stderr.trim().split('\n').filter((l) => !l.startsWith('backend:'))).toEqual([`atencao: ${dir}/config.json: training.steps (missing) is not a usable value, so the run cannot be resumed`]);
+    const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).step as number);
+    expect(metrics).toEqual([...metrics].sort((a, b) => a - b));
+  }, 90_000);
+
+  it('every load during training succeeds (checksums re-read around the weights)', async () => {
+    const dir = join(root, 'busy');
+    const everyStep = TINY.map((a, i) => (TINY[i - 1] === '--valid-every' ? '1' : a)); // a checkpoint after every step
+    const run = spawn(process.execPath, [CLI, 'train', ...everyStep, '--steps', '100000', '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    run.stderr.on('data', (d) => (out += d));
+    const start = Date.now();
+    while (!/step \d+:/.test(out)) {
+      if (Date.now() - start > 30_000) throw new Error(`training did not start: ${out}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    try {
+      for (let i = 0; i < 12; i++) {
+        const loaded = await loadModelDir(dir);
+        loaded.model.dispose();
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    } finally {
+      run.kill('SIGKILL');
+      await new Promise((r) => run.on('close', r));
+    }
+  }, 90_000);
 });

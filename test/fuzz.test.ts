@@ -1,13 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ModelFormatError } from '../src/index.js';
-import { loadModel } from '../src/infer/load.js';
+import { loadModel, loadModelDir } from '../src/infer/load.js';
+import { readModelFolder } from '../src/io/model-dir.js';
 import { startServer } from '../src/web/server.js';
+import { hostileFolders } from './hostile-folders.js';
 import { rng } from './helpers.js';
 
 const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
@@ -116,6 +118,9 @@ describe('invalid flags for every command: one line, exit code 2', () => {
     ['eval', '--model', MODEL, '--task', 'copy', '--data', 'x.tsv'],
     ['translate', '--model', MODEL, '--beam', '1.5', 'x'],
     ['translate', '--model', MODEL, '--length-penalty', '-2', 'x'],
+    ['translate', '--model', MODEL, ''],
+    ['translate', '--model', MODEL, 'olá', '  '],
+    ['attention', '--model', MODEL, '--text', ' '],
     ['attention', '--model', MODEL, '--text', 'x', '--format', 'pdf'],
     ['attention', '--model', MODEL, '--text', 'x', '--head', '9'],
     ['attention', '--model', MODEL],
@@ -167,4 +172,74 @@ describe('atencao serve under odd and heavy traffic (127.0.0.1 only)', () => {
       await server.close();
     }
   }, 60_000);
+});
+
+describe('hostile model folders (test/hostile-folders.ts)', () => {
+  const folders = hostileFolders(MODEL);
+  const DIST = new URL('../dist/', import.meta.url).pathname;
+
+  it(`each of ${folders.length} is refused with its one line, none hangs (one child process, 60 s for all)`, () => {
+    // In a child: a reader that hangs on a FIFO or reads /dev/zero forever blocks its whole process.
+    const script = `
+      const { loadModelDir } = await import(${JSON.stringify(join(DIST, 'infer/load.js'))});
+      const out = {};
+      for (const [name, dir] of ${JSON.stringify(folders.map((f) => [f.name, f.dir]))}) {
+        try { (await loadModelDir(dir)).model.dispose(); out[name] = 'loaded'; }
+        catch (e) { out[name] = e.name + ': ' + e.message; }
+      }
+      process.stdout.write(JSON.stringify(out));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, maxBuffer: 1 << 20 });
+    expect(r.signal, 'the reader hung or was killed').toBeNull();
+    expect(r.stderr).toBe('');
+    const results = JSON.parse(r.stdout) as Record<string, string>;
+    for (const f of folders) {
+      expect(results[f.name], f.name).toMatch(/^ModelFormatError: [^\n]+$/);
+      expect(results[f.name], f.name).toMatch(f.expect);
+    }
+  }, 90_000);
+
+  it('bounds are checked before any tensor exists (no leak, no allocation of the claimed sizes)', async () => {
+    for (const f of folders.filter((x) => /max-len|vocab|weights-over|tokenizer-larger|config-/.test(x.name))) {
+      const before = tf.memory().numTensors;
+      const error = await loadModelDir(f.dir).then(() => undefined, (e: unknown) => e);
+      expect(error, f.name).toBeInstanceOf(ModelFormatError);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+  });
+
+  it('a symlink to another file inside the folder is followed', async () => {
+    const dir = join(root, 'inner-link');
+    cpSync(MODEL, dir, { recursive: true });
+    renameSync(join(dir, 'weights.bin'), join(dir, 'weights-v1.bin'));
+    symlinkSync('weights-v1.bin', join(dir, 'weights.bin'));
+    const loaded = await loadModelDir(dir);
+    expect(loaded.model.config.arch).toBe('encoder-decoder');
+    loaded.model.dispose();
+  });
+
+  it('the bytes a reader checks are the bytes it uses: one read of each file, the served copies equal the files', () => {
+    const folder = readModelFolder(MODEL);
+    for (const name of ['config.json', 'tokenizer.json', 'model.json', 'weights.bin'] as const) {
+      expect(Buffer.compare(folder.files[name], readFileSync(join(MODEL, name))), name).toBe(0);
+    }
+    expect(folder.weights).toBe(folder.files['weights.bin']);
+  });
+
+  it('through the CLI: one line, exit 1, no stack trace', () => {
+    const byName = new Map(folders.map((f) => [f.name, f]));
+    const cases: [string, (dir: string) => string[]][] = [
+      ['model.json-fifo', (d) => ['translate', '--model', d, 'olá']],
+      ['config-data-null', (d) => ['eval', '--model', d]],
+    ];
+    for (const [name, command] of cases) {
+      const f = byName.get(name)!;
+      {
+        const args = command(f.dir);
+        const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+        expect(r.status, `${args[0]} ${f.name}: ${r.stderr}`).toBe(1);
+        const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('backend:'));
+        expect(lines, `${args[0]} ${f.name}`).toEqual([expect.stringMatching(f.expect)]);
+      }
+    }
+  }, 120_000);
 });

@@ -11,7 +11,7 @@ const CONFIG = { srcVocabSize: 11, tgtVocabSize: 13, dModel: 16, numHeads: 4, nu
 
 describeEachBackend('decoding with a key/value cache', () => {
   for (const variant of [{}, { normPlacement: 'post' as const, tieEmbeddings: true, activation: 'gelu' as const }]) {
-    it(`gives the logits of re-running the full decoder at every position, to 1e-4 (${JSON.stringify(variant)})`, () => {
+    it(`gives the logits of re-running the full decoder at every position, to 1e-4 (${JSON.stringify(variant)})`, async () => {
       const model = createTransformer({ ...CONFIG, ...variant }, { seed: 4 });
       randomizeWeights(model, 8, 0.7);
       const random = rng(2);
@@ -41,14 +41,14 @@ describeEachBackend('decoding with a key/value cache', () => {
     });
   }
 
-  it('greedy decoding with the cache gives exactly the tokens of decoding without it', () => {
+  it('greedy decoding with the cache gives exactly the tokens of decoding without it', async () => {
     const model = createTransformer(CONFIG, { seed: 5 });
     randomizeWeights(model, 9, 0.7);
     const random = rng(3);
     const sources = Array.from({ length: 12 }, () => [...Array.from({ length: 2 + Math.floor(random() * 7) }, () => 3 + Math.floor(random() * 8)), 2]);
     const before = tf.memory().numTensors;
-    const cached = greedyDecodeScored(model, sources, ids, { maxLen: 11 });
-    const plain = greedyDecodeScored(model, sources, ids, { maxLen: 11, cache: false });
+    const cached = await greedyDecodeScored(model, sources, ids, { maxLen: 11 });
+    const plain = await greedyDecodeScored(model, sources, ids, { maxLen: 11, cache: false });
     expect(tf.memory().numTensors).toBe(before);
     expect(cached.map((r) => r.ids)).toEqual(plain.map((r) => r.ids));
     expect(cached.some((r) => r.ids.length > 3)).toBe(true);
@@ -56,7 +56,7 @@ describeEachBackend('decoding with a key/value cache', () => {
     model.dispose();
   });
 
-  it('attention weights of a step equal the last row of the full decoder weights', () => {
+  it('attention weights of a step equal the last row of the full decoder weights', async () => {
     const model = createTransformer(CONFIG, { seed: 6 });
     randomizeWeights(model, 10, 0.7);
     const source = [3, 4, 5, 2];

@@ -129,6 +129,30 @@ it('a NaN loss stops training with a TrainingError and keeps the last checkpoint
   expect(tf.memory().numTensors).toBe(before);
 });
 
+it('losses kept on the device are read every few steps: each step is still reported, and a NaN still stops the run before any checkpoint', async () => {
+  const before = tf.memory().numTensors;
+  const model = createTransformer(CONFIG, { seed: 3 });
+  const stepper = new DeviceStepper(model, 1e12);
+  const reported: { step: number; loss: number }[] = [];
+  const saved: number[] = [];
+  const error = await train(model, stepper, { ...OPTIONS, schedule: { lr: 1e12, warmup: 0, kind: 'constant' }, clipNorm: 0, steps: 50, validEvery: 50, readLossEvery: 4 }, {
+    onStep: (e) => reported.push({ step: e.step, loss: e.loss }),
+    checkpoint: async (state) => {
+      saved.push(state.step);
+    },
+  }).catch((e: unknown) => e);
+  const match = /^the loss became (NaN|-?Infinity) at step (\d+); stopped, keeping the checkpoint of step 0 /.exec((error as Error).message);
+  expect(match, String(error)).not.toBeNull();
+  const nanStep = Number(match![2]);
+  // Every step before the first bad one was reported, in order, with a finite loss; nothing was saved.
+  expect(reported.map((r) => r.step)).toEqual(Array.from({ length: nanStep - 1 }, (_, i) => i + 1));
+  expect(reported.every((r) => Number.isFinite(r.loss))).toBe(true);
+  expect(saved).toEqual([]);
+  await stepper.dispose();
+  model.dispose();
+  expect(tf.memory().numTensors).toBe(before);
+});
+
 it('resume refuses optimizer state that does not belong to the weights', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'atencao-mismatch-'));
   const model = createTransformer(CONFIG, { seed: 3 });

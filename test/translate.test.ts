@@ -35,12 +35,12 @@ beforeAll(async () => {
 describe('loadModel and translate', () => {
   it('translates single sentences and lists, and reports unknown words', async () => {
     const t = await loadModel(modelDir);
-    const one = t.translate('um gato');
+    const one = await t.translate('um gato');
     expect(typeof one.output).toBe('string');
     expect(one.tokens.length).toBeGreaterThan(0);
     expect(one.tokenScores.every((s) => s <= 0)).toBe(true);
     expect(one.score).toBeCloseTo(one.tokenScores.reduce((a, b) => a + b, 0), 5);
-    const many = t.translate(SENTENCES);
+    const many = await t.translate(SENTENCES);
     expect(many.map((r) => r.source)).toEqual(SENTENCES);
     expect(many[0]).toEqual(one);
     expect(many[5]!.unknown).toEqual(['palavra', 'desconhecida']);
@@ -49,11 +49,11 @@ describe('loadModel and translate', () => {
 
   it('beam search with K = 1 equals greedy decoding; wider beams return a scored output', async () => {
     const t = await loadModel(modelDir);
-    const greedy = t.translate(SENTENCES);
-    const beam1 = t.translate(SENTENCES, { beam: 1.0001 }); // > 1 takes the beam path, floored to K = 1
+    const greedy = await t.translate(SENTENCES);
+    const beam1 = await t.translate(SENTENCES, { beam: 1.0001 }); // > 1 takes the beam path, floored to K = 1
     expect(beam1.map((r) => r.tokens)).toEqual(greedy.map((r) => r.tokens));
     beam1.forEach((r, i) => r.tokenScores.forEach((s, j) => expect(s).toBeCloseTo(greedy[i]!.tokenScores[j]!, 5)));
-    const beam4 = t.translate(SENTENCES, { beam: 4 });
+    const beam4 = await t.translate(SENTENCES, { beam: 4 });
     for (const r of beam4) {
       expect(Number.isFinite(r.score)).toBe(true);
       expect(r.tokenScores.length).toBeGreaterThanOrEqual(r.tokens.length);
@@ -63,7 +63,7 @@ describe('loadModel and translate', () => {
 
   it('attention maps have the right shapes and rows that sum to 1', async () => {
     const t = await loadModel(modelDir);
-    const a = t.attention('gato preto'); // "preto" is not in the vocabulary
+    const a = await t.attention('gato preto'); // "preto" is not in the vocabulary
     expect(a.sourceTokens).toEqual(['gato', '<unk>', '<eos>']);
     expect(a.targetTokens[0]).toBe('<bos>');
     expect(a.encoder).toHaveLength(1);
@@ -78,14 +78,14 @@ describe('loadModel and translate', () => {
 
   it('attention leaks no tensors, and attentionMaps gives the same maps for any folder of this family', async () => {
     const t = await loadModel(modelDir);
-    t.attention('um gato');
+    await t.attention('um gato');
     const before = tf.memory().numTensors;
-    const a = t.attention('dois cães');
+    const a = await t.attention('dois cães');
     expect(tf.memory().numTensors).toBe(before);
     const loaded = await loadModelDir(modelDir);
     const loadedTensors = tf.memory().numTensors;
-    expect(attentionMaps(loaded, 'dois cães')).toEqual(fromTranslation('dois cães', a));
-    expect(attentionMaps(loaded, 'dois cães', { output: 'two cats' })).toEqual(fromTranslation('dois cães', t.attention('dois cães', { output: 'two cats' })));
+    expect(await attentionMaps(loaded, 'dois cães')).toEqual(fromTranslation('dois cães', a));
+    expect(await attentionMaps(loaded, 'dois cães', { output: 'two cats' })).toEqual(fromTranslation('dois cães', await t.attention('dois cães', { output: 'two cats' })));
     expect(tf.memory().numTensors).toBe(loadedTensors);
     loaded.model.dispose();
     expect(tf.memory().numTensors).toBe(before);
@@ -94,9 +94,9 @@ describe('loadModel and translate', () => {
 
   it('leaks no tensors over 1,000 translate calls', async () => {
     const t = await loadModel(modelDir);
-    t.translate('um gato');
+    await t.translate('um gato');
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 1000; i++) t.translate(SENTENCES[i % SENTENCES.length]!, { beam: i % 10 === 0 ? 3 : 1 });
+    for (let i = 0; i < 1000; i++) await t.translate(SENTENCES[i % SENTENCES.length]!, { beam: i % 10 === 0 ? 3 : 1 });
     expect(tf.memory().numTensors).toBe(before);
     t.dispose();
   });
@@ -189,7 +189,7 @@ describe('damaged model folders give one clear ModelFormatError each', () => {
     await expect(loadModel(join(root, 'nope'))).rejects.toThrow(`model folder '${join(root, 'nope')}' not found`);
   });
 
-  it('atencao translate turns each into one line and exit code 1', () => {
+  it('atencao translate turns each into one line and exit code 1', async () => {
     const dir = damaged((d) => copyFileSync(join(d, 'tokenizer.json'), join(d, 'weights.bin')));
     const r = spawnSync(process.execPath, [new URL('../dist/cli/main.js', import.meta.url).pathname, 'translate', '--model', dir, 'um gato'], { encoding: 'utf8' });
     expect(r.status).toBe(1);
@@ -202,7 +202,7 @@ describe('atencao translate', () => {
   const cli = (args: string[], input?: string) =>
     spawnSync(process.execPath, [new URL('../dist/cli/main.js', import.meta.url).pathname, 'translate', '--model', modelDir, ...args], { encoding: 'utf8', input });
 
-  it('translates arguments, a file and standard input alike', () => {
+  it('translates arguments, a file and standard input alike', async () => {
     const fromArgs = cli(['um gato', 'dois cães']);
     expect(fromArgs.status, fromArgs.stderr).toBe(0);
     const file = join(root, 'in.txt');
@@ -212,7 +212,7 @@ describe('atencao translate', () => {
     expect(fromArgs.stdout.trim().split('\n')).toHaveLength(2);
   });
 
-  it('--json prints source, output, tokens and token scores; --beam works', () => {
+  it('--json prints source, output, tokens and token scores; --beam works', async () => {
     const r = cli(['--json', '--beam', '3', 'um gato']);
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
@@ -221,7 +221,7 @@ describe('atencao translate', () => {
     expect(j.tokenScores.length).toBeGreaterThanOrEqual(j.tokens.length);
   });
 
-  it('bad flags exit 2 with one line', () => {
+  it('bad flags exit 2 with one line', async () => {
     for (const args of [['--beam', '0', 'x'], ['--max-len', '-3', 'x'], ['--file', 'a.txt', 'x']]) {
       const r = cli(args);
       expect(r.status, args.join(' ')).toBe(2);

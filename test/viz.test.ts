@@ -75,7 +75,7 @@ function modelAttention(loaded: LoadedModel, ids: number[], targetIds?: number[]
 }
 
 describe('views of hand-made maps', () => {
-  it('panels follow the selection and label decoder rows by the word written', () => {
+  it('panels follow the selection and label decoder rows by the word written', async () => {
     const all = attentionPanels(maps());
     expect(all.map((p) => `${p.kind}${p.layer}.${p.head}`)).toEqual(['encoder1.1', 'encoder1.2', 'decoder1.1', 'decoder1.2', 'cross1.1', 'cross1.2']);
     expect(all.map((p) => p.title)).toContain('cross-attention (decoder → encoder)');
@@ -86,7 +86,7 @@ describe('views of hand-made maps', () => {
     expect(cross[0]!.weights).toEqual([[0.3, 0.3, 0.4], [0, 0, 1]]);
   });
 
-  it('panels of a decoder and an encoder: one kind each, titled by family, kinds the family lacks select nothing', () => {
+  it('panels of a decoder and an encoder: one kind each, titled by family, kinds the family lacks select nothing', async () => {
     const dec = attentionPanels(decoderMaps());
     expect(dec.map((p) => `${p.title} ${p.layer}.${p.head}`)).toEqual(['causal self-attention 1.1', 'causal self-attention 2.1']);
     expect(attentionPanels(decoderMaps(), { kinds: ['cross'] })).toEqual([]);
@@ -96,7 +96,7 @@ describe('views of hand-made maps', () => {
     expect(enc[0]!.rows).toEqual(['<bos>', EVIL, '<eos>']);
   });
 
-  it('each family accepts its own kinds and all; any other kind is refused naming them', () => {
+  it('each family accepts its own kinds and all; any other kind is refused naming them', async () => {
     const folder = (arch: Model['arch']) => ({ dir: 'm', model: { arch } as Model });
     expect(checkKinds(folder('encoder-decoder'), ['all'])).toEqual(['encoder', 'decoder', 'cross']);
     expect(checkKinds(folder('encoder-decoder'), ['cross'])).toEqual(['cross']);
@@ -106,7 +106,7 @@ describe('views of hand-made maps', () => {
     expect(() => checkKinds(folder('encoder'), ['cross'])).toThrow('--kind (cross) must be encoder or all: m is an encoder model, whose only attention is bidirectional self-attention');
   });
 
-  it('SVG escapes every token, labels both axes and draws one cell per weight', () => {
+  it('SVG escapes every token, labels both axes and draws one cell per weight', async () => {
     const panels = attentionPanels(maps(), { kinds: ['encoder', 'cross'] });
     const svg = renderSvg(panels, `${EVIL} → x`);
     expect(svg).not.toContain('<img');
@@ -119,7 +119,7 @@ describe('views of hand-made maps', () => {
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
   });
 
-  it('SVG of one kind (decoder, encoder) and of no panel at all', () => {
+  it('SVG of one kind (decoder, encoder) and of no panel at all', async () => {
     const dec = renderSvg(attentionPanels(decoderMaps()), EVIL);
     expect(dec).not.toContain('<img');
     expect(dec).toContain('causal self-attention · layer 2 · head 1');
@@ -131,7 +131,7 @@ describe('views of hand-made maps', () => {
     expect(none).toContain('no attention selected');
   });
 
-  it('HTML keeps tokens as data, never markup, and round-trips them exactly', () => {
+  it('HTML keeps tokens as data, never markup, and round-trips them exactly', async () => {
     const html = renderHtml({ title: `report ${EVIL}`, examples: [{ source: `${EVIL} </script><script>alert(2)</script>`, translation: EVIL, maps: maps() }] });
     expect(html).not.toContain('<img');
     expect(html).not.toContain('alert(2)</script>');
@@ -146,7 +146,7 @@ describe('views of hand-made maps', () => {
     expect(html).not.toMatch(/(src|href)\s*=\s*["']?https?:|<link|<script src/); // nothing fetched: works offline, from file://
   });
 
-  it('HTML of one kind: a decoder (prompt and continuation) and an encoder (the sentence only)', () => {
+  it('HTML of one kind: a decoder (prompt and continuation) and an encoder (the sentence only)', async () => {
     const html = renderHtml({ title: 't', examples: [{ maps: decoderMaps() }, { maps: encoderMaps(), notes: [`label ${EVIL}`] }] });
     expect(html).not.toContain('<img');
     const data = reportData(html);
@@ -156,7 +156,7 @@ describe('views of hand-made maps', () => {
     expect(data[1]!.maps[0]!.rows).toEqual(['<bos>', EVIL, '<eos>']);
   });
 
-  it('terminal heatmaps: a character ramp without colour, ANSI cells with it, numbers on request', () => {
+  it('terminal heatmaps: a character ramp without colour, ANSI cells with it, numbers on request', async () => {
     const plain = renderHeatmap([[0, 1], [0.5, 0.5]], ['a', 'b'], ['x', 'y'], { title: 'T' });
     expect(plain.split('\n')[0]).toBe('T');
     expect(plain).toContain('██');
@@ -214,9 +214,9 @@ describe('a decoder and an encoder folder', () => {
   it('attentionMaps: a decoder reads bos + prompt + its greedy continuation, causally; no tensor leaks', async () => {
     const loaded = await loadModelDir(decoderDir);
     const prompt = 'Ela derramou água';
-    attentionMaps(loaded, prompt);
+    await attentionMaps(loaded, prompt);
     const before = tf.memory().numTensors;
-    const maps = attentionMaps(loaded, prompt);
+    const maps = await attentionMaps(loaded, prompt);
     expect(tf.memory().numTensors).toBe(before);
     expect(maps.maps.map((m) => m.kind)).toEqual(['decoder']);
     const m = maps.maps[0]!;
@@ -241,7 +241,7 @@ describe('a decoder and an encoder folder', () => {
         row.forEach((w, k) => k > q && expect(w).toBe(0)); // nothing after the query
       });
     }
-    const promptOnly = attentionMaps(loaded, prompt, { continuation: false });
+    const promptOnly = await attentionMaps(loaded, prompt, { continuation: false });
     expect(promptOnly.output).toBeUndefined();
     expect(promptOnly.maps[0]!.rows).toEqual(['<bos>', 'Ela', 'derramou', 'água']);
     loaded.model.dispose();
@@ -250,9 +250,9 @@ describe('a decoder and an encoder folder', () => {
   it('attentionMaps: an encoder reads [CLS] sentence eos both ways, [MASK] as the mask token; no tensor leaks', async () => {
     const loaded = await loadModelDir(encoderDir);
     const text = 'Ela derramou [MASK] da jarra.';
-    attentionMaps(loaded, text);
+    await attentionMaps(loaded, text);
     const before = tf.memory().numTensors;
-    const maps = attentionMaps(loaded, text);
+    const maps = await attentionMaps(loaded, text);
     expect(tf.memory().numTensors).toBe(before);
     const m = maps.maps[0]!;
     expect(maps.output).toBeUndefined();
@@ -292,7 +292,7 @@ describe('a decoder and an encoder folder', () => {
     for (const p of encData.panels) expect(maxDiff(p.weights, encRef[p.layer - 1]![p.head - 1])).toBeLessThan(1e-5);
   });
 
-  it('terminal, SVG and HTML for a decoder and an encoder folder', () => {
+  it('terminal, SVG and HTML for a decoder and an encoder folder', async () => {
     const out = mkdtempSync(join(tmpdir(), 'atencao-viz-out-'));
     for (const [dir, title] of [[decoderDir, 'causal self-attention'], [encoderDir, 'bidirectional self-attention']] as const) {
       const terminal = cli('--model', dir, '--text', 'Ela derramou água', '--layer', '1', '--head', '2', '--no-color', '--no-continue');
@@ -313,7 +313,7 @@ describe('a decoder and an encoder folder', () => {
     }
   });
 
-  it('--kind a family lacks is refused with one line naming the kinds it has', () => {
+  it('--kind a family lacks is refused with one line naming the kinds it has', async () => {
     const cases: [string, string, string][] = [
       [decoderDir, 'cross', `--kind (cross) must be decoder or all: ${decoderDir} is a decoder model, whose only attention is causal self-attention`],
       [encoderDir, 'decoder', `--kind (decoder) must be encoder or all: ${encoderDir} is an encoder model, whose only attention is bidirectional self-attention`],

@@ -113,9 +113,9 @@ describe.runIf(run)('the attention explorer in headless Chromium', () => {
 
         await tf.setBackend('wasm');
         const translator = await loadModel(MODEL);
-        const node = translator.translate(sentence);
-        const nodeBeam = translator.translate(sentence, { beam: 4 });
-        const maps = translator.attention(sentence);
+        const node = await translator.translate(sentence);
+        const nodeBeam = await translator.translate(sentence, { beam: 4 });
+        const maps = await translator.attention(sentence);
         translator.dispose();
         expect(shown.greedy).toBe(node.output);
         expect(shown.greedy).toBe('The boy poured milk from the bucket into the cup until the bucket was empty.');
@@ -167,8 +167,8 @@ describe.runIf(run)('the attention explorer in headless Chromium', () => {
 
         await tf.setBackend('wasm');
         const loaded = await loadModelDir(dir);
-        const node = attentionMaps(loaded, prompt, { maxNew: 32 });
-        const generated = generateText(loaded, prompt, { maxTokens: 32 });
+        const node = await attentionMaps(loaded, prompt, { maxNew: 32 });
+        const generated = await generateText(loaded, prompt, { maxTokens: 32 });
         loaded.model.dispose();
         expect(shown).toBe(generated.text);
         expect(shown).toBe(node.output);
@@ -202,8 +202,8 @@ describe.runIf(run)('the attention explorer in headless Chromium', () => {
 
         await tf.setBackend('wasm');
         const loaded = await loadModelDir(dir);
-        const node = attentionMaps(loaded, text);
-        const filled = fillMask(loaded, text);
+        const node = await attentionMaps(loaded, text);
+        const filled = await fillMask(loaded, text);
         loaded.model.dispose();
         expectSameMaps(inPage.maps, node);
         expect(inPage.maps.maps[0]!.rows).toContain('<mask>');
@@ -231,7 +231,7 @@ describe.runIf(run)('the attention explorer in headless Chromium', () => {
         const inPage = await page.evaluate(() => window.__atencao.last!);
         await tf.setBackend('wasm');
         const loaded = await loadModelDir(dir);
-        const node = classifyText(loaded, text);
+        const node = await classifyText(loaded, text);
         loaded.model.dispose();
         expect(inPage.classes!.label).toBe(node.label);
         expect(Object.keys(inPage.classes!.probabilities)).toEqual(['from', 'into']);

@@ -36,17 +36,17 @@ function benchModel(shape: BenchShape, maxLen: number): Transformer {
 }
 
 /** Per-token decoding latency at one output length and batch size, with and without the cache. */
-export function measureDecodeSpeed(shape: BenchShape, length: number, batch: number): DecodeSpeed {
+export async function measureDecodeSpeed(shape: BenchShape, length: number, batch: number): Promise<DecodeSpeed> {
   const model = benchModel(shape, length + 1);
   const random = new Random(7);
   const sources = Array.from({ length: batch }, () => [...Array.from({ length: 15 }, () => random.int(3, shape.vocab - 1)), IDS.eos]);
   const tokens = Array.from({ length }, () => Array.from({ length: batch }, () => random.int(3, shape.vocab - 1)));
   // The encoder runs once per call in both ways, as in real decoding; the steps dominate.
-  const decode = (cache: boolean) => () => {
+  const decode = (cache: boolean) => async () => {
     const generation = model.startGeneration(sources, { cache });
     for (let t = 0; t < length; t++) {
       const { logits } = generation.step(t === 0 ? generation.first : tokens[t - 1]!);
-      logits.dataSync();
+      await logits.data(); // as a decoder reads each step's logits
       logits.dispose();
     }
     generation.dispose();
@@ -54,9 +54,9 @@ export function measureDecodeSpeed(shape: BenchShape, length: number, batch: num
   const cached = decode(true);
   const full = decode(false);
   try {
-    cached(); // warm-up
-    const cachedMs = time(cached, 5) / length;
-    const fullMs = time(full, length >= 64 ? 1 : 2) / length;
+    await cached(); // warm-up
+    const cachedMs = (await time(cached, 5)) / length;
+    const fullMs = (await time(full, length >= 64 ? 1 : 2)) / length;
     return { kind: 'decode', backend: tf.getBackend(), batch, length, cachedMsPerToken: round(cachedMs), fullMsPerToken: round(fullMs), speedup: round(fullMs / cachedMs) };
   } finally {
     model.dispose();
@@ -64,26 +64,26 @@ export function measureDecodeSpeed(shape: BenchShape, length: number, batch: num
 }
 
 /** Batched greedy translation throughput on random sources of length 16 (outputs forced to 16 tokens). */
-export function measureTranslateSpeed(shape: BenchShape, batch: number, sentences = 256): TranslateSpeed {
+export async function measureTranslateSpeed(shape: BenchShape, batch: number, sentences = 256): Promise<TranslateSpeed> {
   const model = benchModel(shape, 17);
   const random = new Random(8);
   const sources = Array.from({ length: sentences }, () => [...Array.from({ length: 15 }, () => random.int(3, shape.vocab - 1)), IDS.eos]);
   // An eos id no model produces keeps every output at full length, so the timing does not depend on the weights.
   const ids = { ...IDS, eos: -1 };
   try {
-    greedyDecode(model, sources.slice(0, batch), ids, { maxLen: 16, batchSize: batch });
-    const ms = time(() => greedyDecode(model, sources, ids, { maxLen: 16, batchSize: batch }), 1);
+    await greedyDecode(model, sources.slice(0, batch), ids, { maxLen: 16, batchSize: batch });
+    const ms = await time(() => greedyDecode(model, sources, ids, { maxLen: 16, batchSize: batch }), 1);
     return { kind: 'translate', backend: tf.getBackend(), batch, sentences, sentencesPerSecond: round((1000 * sentences) / ms) };
   } finally {
     model.dispose();
   }
 }
 
-function time(run: () => void, repeats: number): number {
+async function time(run: () => Promise<unknown>, repeats: number): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const start = performance.now();
-    run();
+    await run();
     times.push(performance.now() - start);
   }
   return Math.min(...times);

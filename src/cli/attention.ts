@@ -1,10 +1,11 @@
 import type { CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
-import { attentionLayers, attentionMaps, checkKinds, type ModelAttention } from '../infer/attention-maps.js';
-import { loadModelDir } from '../infer/load.js';
+import { attentionLayers, attentionMaps, checkKinds, decoderPrompt, type ModelAttention } from '../infer/attention-maps.js';
+import { encoderIds } from '../infer/classify.js';
+import { loadModelDir, type LoadedModel } from '../infer/load.js';
 import { writeFileCreatingDir } from '../io/atomic.js';
 import { renderHtml } from '../viz/html.js';
-import { ATTENTION_KINDS, attentionPanels, describeText, type Panel } from '../viz/panels.js';
+import { ATTENTION_KINDS, attentionPanels, describeText, visibleText, type Panel } from '../viz/panels.js';
 import { renderSvg } from '../viz/svg.js';
 import { renderHeatmap } from '../viz/terminal.js';
 import { backendOption, positiveInt, startBackend } from './options.js';
@@ -51,6 +52,7 @@ export const attentionCommand: CommandModule<object, AttentionArgs> = {
   handler: async (args) => {
     positiveInt('layer', args.layer);
     positiveInt('head', args.head);
+    if (String(args.text).trim() === '') throw new UsageError('--text is empty: there is nothing to show the attention of');
     await startBackend(args.backend, true);
     const loaded = await loadModelDir(args.model);
     try {
@@ -59,7 +61,9 @@ export const attentionCommand: CommandModule<object, AttentionArgs> = {
       const layers = Math.max(...kinds.map((k) => attentionLayers(c, k)));
       if (args.layer !== undefined && args.layer > layers) throw new UsageError(`--layer (${args.layer}) must be between 1 and ${layers}`);
       if (args.head !== undefined && args.head > c.numHeads) throw new UsageError(`--head (${args.head}) must be between 1 and ${c.numHeads}`);
-      const maps = attentionMaps(loaded, args.text, { continuation: args.continue }); // an encoder–decoder translates once, for the maps and the text
+      const cut = inputLength(loaded, args.text);
+      if (cut > c.maxLen) process.stderr.write(`warning: the text needs ${cut} tokens, more than the model's maxLen (${c.maxLen}): it is cut, and the maps show its first ${c.maxLen}\n`);
+      const maps = await attentionMaps(loaded, args.text, { continuation: args.continue }); // an encoder–decoder translates once, for the maps and the text
       const panels = attentionPanels(maps, { kinds, layer: args.layer, head: args.head });
       let text: string;
       if (args.format === 'json') {
@@ -70,7 +74,8 @@ export const attentionCommand: CommandModule<object, AttentionArgs> = {
         text = renderHtml({ title: `Attention of ${args.model}`, examples: [{ maps }] });
       } else {
         const color = args.color ?? (args.out === undefined && process.stdout.isTTY === true);
-        const heading = maps.output === undefined ? `${maps.input}\n\n` : `${maps.input}\n→ ${maps.output === '' ? '(nothing written)' : maps.output}\n\n`;
+        const [input, output] = [visibleText(maps.input), maps.output === undefined ? undefined : visibleText(maps.output)];
+        const heading = output === undefined ? `${input}\n\n` : `${input}\n→ ${output === '' ? '(nothing written)' : output}\n\n`;
         text = heading + panels.map((p) => renderHeatmap(p.weights, p.rows, p.cols, { color, numbers: args.numbers, title: `${p.title}, layer ${p.layer}, head ${p.head}` })).join('\n');
       }
       if (args.out === undefined) {
@@ -84,6 +89,14 @@ export const attentionCommand: CommandModule<object, AttentionArgs> = {
     }
   },
 };
+
+/** Tokens the model reads for `text` (special ones included), before any cut to maxLen. */
+function inputLength(loaded: LoadedModel, text: string): number {
+  const { source } = loaded;
+  if (loaded.model.arch === 'encoder-decoder') return source.encode(text, { eos: true }).length;
+  if (loaded.model.arch === 'decoder') return decoderPrompt(source, text, Number.MAX_SAFE_INTEGER).length;
+  return encoderIds(source, text, Number.MAX_SAFE_INTEGER).ids.length;
+}
 
 /**
  * The JSON report: the family, the text, what the model wrote, the tokens on each axis of every

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { CommandModule } from 'yargs';
 import { pct } from './progress.js';
-import { setBackend, type ConcreteBackend } from '../backend.js';
+import { describeBackend, isDeviceBackend, setBackend, type ConcreteBackend } from '../backend.js';
 import { measureDecodeSpeed, measureTranslateSpeed } from '../bench/decode-speed.js';
 import { measureTimeToTarget, TARGET_TASKS, type TargetTask } from '../bench/time-to-target.js';
 import { BENCH_ARCHS, BENCH_CONFIGS, measureMatMulPeak, measureTrainSpeed, trainingFlops, type BenchArch, type TrainSpeed } from '../bench/train-speed.js';
@@ -24,7 +24,7 @@ interface BenchArgs {
 }
 
 /** Steps per backend when not given: the pure-JS backend is ~15× slower, so it gets fewer. */
-const DEFAULT_STEPS: Record<string, [steps: number, warmup: number]> = { cpu: [3, 1], wasm: [20, 3], tensorflow: [20, 3], 'tensorflow-gpu': [20, 3] };
+const DEFAULT_STEPS: Record<string, [steps: number, warmup: number]> = { cpu: [3, 1], wasm: [20, 3], tensorflow: [20, 3], 'tensorflow-gpu': [20, 3], webgpu: [10, 3] };
 const DECODE_LENGTHS = [16, 32, 64, 128];
 
 export const benchCommand: CommandModule<object, BenchArgs> = {
@@ -36,7 +36,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('config', { type: 'string', array: true, default: Object.keys(BENCH_CONFIGS), choices: Object.keys(BENCH_CONFIGS), describe: 'Model/batch configurations for training speed' })
       .option('arch', { type: 'string', array: true, default: [...BENCH_ARCHS], choices: [...BENCH_ARCHS], describe: 'Families to train: the encoder-decoder, and the decoder-only model of the same shape (2 × layers causal blocks over source and target as one sequence, length 2T)' })
       .option('targets', { type: 'string', array: true, default: [...TARGET_TASKS], choices: [...TARGET_TASKS], describe: 'Tasks to time to target (default settings)' })
-      .option('backend', { type: 'string', array: true, default: ['tensorflow', 'wasm', 'cpu'], choices: ['tensorflow', 'tensorflow-gpu', 'wasm', 'cpu'], describe: 'Backends to try (those not installed are skipped); decode and targets use the first that starts' })
+      .option('backend', { type: 'string', array: true, default: ['tensorflow', 'wasm', 'cpu'], choices: ['tensorflow', 'tensorflow-gpu', 'webgpu', 'wasm', 'cpu'], describe: 'Backends to try (those not installed are skipped); decode and targets use the first that starts. webgpu runs on whatever adapter it finds (named in the output)' })
       .option('workers', { type: 'number', array: true, default: [...new Set([1, availableParallelism()])], describe: 'Threads per training step to measure (data-parallel; default: 1 and one per core)' })
       .option('steps', { type: 'number', describe: 'Timed training steps per run (default: 20, or 3 on cpu)' })
       .option('warmup', { type: 'number', describe: 'Untimed steps first (default: 3, or 1 on cpu)' })
@@ -56,14 +56,16 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .example('$0 bench', 'everything on every installed backend (a few minutes)')
       .example('$0 bench --parts train --backend wasm --config small --json', 'one line of JSON')
       .example('$0 bench --parts train --peer "python3 torch_ref.py --threads 1"', 'against PyTorch on this machine')
-      .example('$0 bench --parts train --backend wasm --arch decoder --config small', 'the decoder-only model only'),
+      .example('$0 bench --parts train --backend wasm --arch decoder --config small', 'the decoder-only model only')
+      .example('$0 bench --parts train --backend webgpu wasm', 'a GPU (through WebGPU) against wasm, in the same run'),
   handler: async (args) => {
     const out = (row: object, text: string) => process.stdout.write(args.json ? `${JSON.stringify(row)}\n` : text);
     const started: ConcreteBackend[] = [];
     for (const backend of args.backend as ConcreteBackend[]) {
       try {
-        await setBackend(backend);
+        const info = await setBackend(backend);
         started.push(backend);
+        if (info.adapter !== undefined) out({ kind: 'backend', backend, adapter: info.adapter }, `${describeBackend(info)}\n`);
       } catch (error) {
         if (!(error instanceof BackendError)) throw error;
         if (!args.json) process.stdout.write(`${backend}: skipped (${error.message})\n`);
@@ -75,7 +77,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       const peaks = new Map<ConcreteBackend, number>();
       for (const backend of started) {
         await setBackend(backend);
-        const peak = measureMatMulPeak();
+        const peak = await measureMatMulPeak();
         peaks.set(backend, peak);
         out({ kind: 'peak', backend, gflops: peak }, `peak on ${backend}: a plain 512×512 matMul at ${peak} GFLOP/s per thread\n`);
       }
@@ -92,7 +94,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
             await setBackend(backend);
             const [defSteps, defWarmup] = DEFAULT_STEPS[backend] ?? [20, 3];
             // The slow pure-JS backend is measured on one thread only.
-            for (const workers of backend === 'cpu' ? [1] : args.workers) {
+            for (const workers of backend === 'cpu' || isDeviceBackend(backend) ? [1] : args.workers) {
               const r: TrainSpeed = { ...(await measureTrainSpeed(name, shape, args.steps ?? defSteps, args.warmup ?? defWarmup, workers, arch)), backend };
               const ofPeak = r.gflops / (peaks.get(backend)! * workers);
               out({ kind: 'train', ...r, ofPeak: Math.round(ofPeak * 1000) / 1000 }, cols([r.config, 8], [r.arch, 17], [r.backend, 18], [String(r.workers), -8], [r.msPerStep.toFixed(1), -10], [String(r.tokensPerSecond), -10], [r.gflops.toFixed(1), -9], [pct(ofPeak), -9], [String(r.steps), -7], [String(r.params), -10]));
@@ -121,19 +123,19 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       if (!args.json) process.stdout.write(`\ndecoding, "small" model (${main})\n${cols(['batch', 7], ['length', -7], ['cached ms/token', -17], ['full ms/token', -15], ['speed-up', -10])}`);
       for (const batch of [1, 32]) {
         for (const length of DECODE_LENGTHS) {
-          const r = measureDecodeSpeed(BENCH_CONFIGS.small!, length, batch);
+          const r = await measureDecodeSpeed(BENCH_CONFIGS.small!, length, batch);
           out(r, cols([String(batch), 7], [String(length), -7], [r.cachedMsPerToken.toFixed(2), -17], [r.fullMsPerToken.toFixed(2), -15], [`${r.speedup.toFixed(1)}×`, -10]));
         }
       }
       for (const batch of [1, 32, 128]) {
-        const r = measureTranslateSpeed(BENCH_CONFIGS.small!, batch);
+        const r = await measureTranslateSpeed(BENCH_CONFIGS.small!, batch);
         out(r, `greedy translation, batch ${batch}: ${r.sentencesPerSecond.toFixed(1)} sentences/s (16 → 16 tokens)\n`);
       }
     }
     if (args.parts.includes('targets')) {
       if (!args.json) process.stdout.write(`\ntime to target, default settings (${main})\n${cols(['task', 8], ['workers', -8], ['seconds', -10], ['steps', -8], ['test exact', -12], ['referent', -10])}`);
       for (const task of args.targets as TargetTask[]) {
-        for (const workers of main === 'cpu' ? [1] : args.workers) {
+        for (const workers of main === 'cpu' || isDeviceBackend(main) ? [1] : args.workers) {
           const t = await measureTimeToTarget(task, main, workers);
           const referent = t.referentAccuracy === undefined ? '' : pct(t.referentAccuracy);
           out({ kind: 'time-to-target', ...t }, cols([t.task, 8], [String(t.workers), -8], [t.seconds.toFixed(1), -10], [String(t.steps), -8], [pct(t.testExactMatch), -12], [referent, -10]));

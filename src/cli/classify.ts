@@ -35,7 +35,7 @@ export const classifyCommand: CommandModule<object, ClassifyArgs> = {
     await startBackend(args.backend, true);
     const loaded = await loadModelDir(args.model);
     try {
-      const results = classifyTexts(loaded, lines, { batchSize });
+      const results = await classifyTexts(loaded, lines, { batchSize });
       for (const r of results) {
         if (args.json) {
           process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -63,7 +63,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       const examples: HtmlExample[] = [];
       for (const pair of SEED_PAIRS) {
         // A decoder reads the sentence as it is (no continuation): its last word is the adjective.
-        const maps = attentionMaps(loaded, pair.source, { continuation: false });
+        const maps = await attentionMaps(loaded, pair.source, { continuation: false });
         if (translates) {
           const ok = maps.output === pair.target ? 'as expected' : `expected: ${pair.target}`;
           write(`\n  ${pair.source}\n→ ${maps.output}   (${ok})\n\n`);

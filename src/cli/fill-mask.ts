@@ -34,7 +34,8 @@ export const fillMaskCommand: CommandModule<object, FillMaskArgs> = {
     await startBackend(args.backend, true);
     const loaded = await loadModelDir(args.model);
     try {
-      const results = lines.map((line) => fillMask(loaded, line, { topK }));
+      const results = [];
+      for (const line of lines) results.push(await fillMask(loaded, line, { topK }));
       for (const r of results) {
         if (args.json) {
           process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -57,7 +57,7 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
     const loaded = await loadModelDir(args.model);
     try {
       for (let i = 0; i < samples; i++) {
-        const r = generateText(loaded, prompt, { maxTokens, temperature, topK, topP, seed: seed + i });
+        const r = await generateText(loaded, prompt, { maxTokens, temperature, topK, topP, seed: seed + i });
         if (i === 0) warn(r.unknown, r.truncated, loaded.model.config.maxLen);
         process.stdout.write(args.json ? `${JSON.stringify(r)}\n` : `${r.full}\n`);
       }

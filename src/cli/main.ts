@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { AtencaoError, UsageError } from '../errors.js';
 import { attentionCommand } from './attention.js';
+import { backendsCommand } from './backends.js';
 import { benchCommand } from './bench.js';
 import { classifyCommand } from './classify.js';
 import { dataCommand } from './data.js';
@@ -11,6 +12,7 @@ import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
 import { fillMaskCommand } from './fill-mask.js';
 import { generateCommand } from './generate.js';
+import { inspectCommand } from './inspect.js';
 import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 import { translateCommand } from './translate.js';
@@ -30,9 +32,11 @@ export async function main(argv: string[]): Promise<void> {
     .command(classifyCommand)
     .command(fillMaskCommand)
     .command(attentionCommand)
+    .command(inspectCommand)
     .command(serveCommand)
     .command(dataCommand)
     .command(benchCommand)
+    .command(backendsCommand)
     .demandCommand(1, 'Choose a command (see the list above).')
     .strict()
     .version(pkg.version)

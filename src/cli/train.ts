@@ -1,14 +1,19 @@
 import type { Argv, CommandModule } from 'yargs';
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { SYNTHETIC_TASKS, type SyntheticTaskName } from '../data/tasks.js';
 import { UsageError } from '../errors.js';
 import { ARCHS, type Arch } from '../config.js';
 import { DEFAULT_ARCH, recipeFor, type ModelArgs, type RecipeKey, type TrainingArgs } from '../train/defaults.js';
 import type { DataSpec } from '../train/prepare-data.js';
 import type { StepperKind } from '../train/stepper.js';
-import { describeModel, resumeRun, startRun, type RunSummary } from '../train/run.js';
+import { describeModel, resumeRun, startRun, type RunReporter, type RunSummary } from '../train/run.js';
+import type { StepEvent, ValidationRecord } from '../train/trainer.js';
+import { isDeviceBackend } from '../backend.js';
 import { backendOption, nonNegativeInt, numberIn, positiveInt, positiveNumber, startBackend } from './options.js';
 import { formatSeconds, pct, ProgressReporter } from './progress.js';
+import { readRunConfig } from '../io/model-dir.js';
+import { checkResumeFlags } from './resume-flags.js';
 
 interface TrainArgs {
   arch?: string;
@@ -49,11 +54,13 @@ interface TrainArgs {
   init?: string;
   stepper?: string;
   backend: string;
+  json: boolean;
+  'log-every'?: number;
 }
 
 const TASKS = [...SYNTHETIC_TASKS, 'pt-en', 'pt', 'referent'];
 /** Flags that --resume may change; everything else comes from the run's config.json. */
-const RESUMABLE = new Set(['steps', 'until-exact', 'valid-every', 'backend', 'out', 'resume', 'workers', 'stepper']);
+const RESUMABLE = new Set(['steps', 'until-exact', 'valid-every', 'backend', 'out', 'resume', 'workers', 'stepper', 'json', 'log-every']);
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
@@ -114,6 +121,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         describe: 'How steps run: flat (SIMD Adam, one thread), parallel (flat Adam, batch split over --workers threads), device (tf.train.adam on the backend) [default: parallel on wasm/cpu with 2+ cores, else flat]',
       })
       .option('backend', backendOption)
+      .group(['json', 'log-every'], 'Log:')
+      .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per logged step on stdout ({"event":"step", step, loss, tokensPerSecond, backend, …}), then each validation and the result; progress stays on stderr' })
+      .option('log-every', { type: 'number', describe: 'Log every N steps with --json; a device backend reads its losses back this often [default: 10 on a device backend, else 1]' })
       .conflicts('task', 'data')
       .conflicts('steps', 'epochs')
       .example('$0 train --task copy --out models/copy', 'learn to copy sequences')
@@ -122,21 +132,38 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .example('$0 train --arch decoder --task copy --out models/gpt-copy', 'a GPT-style decoder continues "abc<sep>" with "abc"')
       .example('$0 train --arch decoder --data book.txt --out models/gpt', 'a language model of your text')
       .example('$0 train --arch encoder --task referent --out models/bert-referent', 'BERT-style classifier: which container is full?')
-      .example('$0 train --out models/copy --resume --steps 5000', 'continue a run'),
+      .example('$0 train --out models/copy --resume --steps 5000', 'continue a run')
+      .example('$0 train --task copy --out models/copy --backend webgpu --json --log-every 50', 'on a GPU, a JSON line every 50 steps'),
   handler: async (args) => {
     const given = explicitFlags(args);
     if (args.resume) {
-      const extra = [...given].filter((f) => !RESUMABLE.has(f));
-      if (extra.length > 0) throw new UsageError(`--resume continues the run as it was configured; only --steps, --until-exact and --valid-every may change (got --${extra[0]})`);
+      // The command that started the run, repeated with --resume: equal values are fine, changes are refused.
+      const repeated = [...given].filter((f) => !RESUMABLE.has(f));
+      if (repeated.length > 0) checkResumeFlags(Object.fromEntries(repeated.map((f) => [f, args[f as keyof TrainArgs]])), readRunConfig(resolve(args.out)));
     } else if (args.task === undefined && args.data === undefined) {
       throw new UsageError(`choose the data: --task ${TASKS.join('|')} or --data FILE`);
     }
     const training = trainingArgs(args);
     const workers = positiveInt('workers', args.workers);
+    const logEvery = positiveInt('log-every', args['log-every']);
     const info = await startBackend(args.backend);
     const progress = new ProgressReporter();
     const stop = interruptFlag(progress);
-    const reporter = { info: (m: string) => progress.info(m), warn: (m: string) => progress.warn(m), step: progress.step.bind(progress), validation: progress.validation.bind(progress), shouldStop: stop.requested };
+    const json = args.json ? jsonLog(info.name, logEvery ?? (isDeviceBackend(info.name) ? 10 : 1)) : undefined;
+    const reporter: RunReporter = {
+      info: (m) => progress.info(m),
+      warn: (m) => progress.warn(m),
+      step: (e) => {
+        progress.step(e);
+        json?.step(e);
+      },
+      stepEvery: logEvery,
+      validation: (r) => {
+        progress.validation(r);
+        json?.validation(r);
+      },
+      shouldStop: stop.requested,
+    };
     let summary: RunSummary;
     try {
       if (args.resume) {
@@ -151,7 +178,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       progress.done();
       stop.dispose();
     }
-    report(summary, stop.signal());
+    report(summary, stop.signal(), json !== undefined);
     if (stop.signal() !== undefined) process.exitCode = 130;
   },
 };
@@ -168,7 +195,22 @@ function chooseRecipe(args: TrainArgs): { arch: Arch; recipe: NonNullable<Return
   return { arch, recipe };
 }
 
-function report(s: RunSummary, signal: string | undefined): void {
+/** JSON lines on stdout: a step every `every` steps (and the last), each validation, then the result. */
+function jsonLog(backend: string, every: number) {
+  const write = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
+  return {
+    step(e: StepEvent) {
+      if (e.step % every !== 0 && e.step !== e.steps) return;
+      write({ event: 'step', step: e.step, steps: e.steps, loss: e.loss, lr: e.lr, tokensPerSecond: Math.round(e.tokensPerSecond), elapsedSeconds: Math.round(e.elapsedSeconds * 100) / 100, backend });
+    },
+    validation(r: ValidationRecord) {
+      write({ event: 'validation', ...r, backend });
+    },
+    write,
+  };
+}
+
+function report(s: RunSummary, signal: string | undefined, json: boolean): void {
   const r = s.result;
   const why = r.reason === 'target' ? `reached exact match ${pct(r.last!.exactMatch)} on validation` : r.reason === 'interrupted' ? `interrupted by ${signal ?? 'a signal'}; checkpoint saved` : 'finished its steps';
   const t = s.test;
@@ -180,7 +222,13 @@ function report(s: RunSummary, signal: string | undefined): void {
   ];
   if (s.referentAccuracy !== undefined) lines.push(`held-out container pairs: right referent in ${pct(s.referentAccuracy)}`);
   lines.push(`model (${describeModel(s.config.model)}) saved in ${s.dir}`);
-  process.stdout.write(`${lines.join('\n')}\n`);
+  if (!json) {
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return;
+  }
+  process.stderr.write(`${lines.join('\n')}\n`);
+  const result = { event: 'done', reason: r.reason, step: r.state.step, elapsedSeconds: r.state.elapsedSeconds, test: t, referentAccuracy: s.referentAccuracy, dir: s.dir };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 

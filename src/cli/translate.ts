@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { DataError, UsageError } from '../errors.js';
 import { loadModel } from '../infer/load.js';
+import { visibleText } from '../viz/panels.js';
 import { backendOption, numberIn, positiveInt, startBackend } from './options.js';
 
 interface TranslateArgs {
@@ -43,26 +44,30 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
     const lengthPenalty = numberIn('length-penalty', args['length-penalty'], 0, 10)!;
     const given = (args.text ?? []).map(String);
     if (given.length > 0 && args.file !== undefined) throw new UsageError('give sentences or --file, not both');
+    const blank = given.findIndex((t) => t.trim() === '');
+    if (blank >= 0) throw new UsageError(`nothing to translate: ${given.length === 1 ? 'the sentence' : `sentence ${blank + 1}`} is empty`);
     const lines = given.length > 0 ? given : readLines(args.file);
     if (lines.length === 0) throw new UsageError('nothing to translate: give sentences, --file FILE, or lines on standard input');
     await startBackend(args.backend, true);
     const translator = await loadModel(args.model);
     try {
+      const tty = process.stdout.isTTY === true;
       const unknown = new Set<string>();
       let truncated = 0;
       for (let start = 0; start < lines.length; start += CHUNK) {
-        const results = translator.translate(lines.slice(start, start + CHUNK), { beam, maxLen, lengthPenalty, batchSize });
+        const results = await translator.translate(lines.slice(start, start + CHUNK), { beam, maxLen, lengthPenalty, batchSize });
         for (const r of results) {
           r.unknown.forEach((t) => unknown.add(t));
           if (r.truncated) truncated++;
-          process.stdout.write(args.json ? `${JSON.stringify(r)}\n` : `${r.output}\n`);
+          // A terminal gets control characters shown, not obeyed (tokens come from files); a pipe gets the text as it is.
+          process.stdout.write(args.json ? `${JSON.stringify(r)}\n` : `${tty ? visibleText(r.output) : r.output}\n`);
         }
       }
       if (truncated > 0) {
         process.stderr.write(`warning: ${truncated} sentence${truncated > 1 ? 's were' : ' was'} longer than the model's ${translator.config.maxLen} tokens and cut\n`);
       }
       if (unknown.size > 0 && !args.json) {
-        process.stderr.write(`warning: words the model never saw in training, read as <unk>: ${[...unknown].slice(0, 20).join(', ')}\n`);
+        process.stderr.write(`warning: words the model never saw in training, read as <unk>: ${visibleText([...unknown].slice(0, 20).join(', '))}\n`);
       }
     } finally {
       translator.dispose();

@@ -1,4 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { DataError } from '../errors.js';
 import { Random } from '../util/random.js';
 import type { Pair } from './types.js';
@@ -65,23 +66,149 @@ export function parseCorpus(bytes: Uint8Array | string, name = 'corpus'): Corpus
   return corpus;
 }
 
-/** Read and parse a corpus file; problems with the file itself become one line naming the path. */
-export function readCorpus(path: string): Corpus {
+/** Read and parse a corpus file once; `sha256` is the hash of exactly the bytes parsed. */
+export function readCorpus(path: string): Corpus & { sha256: string } {
   const label = `corpus file '${path}'`;
-  let bytes: Uint8Array;
+  const file = readDataFile(path, label);
+  return { ...parseCorpus(file.bytes, label), sha256: file.sha256 };
+}
+
+/**
+ * Read a plain-text data file once (`readDataFile`'s checks, strict UTF-8): its non-empty lines,
+ * trimmed, in file order (duplicates kept: they are real frequencies), and the hash of its bytes.
+ */
+export function readTextFile(path: string, label = `text file '${path}'`): { lines: string[]; sha256: string } {
+  const file = readDataFile(path, label);
+  const text = decodeUtf8(file.bytes, label).replace(/^\uFEFF/, '');
+  const lines = text.split(/\r\n|\r|\n/).map((l) => l.trim()).filter((l) => l !== '');
+  if (lines.length === 0) throw new DataError(`${label} has no text (every line is empty)`);
+  return { lines, sha256: file.sha256 };
+}
+
+/** Largest data file read (corpus or text), and longest line in one. */
+export const MAX_DATA_BYTES = 512 * 1024 * 1024;
+export const MAX_LINE_BYTES = 1024 * 1024;
+
+/** A data file as read: its bytes, and the SHA-256 of those very bytes. */
+export interface DataFile {
+  bytes: Uint8Array;
+  sha256: string;
+}
+
+/**
+ * Read a data file once, streaming, so that what is hashed is what is parsed (a FIFO, `<(…)` or a
+ * file being rewritten gives one consistent content), and refuse while reading what is no text
+ * file: one over MAX_DATA_BYTES, a line over MAX_LINE_BYTES (named by number, before the rest is
+ * read), UTF-16 with or without a byte-order mark, NUL bytes. Problems are one DataError line
+ * naming `label`.
+ */
+export function readDataFile(path: string, label = `data file '${path}'`): DataFile {
+  let fd: number;
   try {
     if (statSync(path).isDirectory()) throw new DataError(`${label} is a directory`);
-    bytes = readFileSync(path);
+    fd = openSync(path, 'r');
   } catch (error) {
-    if (error instanceof DataError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new DataError(`${label} not found`, { cause: error });
-    if (code === 'EISDIR') throw new DataError(`${label} is a directory`, { cause: error });
-    if (code === 'EACCES' || code === 'EPERM') throw new DataError(`${label} cannot be read (permission denied)`, { cause: error });
-    throw new DataError(`${label} cannot be read (${code ?? (error as Error).message})`, { cause: error });
+    throw readError(error, label);
   }
-  if (bytes.length === 0) throw new DataError(`${label} is empty`);
-  return parseCorpus(bytes, label);
+  try {
+    const hash = createHash('sha256');
+    const chunks: Buffer[] = [];
+    const scan = new TextScan(label);
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+      const n = readChunk(fd, chunk, label);
+      if (n === 0) break;
+      const piece = chunk.subarray(0, n);
+      total += n;
+      if (total > MAX_DATA_BYTES) throw new DataError(`${label} is larger than ${MAX_DATA_BYTES / 2 ** 20} MiB`);
+      scan.feed(piece);
+      hash.update(piece);
+      chunks.push(piece);
+    }
+    if (total === 0) throw new DataError(`${label} is empty`);
+    return { bytes: Buffer.concat(chunks, total), sha256: hash.digest('hex') };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const CHUNK_BYTES = 1024 * 1024;
+
+/** One read; a non-blocking descriptor (standard input as a pipe) that has nothing yet is waited on. */
+function readChunk(fd: number, buffer: Buffer, label: string): number {
+  for (;;) {
+    try {
+      return readSync(fd, buffer, 0, buffer.length, null);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
+      throw readError(error, label);
+    }
+  }
+}
+
+function readError(error: unknown, label: string): DataError {
+  if (error instanceof DataError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new DataError(`${label} not found`, { cause: error });
+  if (code === 'EISDIR') return new DataError(`${label} is a directory`, { cause: error });
+  if (code === 'EACCES' || code === 'EPERM') return new DataError(`${label} cannot be read (permission denied)`, { cause: error });
+  return new DataError(`${label} cannot be read (${code ?? (error as Error).message})`, { cause: error });
+}
+
+/**
+ * What is checked of a data file as its bytes stream by: its encoding (from the first bytes),
+ * NUL bytes, and the length of each line (CRLF, CR and LF end one line, as in `parseCorpus`).
+ */
+class TextScan {
+  private line = 1;
+  private lineBytes = 0;
+  private start = true;
+  private lastCR = false;
+
+  constructor(private readonly label: string) {}
+
+  feed(bytes: Uint8Array): void {
+    if (this.start) {
+      this.start = false;
+      checkEncoding(bytes, this.label);
+    }
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i]!;
+      if (b === 0x0a || b === 0x0d) {
+        // The LF of a CRLF ends no new line.
+        if (!(b === 0x0a && this.lastCR)) this.line++;
+        this.lastCR = b === 0x0d;
+        this.lineBytes = 0;
+        continue;
+      }
+      this.lastCR = false;
+      if (b === 0) throw new DataError(`${this.label} holds NUL bytes (the first on line ${this.line}): a binary file, not text`);
+      if (++this.lineBytes > MAX_LINE_BYTES) {
+        throw new DataError(`${this.label}: line ${this.line} is longer than ${MAX_LINE_BYTES / 2 ** 20} MiB, the limit for one line (is it text with one example per line?)`);
+      }
+    }
+  }
+}
+
+/** UTF-16 and UTF-32 files, with a byte-order mark or without one (every other byte NUL), are named as such. */
+function checkEncoding(head: Uint8Array, label: string): void {
+  const convert = 'save it as UTF-8';
+  if (head[0] === 0xff && head[1] === 0xfe) throw new DataError(`${label} is UTF-16 or UTF-32 (little-endian byte-order mark FF FE), not UTF-8; ${convert}`);
+  if (head[0] === 0xfe && head[1] === 0xff) throw new DataError(`${label} is UTF-16 (big-endian byte-order mark FE FF), not UTF-8; ${convert}`);
+  if (head[0] === 0 && head[1] === 0 && head[2] === 0xfe && head[3] === 0xff) throw new DataError(`${label} is UTF-32 (big-endian byte-order mark), not UTF-8; ${convert}`);
+  const sample = head.subarray(0, 4096 - (Math.min(head.length, 4096) % 2));
+  if (sample.length < 4) return;
+  let evenNul = 0;
+  let oddNul = 0;
+  for (let i = 0; i < sample.length; i++) if (sample[i] === 0) i % 2 === 0 ? evenNul++ : oddNul++;
+  const half = sample.length / 2;
+  // Text in UTF-16 has a NUL beside most ASCII characters, on one side only.
+  if (oddNul > 0.3 * half && evenNul < 0.05 * half) throw new DataError(`${label} looks like UTF-16 (little-endian) without a byte-order mark, not UTF-8: every other byte is NUL; ${convert}`);
+  if (evenNul > 0.3 * half && oddNul < 0.05 * half) throw new DataError(`${label} looks like UTF-16 (big-endian) without a byte-order mark, not UTF-8: every other byte is NUL; ${convert}`);
 }
 
 /** Split off a held-out fraction after a seeded shuffle; both sides get at least one pair. */

@@ -531,3 +531,132 @@ function pairKey(c: ReferentCase): string {
 function stripPair({ source, target }: Pair): Pair {
   return { source, target };
 }
+
+/** A sentence of the referent construction, read back: its containers, its adjective and the noun it describes. */
+export interface ReferentReading {
+  /** Portuguese containers as written: poured from, poured into. */
+  from: string;
+  into: string;
+  /** English nouns of the two containers. */
+  fromEn: string;
+  intoEn: string;
+  /** The adjective as written ('cheio') and the same adjective in the other gender ('cheia'). */
+  adjective: string;
+  otherGender: string;
+  /** Which container the adjective agrees with, and its English noun. */
+  referent: 'from' | 'into';
+  referentEn: string;
+  /** The other container's English noun. */
+  otherEn: string;
+  /** The twin whose adjective describes the other container ("… cheio." ↔ "… vazia."): the referent flips. */
+  adjectiveTwin: string;
+  /** The twin with the two containers swapped ("da jarra para o copo" ↔ "do copo para a jarra"), the adjective kept. */
+  containersTwin: string;
+}
+
+/**
+ * Read a sentence of the referent construction ("… da jarra para o copo … cheio."): which
+ * container the final adjective agrees with, and its two twins that move the referent. A
+ * `DataError` names what is missing when the text lacks the two containers or the adjective.
+ */
+export function readReferent(text: string): ReferentReading {
+  const nouns = referentNouns(text);
+  if (nouns === undefined) throw new DataError(`'${text}' has no "da|do X para a|o Y" with two containers`);
+  const from = CONTAINERS.find((c) => c.pt === nouns.from.toLowerCase());
+  const into = CONTAINERS.find((c) => c.pt === nouns.into.toLowerCase());
+  if (!from || !into) throw new DataError(`'${text}': ${!from ? nouns.from : nouns.into} is not a container (choose from ${CONTAINERS.map((c) => c.pt).join(', ')})`);
+  if (from.gender === into.gender) throw new DataError(`'${text}': ${from.pt} and ${into.pt} have the same gender, so the adjective could describe either`);
+  const words = text.normalize('NFC').match(/[\p{L}\p{M}]+/gu) ?? [];
+  const last = words.at(-1)?.toLowerCase() ?? '';
+  const state = STATES.find((a) => a.f !== a.m && (a.f === last || a.m === last));
+  if (state === undefined) throw new DataError(`'${text}' does not end with an adjective that agrees with one container (e.g. ${FULL.m}, ${EMPTY.f})`);
+  const gender: Gender = state.f === last ? 'f' : 'm';
+  const [noun, other] = from.gender === gender ? [from, into] : [into, from];
+  // The twin's adjective describes the other noun: full ↔ empty keep the pouring sensible, other states stay.
+  const twinState = state === FULL ? EMPTY : state === EMPTY ? FULL : state;
+  const end = text.normalize('NFC').lastIndexOf(last);
+  const swapped = text
+    .normalize('NFC')
+    .replace(new RegExp(`\\bd[ao]\\s+${from.pt}\\s+para\\s+[ao]\\s+${into.pt}\\b`, 'iu'), `${ARTICLES[into.gender].from} ${into.pt} ${ARTICLES[from.gender].to} ${from.pt}`);
+  return {
+    from: from.pt,
+    into: into.pt,
+    fromEn: from.en,
+    intoEn: into.en,
+    adjective: last,
+    otherGender: state[gender === 'f' ? 'm' : 'f'],
+    referent: noun === from ? 'from' : 'into',
+    referentEn: noun.en,
+    otherEn: other.en,
+    adjectiveTwin: `${text.normalize('NFC').slice(0, end)}${twinState[other.gender]}${text.normalize('NFC').slice(end + last.length)}`,
+    containersTwin: swapped,
+  };
+}
+
+/*
+ * The referent construction with the two words it links pulled apart: relative clauses after the
+ * container poured into ("… para o copo, que estava na mesa e que ela comprou ontem, até que
+ * ficasse cheio.") put more and more words between the nouns and the adjective. The clauses hold
+ * no adjective, so the only agreement clue is still the final one.
+ */
+
+/** Relative clauses of four Portuguese words that describe a container without naming its gender. */
+const FILLER_CLAUSES: readonly Word[] = [
+  { pt: 'que estava na mesa', en: 'which was on the table' },
+  { pt: 'que ela comprou ontem', en: 'which she bought yesterday' },
+  { pt: 'que ele trouxe hoje', en: 'which he brought today' },
+  { pt: 'que ficava na cozinha', en: 'which stood in the kitchen' },
+  { pt: 'que estava no chão', en: 'which was on the floor' },
+  { pt: 'que alguém deixou ali', en: 'which someone left there' },
+];
+
+export interface DistanceCase extends ReferentCase {
+  /** Filler clauses between the container poured into and "até que ficasse". */
+  clauses: number;
+  /** Words between the referent noun and the adjective. */
+  distance: number;
+}
+
+export interface DistanceOptions {
+  seed?: number;
+  /** Sentences to draw. */
+  size: number;
+  /** Most filler clauses (each sentence gets 0 … maxClauses, evenly). Default: 3. */
+  maxClauses?: number;
+  /** Sentences not to repeat (and to add the drawn ones to). */
+  seen?: Set<string>;
+}
+
+/**
+ * Referent sentences with 0 … maxClauses filler clauses (evenly spread), with their translations,
+ * every source distinct. Distance grows by five words a clause (four words and "e"/a comma).
+ */
+export function generateDistanceCases(options: DistanceOptions): DistanceCase[] {
+  const random = new Random(options.seed ?? 1);
+  const maxClauses = options.maxClauses ?? 3;
+  const seen = options.seen ?? new Set<string>();
+  const feminine = CONTAINERS.filter((c) => c.gender === 'f');
+  const masculine = CONTAINERS.filter((c) => c.gender === 'm');
+  return drawDistinct(options.size, seen, () => {
+    const clauses = Math.floor(random.next() * (maxClauses + 1));
+    const [a, b] = [random.pick(feminine), random.pick(masculine)];
+    const [from, into] = random.next() < 0.5 ? [a, b] : [b, a];
+    const referent = random.next() < 0.5 ? 'into' : 'from';
+    const base = buildReferent(random.pick(SUBJECTS), random.pick(POUR_VERBS), random.pick(LIQUIDS), from, into, referent);
+    const chosen = random.shuffle([...FILLER_CLAUSES]).slice(0, clauses);
+    if (clauses === 0) return { ...base, clauses, distance: distanceOf(base.source, base) };
+    const pt = `, ${chosen.map((c) => c.pt).join(' e ')},`;
+    const en = `, ${chosen.map((c) => c.en).join(' and ')},`;
+    const source = base.source.replace(` ${into.pt} até`, ` ${into.pt}${pt} até`);
+    const target = base.target.replace(` ${into.en} until`, ` ${into.en}${en} until`);
+    const c = { ...base, source, target };
+    return { ...c, clauses, distance: distanceOf(source, c) };
+  });
+}
+
+/** Words (and commas) between the referent noun and the adjective. */
+function distanceOf(source: string, c: ReferentCase): number {
+  const words = source.replace(/,/g, ' ,').replace(/\.$/, '').split(/\s+/);
+  const noun = c.referent === 'into' ? c.into : c.from;
+  return words.lastIndexOf(c.adjective) - words.indexOf(noun) - 1;
+}

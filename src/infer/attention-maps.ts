@@ -7,7 +7,7 @@ import type { Transformer } from '../model/transformer.js';
 import { encoderIds } from './classify.js';
 import { generateText } from './generate.js';
 import type { LoadedModel } from './loaded.js';
-import { Translator, type AttentionMaps } from './translator.js';
+import { readFirstRow, Translator, type AttentionMaps } from './translator.js';
 
 /** One kind of attention for one input: the weights of every layer and head, and the tokens on each axis. */
 export interface AttentionMap {
@@ -103,16 +103,16 @@ export function checkKinds(loaded: Pick<LoadedModel, 'dir' | 'model'>, kinds: re
  * - encoder: bidirectional self-attention over [CLS] (bos), the sentence and eos; "[MASK]" in the
  *   text stands for the mask token.
  */
-export function attentionMaps(loaded: LoadedModel, text: string, options: AttentionMapOptions = {}): ModelAttention {
+export async function attentionMaps(loaded: LoadedModel, text: string, options: AttentionMapOptions = {}): Promise<ModelAttention> {
   return READERS[loaded.model.arch](loaded, text, options);
 }
 
-const READERS: Readonly<Record<Arch, (loaded: LoadedModel, text: string, options: AttentionMapOptions) => ModelAttention>> = {
-  'encoder-decoder': (loaded, text, options) => {
+const READERS: Readonly<Record<Arch, (loaded: LoadedModel, text: string, options: AttentionMapOptions) => Promise<ModelAttention>>> = {
+  'encoder-decoder': async (loaded, text, options) => {
     const translator = new Translator(loaded.dir, loaded.model as Transformer, loaded.source, loaded.target, loaded.run);
-    return fromTranslation(text, translator.attention(text, { output: options.output }));
+    return fromTranslation(text, await translator.attention(text, { output: options.output }));
   },
-  decoder: (loaded, text, options) => {
+  decoder: async (loaded, text, options) => {
     const { model, source: tokenizer } = loaded;
     let ids: number[];
     let output: string | undefined;
@@ -120,20 +120,20 @@ const READERS: Readonly<Record<Arch, (loaded: LoadedModel, text: string, options
       ids = decoderPrompt(tokenizer, text, model.config.maxLen);
     } else {
       // Greedy, as 'atencao generate' writes it; the maps cover what it fed: bos, the prompt, the continuation.
-      const generated = generateText(loaded, text, { maxTokens: options.maxNew });
+      const generated = await generateText(loaded, text, { maxTokens: options.maxNew });
       const written = generated.ids.filter((id) => id !== EOS_ID);
       ids = [BOS_ID, ...generated.promptTokens.map((t) => tokenizer.id(t)), ...written];
       output = generated.text;
     }
     const tokens = tokensOf(tokenizer, ids);
-    const weights = readAttention(model, ids).decoder!;
+    const weights = (await readAttention(model, ids)).decoder!;
     return { arch: 'decoder', input: text, ...(output === undefined ? {} : { output }), maps: [map('decoder', 'decoder', tokens, tokens, weights)] };
   },
-  encoder: (loaded, text) => {
+  encoder: async (loaded, text) => {
     const { model, source: tokenizer } = loaded;
     const { ids } = encoderIds(tokenizer, text, model.config.maxLen);
     const tokens = tokensOf(tokenizer, ids);
-    return { arch: 'encoder', input: text, maps: [map('encoder', 'encoder', tokens, tokens, readAttention(model, ids).encoder!)] };
+    return { arch: 'encoder', input: text, maps: [map('encoder', 'encoder', tokens, tokens, (await readAttention(model, ids)).encoder!)] };
   },
 };
 
@@ -169,19 +169,17 @@ export function decoderPrompt(tokenizer: Tokenizer, text: string, maxLen: number
 }
 
 /** Run the model on one sequence and read every kind's weights as arrays: [layer][head][query][key]. */
-function readAttention(model: Model, ids: number[]): Partial<Record<AttentionKind, number[][][][]>> {
+async function readAttention(model: Model, ids: number[]): Promise<Partial<Record<AttentionKind, number[][][][]>>> {
   const input = tf.tensor2d([ids], [1, ids.length], 'int32');
+  let weights: Partial<Record<AttentionKind, tf.Tensor[]>>;
   try {
-    const weights = model.attention({ ids: input });
-    const out: Partial<Record<AttentionKind, number[][][][]>> = {};
-    for (const [kind, layers] of Object.entries(weights) as [AttentionKind, tf.Tensor[]][]) {
-      out[kind] = layers.map((w) => (w.arraySync() as number[][][][])[0]!); // (B, H, Tq, Tk) → [H][Tq][Tk] of row 0
-      tf.dispose(layers);
-    }
-    return out;
+    weights = model.attention({ ids: input });
   } finally {
     input.dispose();
   }
+  const out: Partial<Record<AttentionKind, number[][][][]>> = {};
+  for (const [kind, layers] of Object.entries(weights) as [AttentionKind, tf.Tensor[]][]) out[kind] = await readFirstRow(layers);
+  return out;
 }
 
 function tokensOf(tokenizer: Tokenizer, ids: readonly number[]): string[] {

@@ -29,7 +29,7 @@ interface Hypothesis {
  * K × V, so with K = 1 this is exactly greedy decoding. The finished hypothesis with the best
  * length-penalised score wins.
  */
-export function beamSearch(model: Generator, prompt: readonly number[], ids: SpecialIds, options: BeamOptions): BeamResult {
+export async function beamSearch(model: Generator, prompt: readonly number[], ids: SpecialIds, options: BeamOptions): Promise<BeamResult> {
   const k = Math.max(1, Math.floor(options.beam));
   const alpha = options.lengthPenalty ?? 0.6;
   const penalty = (length: number) => Math.pow((5 + length) / 6, alpha);
@@ -43,8 +43,10 @@ export function beamSearch(model: Generator, prompt: readonly number[], ids: Spe
     // At most `limit` tokens, like greedy decoding: hypotheses still going then end without eos.
     for (let step = 0; step < limit && alive.length > 0; step++) {
       const { logits } = decoder.step(alive.map((h) => (h.ids.length === 0 ? first : h.ids[h.ids.length - 1]!)));
-      const logp = tf.tidy(() => tf.logSoftmax(logits).arraySync() as number[][]);
+      const logpT = tf.logSoftmax(logits);
       logits.dispose();
+      const logp = (await logpT.array()) as number[][];
+      logpT.dispose();
       const candidates = topCandidates(alive, logp, k);
       const next: Hypothesis[] = [];
       const rows: number[] = [];

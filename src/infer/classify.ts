@@ -55,15 +55,15 @@ export interface FillMaskOptions {
 const MASK_PATTERN = /\[MASK\]|<mask>/;
 
 /** Label one sentence with an encoder classifier (a model trained with classes, e.g. --task referent). */
-export function classifyText(loaded: LoadedModel, text: string): Classification {
-  return classifyTexts(loaded, [text])[0]!;
+export async function classifyText(loaded: LoadedModel, text: string): Promise<Classification> {
+  return (await classifyTexts(loaded, [text]))[0]!;
 }
 
 /**
  * Label sentences with an encoder classifier, `batchSize` at a time (padding does not change
  * the result). A folder of another family, or an encoder without classes, is refused in one line.
  */
-export function classifyTexts(loaded: LoadedModel, texts: readonly string[], options: { batchSize?: number } = {}): Classification[] {
+export async function classifyTexts(loaded: LoadedModel, texts: readonly string[], options: { batchSize?: number } = {}): Promise<Classification[]> {
   requireArch(loaded, 'encoder', 'classify');
   const labels = classLabels(loaded);
   const tokenizer = loaded.source;
@@ -76,13 +76,14 @@ export function classifyTexts(loaded: LoadedModel, texts: readonly string[], opt
     const rows = inputs.slice(start, start + batchSize).map((x) => x.ids);
     const ids = padded(rows);
     const batch: Batch = { kind: 'classify', ids, labels: tf.zeros([rows.length], 'int32') };
+    let p: tf.Tensor;
     try {
-      const p = tf.tidy(() => tf.softmax(loaded.model.score(batch).logits)); // (B, C)
-      probabilities.push(...(p.arraySync() as number[][]));
-      p.dispose();
+      p = tf.tidy(() => tf.softmax(loaded.model.score(batch).logits)); // (B, C)
     } finally {
       tf.dispose([batch.ids, batch.labels]);
     }
+    probabilities.push(...((await p.array()) as number[][]));
+    p.dispose();
   }
   const referent = loaded.run.data?.spec.kind === 'referent';
   return texts.map((text, i) => {
@@ -107,7 +108,7 @@ export function classifyTexts(loaded: LoadedModel, texts: readonly string[], opt
  * encoder has one). All masks are predicted at once, each seeing the others as masks. Candidates
  * are vocabulary words: reserved tokens (padding, <unk>, <mask>, …) are never proposed.
  */
-export function fillMask(loaded: LoadedModel, text: string, options: FillMaskOptions = {}): FillMaskResult {
+export async function fillMask(loaded: LoadedModel, text: string, options: FillMaskOptions = {}): Promise<FillMaskResult> {
   requireArch(loaded, 'encoder', 'fill-mask');
   const topK = options.topK ?? 5;
   if (!Number.isInteger(topK) || topK < 1) throw new UsageError(`topK (${topK}) must be a positive integer`);
@@ -120,16 +121,18 @@ export function fillMask(loaded: LoadedModel, text: string, options: FillMaskOpt
   const candidateIds = tokenizer.vocab.map((_, id) => id).filter((id) => id >= tokenizer.reserved);
   const k = Math.min(topK, candidateIds.length);
   const batch: Batch = { kind: 'masked-lm', ids: tf.tensor2d([ids], [1, ids.length], 'int32'), targets: tf.zeros([1, ids.length], 'int32') };
-  let rows: number[][];
+  let probs: tf.Tensor;
   try {
-    rows = tf.tidy(() => {
+    probs = tf.tidy(() => {
       const logits = loaded.model.score(batch).logits; // (1, T, V)
       const atMasks = tf.gather(tf.squeeze(logits, [0]), positions); // (M, V)
-      return tf.softmax(atMasks).arraySync() as number[][];
+      return tf.softmax(atMasks);
     });
   } finally {
     tf.dispose([batch.ids, batch.targets]);
   }
+  const rows = (await probs.array()) as number[][];
+  probs.dispose();
   const masks = positions.map((position, m) => {
     const p = rows[m]!;
     const candidates = [...candidateIds]

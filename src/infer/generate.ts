@@ -59,7 +59,7 @@ export interface Generated extends GeneratedIds {
  * Pad and bos are never chosen (neither is ever a training target). The prompt plus bos must
  * leave room for at least one token (`maxLen − 2` prompt tokens at most).
  */
-export function generateIds(model: Model, promptIds: readonly number[], options: GenerateOptions = {}): GeneratedIds {
+export async function generateIds(model: Model, promptIds: readonly number[], options: GenerateOptions = {}): Promise<GeneratedIds> {
   if (model.startGeneration === undefined) {
     throw new UsageError(`${model.arch === 'encoder' ? 'an' : 'a'} ${model.arch} model does not write text: use ${COMMANDS_OF[model.arch]}`);
   }
@@ -88,7 +88,7 @@ export function generateIds(model: Model, promptIds: readonly number[], options:
     let last = generation.first[0]!;
     for (;;) {
       const { logits } = generation.step([last]);
-      const row = Array.from(logits.dataSync());
+      const row = Array.from(await logits.data());
       logits.dispose();
       const probs = samplingDistribution(row, sampling);
       const id = sampling.temperature === 0 ? probs.indexOf(1) : sampleFrom(probs, random);
@@ -124,7 +124,7 @@ export interface GenerateTextOptions extends GenerateOptions {
  * Continue a text prompt with a decoder model folder: tokenize it (unknown words are reported and
  * read as unk), cut its start when it does not fit, generate, and decode. Other families are refused.
  */
-export function generateText(loaded: LoadedModel, prompt: string, options: GenerateTextOptions = {}): Generated {
+export async function generateText(loaded: LoadedModel, prompt: string, options: GenerateTextOptions = {}): Promise<Generated> {
   requireArch(loaded, 'decoder', 'generate');
   const tokenizer = loaded.source;
   const tokens = tokenizer.tokenize(prompt);
@@ -134,7 +134,7 @@ export function generateText(loaded: LoadedModel, prompt: string, options: Gener
   const room = loaded.model.config.maxLen - 2;
   const truncated = ids.length > room;
   if (truncated) ids = ids.slice(ids.length - room);
-  const r = generateIds(loaded.model, ids, options);
+  const r = await generateIds(loaded.model, ids, options);
   const text = tokenizer.decode(r.ids);
   return {
     prompt,

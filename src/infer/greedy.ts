@@ -28,19 +28,19 @@ export interface GreedyResult {
  * produced eos or `maxLen` tokens. Prompts are id arrays (an encoder–decoder's sources end with
  * eos; a decoder-only model's prompts start with bos); returns the output ids without eos.
  */
-export function greedyDecode(model: Generator, prompts: readonly number[][], ids: SpecialIds, options: GreedyOptions): number[][] {
-  return greedyDecodeScored(model, prompts, ids, options).map((r) => r.ids);
+export async function greedyDecode(model: Generator, prompts: readonly number[][], ids: SpecialIds, options: GreedyOptions): Promise<number[][]> {
+  return (await greedyDecodeScored(model, prompts, ids, options)).map((r) => r.ids);
 }
 
 /** `greedyDecode` with the log-probability of every chosen token. */
-export function greedyDecodeScored(model: Generator, prompts: readonly number[][], ids: SpecialIds, options: GreedyOptions): GreedyResult[] {
+export async function greedyDecodeScored(model: Generator, prompts: readonly number[][], ids: SpecialIds, options: GreedyOptions): Promise<GreedyResult[]> {
   const batchSize = options.batchSize ?? 128;
   const results = new Array<GreedyResult>(prompts.length);
   // Prompts of one length go together: every row of a batch then sits at the same position.
   for (const group of groupByLength(prompts)) {
     for (let start = 0; start < group.length; start += batchSize) {
       const chunk = group.slice(start, start + batchSize);
-      const decoded = decodeChunk(model, chunk.map((i) => prompts[i]!), ids, options.maxLen, options.cache ?? true);
+      const decoded = await decodeChunk(model, chunk.map((i) => prompts[i]!), ids, options.maxLen, options.cache ?? true);
       chunk.forEach((i, j) => (results[i] = decoded[j]!));
     }
   }
@@ -58,7 +58,7 @@ export function groupByLength(prompts: readonly number[][]): number[][] {
   return [...groups.values()];
 }
 
-function decodeChunk(model: Generator, prompts: readonly number[][], ids: SpecialIds, maxLen: number, cache: boolean): GreedyResult[] {
+async function decodeChunk(model: Generator, prompts: readonly number[][], ids: SpecialIds, maxLen: number, cache: boolean): Promise<GreedyResult[]> {
   const b = prompts.length;
   const results: GreedyResult[] = prompts.map(() => ({ ids: [], scores: [] }));
   const done = new Array<boolean>(b).fill(false);
@@ -70,12 +70,15 @@ function decodeChunk(model: Generator, prompts: readonly number[][], ids: Specia
     for (let step = 0; step < limit && done.includes(false); step++) {
       // A finished row keeps being fed (its outputs are ignored) so the batch stays rectangular.
       const { logits } = generation.step(last);
-      const [best, logProb] = tf.tidy(() => {
+      const [bestT, logProbT] = tf.tidy(() => {
         const logp = tf.logSoftmax(logits);
-        return [tf.argMax(logp, -1).dataSync(), tf.max(logp, -1).dataSync()];
+        return [tf.argMax(logp, -1), tf.max(logp, -1)];
       });
       logits.dispose();
-      last = Array.from(best, (id, i) => {
+      // Read asynchronously: a GPU backend cannot read a tensor synchronously.
+      const [best, logProb] = await Promise.all([bestT.data(), logProbT.data()]);
+      tf.dispose([bestT, logProbT]);
+      last = Array.from(best as Int32Array, (id, i) => {
         if (done[i]) return ids.pad;
         results[i]!.scores.push(logProb[i]!);
         if (id === ids.eos) done[i] = true;

@@ -65,17 +65,20 @@ export class Translator {
     return this.model.config;
   }
 
-  translate(text: string, options?: TranslateOptions): Translation;
-  translate(texts: readonly string[], options?: TranslateOptions): Translation[];
-  translate(input: string | readonly string[], options: TranslateOptions = {}): Translation | Translation[] {
+  translate(text: string, options?: TranslateOptions): Promise<Translation>;
+  translate(texts: readonly string[], options?: TranslateOptions): Promise<Translation[]>;
+  async translate(input: string | readonly string[], options: TranslateOptions = {}): Promise<Translation | Translation[]> {
     const texts = typeof input === 'string' ? [input] : input;
     const maxLen = Math.min(options.maxLen ?? this.config.maxLen - 1, this.config.maxLen - 1);
     const encoded = texts.map((t) => this.encodeSource(t));
     const ids = { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID };
-    const results =
-      (options.beam ?? 1) <= 1
-        ? greedyDecodeScored(this.model, encoded, ids, { maxLen, batchSize: options.batchSize ?? 32 }).map((r) => ({ ...r, score: sum(r.scores) }))
-        : encoded.map((src) => beamSearch(this.model, src, ids, { beam: options.beam!, maxLen, lengthPenalty: options.lengthPenalty }));
+    const results: { ids: number[]; scores: number[]; score: number }[] = [];
+    if ((options.beam ?? 1) <= 1) {
+      const greedy = await greedyDecodeScored(this.model, encoded, ids, { maxLen, batchSize: options.batchSize ?? 32 });
+      results.push(...greedy.map((r) => ({ ...r, score: sum(r.scores) })));
+    } else {
+      for (const src of encoded) results.push(await beamSearch(this.model, src, ids, { beam: options.beam!, maxLen, lengthPenalty: options.lengthPenalty }));
+    }
     const out = results.map((r, i): Translation => ({
       source: texts[i]!,
       output: this.target.decode(r.ids),
@@ -93,17 +96,18 @@ export class Translator {
    * then runs once more on its own output to read the encoder self-attention, the decoder's causal
    * self-attention and the cross-attention from each output position to the source.
    */
-  attention(text: string, options: { output?: string } = {}): AttentionMaps {
+  async attention(text: string, options: { output?: string } = {}): Promise<AttentionMaps> {
     const src = this.encodeSource(text);
-    const outIds = options.output === undefined ? greedyDecodeScored(this.model, [src], { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID }, { maxLen: this.config.maxLen - 1 })[0]!.ids : this.target.encode(options.output);
+    const outIds =
+      options.output === undefined
+        ? (await greedyDecodeScored(this.model, [src], { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID }, { maxLen: this.config.maxLen - 1 }))[0]!.ids
+        : this.target.encode(options.output);
     const tgtIn = [BOS_ID, ...outIds].slice(0, this.config.maxLen);
     const src2d = tf.tensor2d([src], [1, src.length], 'int32');
     const tgt2d = tf.tensor2d([tgtIn], [1, tgtIn.length], 'int32');
     const weights = this.model.attention({ ids: src2d, targetIds: tgt2d });
-    // (B, H, Tq, Tk) per layer → [layer][head][query][key] of the one sentence
-    const read = (ws: tf.Tensor[] = []) => ws.map((w) => (w.arraySync() as number[][][][])[0]!);
-    const maps = { encoder: read(weights.encoder), decoderSelf: read(weights.decoder), cross: read(weights.cross) };
-    tf.dispose([src2d, tgt2d, ...Object.values(weights).flat()]);
+    tf.dispose([src2d, tgt2d]);
+    const maps = { encoder: await readFirstRow(weights.encoder), decoderSelf: await readFirstRow(weights.decoder), cross: await readFirstRow(weights.cross) };
     const sourceTokens = [...src.slice(0, -1).map((id) => this.source.vocab[id] ?? UNK), EOS];
     const written = this.target.tokensOf(outIds);
     return { output: this.target.decode(outIds), sourceTokens, targetTokens: [BOS, ...written].slice(0, tgtIn.length), outputTokens: [...written, EOS].slice(0, tgtIn.length), ...maps };
@@ -121,6 +125,15 @@ export class Translator {
 
   private unknownTokens(text: string): string[] {
     return this.source.tokenize(text).filter((t) => this.source.id(t) === UNK_ID);
+  }
+}
+
+/** (B, H, Tq, Tk) per layer → [layer][head][query][key] of the first sentence; disposes the tensors. */
+export async function readFirstRow(layers: tf.Tensor[] = []): Promise<number[][][][]> {
+  try {
+    return await Promise.all(layers.map(async (w) => ((await w.array()) as number[][][][])[0]!));
+  } finally {
+    tf.dispose(layers);
   }
 }
 

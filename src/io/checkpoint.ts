@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_PARAMETERS } from '../config.js';
 import { ModelFormatError } from '../errors.js';
+import { readFolderFile } from './read-file.js';
 import { writeFileAtomic } from './atomic.js';
 import { injectCheckpointPause } from './faults.js';
 import { encodeModelWeights, WEIGHTS_BIN, writeModelFiles, type SavableModel } from './model-files.js';
@@ -37,6 +39,9 @@ interface OptimizerHeader extends TrainingState {
 }
 
 const MAGIC = 'ATNCOPT1';
+/** Weights are at most MAX_PARAMETERS float32 values; an optimizer file holds two slots per weight and a header. */
+const WEIGHTS_LIMITS = { maxBytes: 4 * MAX_PARAMETERS, what: 'weights file' };
+const OPTIMIZER_LIMITS = { maxBytes: 8 * MAX_PARAMETERS + 16 * 1024 * 1024, what: 'optimizer state file' };
 const OPTIMIZER_FILE = /^optimizer-(\d+)\.bin$/;
 
 export function sha256(data: Uint8Array): string {
@@ -55,7 +60,7 @@ export async function saveCheckpoint(dir: string, model: SavableModel, optimizer
   const weightsSha256 = sha256(weights.data);
   // The hashes of the weights on disk now and of the ones about to replace them: whichever
   // weights.bin a crash leaves, its hash is listed, and a damaged file's is not.
-  const current = existsSync(join(dir, WEIGHTS_BIN)) ? [sha256(readFileSync(join(dir, WEIGHTS_BIN)))] : [];
+  const current = existsSync(join(dir, WEIGHTS_BIN)) ? [sha256(readFolderFile(dir, WEIGHTS_BIN, WEIGHTS_LIMITS))] : [];
   writeFileAtomic(join(dir, CHECKSUMS), `${JSON.stringify({ weightsSha256: [...new Set([weightsSha256, ...current])] })}\n`);
   const slots = await optimizer.getWeights();
   const { data, specs } = await tf.io.encodeWeights(slots);
@@ -76,7 +81,7 @@ export async function saveCheckpoint(dir: string, model: SavableModel, optimizer
  * those weights) and return where the run stood.
  */
 export async function restoreOptimizer(dir: string, optimizer: OptimizerState): Promise<TrainingState> {
-  const weightsSha256 = sha256(readFileSync(join(dir, WEIGHTS_BIN)));
+  const weightsSha256 = sha256(readFolderFile(dir, WEIGHTS_BIN, WEIGHTS_LIMITS));
   const candidates = readdirSync(dir)
     .map((f) => OPTIMIZER_FILE.exec(f))
     .filter((m): m is RegExpExecArray => m !== null)
@@ -84,7 +89,7 @@ export async function restoreOptimizer(dir: string, optimizer: OptimizerState): 
   for (const match of candidates) {
     let parsed: { header: OptimizerHeader; data: Uint8Array };
     try {
-      parsed = unpackOptimizerFile(readFileSync(join(dir, match[0])));
+      parsed = unpackOptimizerFile(readFolderFile(dir, match[0], OPTIMIZER_LIMITS));
     } catch {
       continue; // a damaged leftover; an older file may still match
     }
@@ -103,10 +108,15 @@ export async function restoreOptimizer(dir: string, optimizer: OptimizerState): 
 /** checksums.json: SHA-256 of the current weights.bin (and of the one before it, during a save). */
 export const CHECKSUMS = 'checksums.json';
 
-/** The recorded weight hashes, newest first ([] when the folder has none or they are unreadable). */
+/**
+ * The recorded weight hashes, newest first ([] when the folder has none, or they are not JSON).
+ * A checksums.json that is not a regular file of the folder (a FIFO, a link out of it) is refused.
+ */
 export function readChecksums(dir: string): string[] {
+  if (!existsSync(join(dir, CHECKSUMS))) return [];
+  const bytes = readFolderFile(dir, CHECKSUMS, { maxBytes: 64 * 1024, what: 'checksum file' });
   try {
-    const list = (JSON.parse(readFileSync(join(dir, CHECKSUMS), 'utf8')) as { weightsSha256?: unknown }).weightsSha256;
+    const list = (JSON.parse(bytes.toString('utf8')) as { weightsSha256?: unknown }).weightsSha256;
     return Array.isArray(list) ? list.filter((h): h is string => typeof h === 'string') : [];
   } catch {
     return [];
@@ -115,7 +125,7 @@ export function readChecksums(dir: string): string[] {
 
 /** Record the hash of the folder's current weights.bin (for a model folder assembled by hand). */
 export function writeChecksums(dir: string): void {
-  writeFileAtomic(join(dir, CHECKSUMS), `${JSON.stringify({ weightsSha256: [sha256(readFileSync(join(dir, WEIGHTS_BIN)))] })}\n`);
+  writeFileAtomic(join(dir, CHECKSUMS), `${JSON.stringify({ weightsSha256: [sha256(readFolderFile(dir, WEIGHTS_BIN, WEIGHTS_LIMITS))] })}\n`);
 }
 
 /** Hashes of the weights that the folder's optimizer checkpoints belong to (unreadable files are skipped). */
@@ -124,7 +134,7 @@ export function checkpointWeightHashes(dir: string): string[] {
     .filter((f) => OPTIMIZER_FILE.test(f))
     .flatMap((f) => {
       try {
-        return [unpackOptimizerFile(readFileSync(join(dir, f))).header.weightsSha256];
+        return [unpackOptimizerFile(readFolderFile(dir, f, OPTIMIZER_LIMITS)).header.weightsSha256];
       } catch {
         return [];
       }

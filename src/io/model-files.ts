@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { isAbsolute, join, resolve, sep } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ModelFormatError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { MIB, parseJsonFile, readFolderFile } from './read-file.js';
 import { checkManifest, planModel, weightName, type CheckedSpec, type ModelPlan } from './weights.js';
 
 export const MODEL_JSON = 'model.json';
@@ -69,33 +70,50 @@ export function writeModelFiles(dir: string, model: SavableModel, encoded: { dat
 }
 
 /** Refuse model.json files larger than this before parsing them (a real one is a few KB). */
-const MAX_MODEL_JSON_BYTES = 16 * 1024 * 1024;
+const MAX_MODEL_JSON_BYTES = 16 * MIB;
+
+/** What model.json describes, read and checked, before the weights are read. */
+export interface ModelDescription {
+  plan: ModelPlan;
+  /** The weights file, relative to the folder (the manifest's path, checked to stay inside it). */
+  weightsFile: string;
+  weightsPath: string;
+  /** The bytes of model.json as read. */
+  bytes: Buffer;
+}
 
 /**
- * Read model.json + weights.bin from a folder, checking everything that can be wrong before
- * reading the weights: the manifest's structure, weight paths that would leave the folder, the
- * weight count the config implies, the file size. `buildModel` (model/load.ts) then checks every
- * weight's shape and values as it fills a model.
+ * Read model.json from a folder, checking everything that can be wrong before reading the
+ * weights: the manifest's structure, weight paths that would leave the folder, the weight count
+ * the config implies (and the config's own bounds).
  */
-export function readModelFiles(dir: string): { plan: ModelPlan; buffer: ArrayBuffer; weightsPath: string } {
+export function readModelDescription(dir: string): ModelDescription {
   const jsonPath = join(dir, MODEL_JSON);
-  if (!existsSync(jsonPath)) throw new ModelFormatError(`${jsonPath} is missing`);
-  if (statSync(jsonPath).size > MAX_MODEL_JSON_BYTES) throw new ModelFormatError(`${jsonPath} is too large to be a model description`);
-  let json: { weightsManifest?: unknown };
-  try {
-    json = JSON.parse(readFileSync(jsonPath, 'utf8'));
-  } catch (error) {
-    throw new ModelFormatError(`${jsonPath} is not valid JSON`, { cause: error });
-  }
+  const bytes = readFolderFile(dir, MODEL_JSON, { maxBytes: MAX_MODEL_JSON_BYTES, what: 'model description' });
+  const json = parseJsonFile(bytes, jsonPath) as { weightsManifest?: unknown };
   const plan = planModel(json, jsonPath);
   const { path: weightsPath } = readManifest(json.weightsManifest, dir, jsonPath);
-  if (!existsSync(weightsPath)) throw new ModelFormatError(`${weightsPath} is missing`);
-  const actualBytes = statSync(weightsPath).size;
-  if (actualBytes !== plan.bytes) {
-    throw new ModelFormatError(`${weightsPath} has ${actualBytes} bytes but should have ${plan.bytes} (truncated or not this model's weights)`);
-  }
-  const bytes = readFileSync(weightsPath);
-  return { plan, buffer: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, weightsPath };
+  return { plan, weightsFile: relative(resolve(dir), weightsPath), weightsPath, bytes };
+}
+
+/** Read the weights model.json lists: a regular file of the folder, of exactly the size the manifest gives. */
+export function readWeights(dir: string, description: ModelDescription): Buffer {
+  return readFolderFile(dir, description.weightsFile, { maxBytes: description.plan.bytes, exactBytes: description.plan.bytes, what: 'weights file' });
+}
+
+/** The bytes of a Buffer as an ArrayBuffer of their own (no copy when the Buffer owns its memory). */
+export function arrayBufferOf(bytes: Buffer): ArrayBuffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer as ArrayBuffer;
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+/**
+ * Read model.json + weights.bin from a folder (`readModelDescription`, then `readWeights`).
+ * `buildModel` (model/load.ts) then checks every weight's shape and values as it fills a model.
+ */
+export function readModelFiles(dir: string): { plan: ModelPlan; buffer: ArrayBuffer; weightsPath: string } {
+  const description = readModelDescription(dir);
+  return { plan: description.plan, buffer: arrayBufferOf(readWeights(dir, description)), weightsPath: description.weightsPath };
 }
 
 /** Validate the weights manifest: one group, one file inside the folder, float32 entries with sane shapes. */

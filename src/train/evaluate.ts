@@ -21,7 +21,7 @@ export interface EvalOptions {
 }
 
 /** Loss, token accuracy, and where they mean something exact match (greedy decoding) and BLEU. */
-export function evaluate(model: Model, items: readonly Example[], options: EvalOptions): EvalMetrics {
+export async function evaluate(model: Model, items: readonly Example[], options: EvalOptions): Promise<EvalMetrics> {
   const batchSize = options.batchSize ?? 128;
   const batcher = BATCHERS[options.objective];
   let lossSum = 0;
@@ -29,14 +29,16 @@ export function evaluate(model: Model, items: readonly Example[], options: EvalO
   let correct = 0;
   for (let start = 0; start < items.length; start += batchSize) {
     const batch = batcher.make(items.slice(start, start + batchSize), options.ids);
-    const [loss, count, right] = tf.tidy(() => {
+    const sums = tf.tidy(() => {
       const { logits, targets, mask } = model.score(batch); // once for loss and accuracy
-      const n = tf.sum(mask).dataSync()[0]!;
-      const l = maskedCrossEntropy(logits, targets, mask).dataSync()[0]!;
-      const hits = tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(logits, -1), tf.cast(targets, 'int32')), 'float32'), mask)).dataSync()[0]!;
-      return [l, n, hits];
+      const n = tf.sum(mask);
+      const l = maskedCrossEntropy(logits, targets, mask);
+      const hits = tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(logits, -1), tf.cast(targets, 'int32')), 'float32'), mask));
+      return tf.stack([l, n, hits]);
     });
     disposeBatch(batch);
+    const [loss, count, right] = await sums.data(); // one asynchronous read per batch
+    sums.dispose();
     lossSum += loss * count;
     tokens += count;
     correct += right;
@@ -47,7 +49,7 @@ export function evaluate(model: Model, items: readonly Example[], options: EvalO
     n: items.length,
   };
   if (options.objective === 'classify') metrics.exactMatch = metrics.tokenAccuracy;
-  const outputs = decodeTargets(model, items, options);
+  const outputs = await decodeTargets(model, items, options);
   if (outputs === undefined) return metrics;
   const references = items.map((p) => p.tgt);
   metrics.exactMatch = exactMatch(outputs, references);
@@ -62,7 +64,7 @@ export function evaluate(model: Model, items: readonly Example[], options: EvalO
  * Greedy outputs for examples that have a target to write from a prompt: translations (prompt =
  * source) and continuations (prompt = bos + input); undefined for the other objectives.
  */
-function decodeTargets(model: Model, items: readonly Example[], options: EvalOptions): number[][] | undefined {
+async function decodeTargets(model: Model, items: readonly Example[], options: EvalOptions): Promise<number[][] | undefined> {
   if (model.startGeneration === undefined) return undefined;
   const generator = { startGeneration: model.startGeneration.bind(model) };
   const maxLen = maxOf(items.map((p) => p.tgt.length)) + 5;

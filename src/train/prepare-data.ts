@@ -29,7 +29,7 @@ export interface PreparedData {
   maxLen: number;
   provenance: DataProvenance;
   /** pt-en only: how often the model names the right container on held-out container pairs. */
-  referent?: { cases: ReferentCase[]; score(model: Model): number };
+  referent?: { cases: ReferentCase[]; score(model: Model): Promise<number> };
 }
 
 export interface PrepareOptions {

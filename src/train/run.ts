@@ -3,9 +3,10 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, stat
 import { dirname, join, resolve } from 'node:path';
 import { describeConfig, type Arch, type ModelConfig, type ModelConfigInput } from '../config.js';
 import { BOS_ID, EOS_ID, PAD_ID } from '../data/tokenizer.js';
-import { AtencaoError, UsageError, WriteError } from '../errors.js';
+import { AtencaoError, ModelFormatError, UsageError, WriteError } from '../errors.js';
 import { restoreOptimizer, saveCheckpoint, type TrainingState } from '../io/checkpoint.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { lockFolder, type FolderLock } from '../io/lock.js';
 import { MODEL_JSON } from '../io/model-files.js';
 import { readRunConfig, readMetrics, readTokenizers, writeMetrics, writeRunConfig, writeTokenizers, RUN_CONFIG, FORMAT_VERSION, type RunConfig } from '../io/model-dir.js';
 import { createModel } from '../model/create.js';
@@ -49,6 +50,8 @@ export interface RunReporter {
   info(message: string): void;
   warn(message: string): void;
   step?(event: StepEvent): void;
+  /** Report steps at least every this many (a device stepper's losses are read then; default 10). */
+  stepEvery?: number;
   validation?(record: ValidationRecord): void;
   /** Polled before each step; true stops training after a checkpoint. */
   shouldStop?(): boolean;
@@ -67,12 +70,15 @@ export interface RunSummary {
 /** Start a new run in `out` (refusing to overwrite an existing model). */
 export async function startRun(options: RunOptions, reporter: RunReporter): Promise<RunSummary> {
   const dir = resolve(options.out);
+  checkParents(dir, options.out);
   if (existsSync(join(dir, MODEL_JSON)) || existsSync(join(dir, RUN_CONFIG))) {
     throw new UsageError(`${options.out} already holds a model; add --resume to continue it, or choose another --out`);
   }
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${options.out} is a file, not a folder`);
   if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`--out ${options.out} already exists and holds other files; choose a new folder`);
   const arch = options.arch ?? 'encoder-decoder';
+  // Paths are recorded absolute, so a resume or an eval from another folder finds the same files.
+  options = { ...options, data: absoluteSpec(options.data), training: { ...options.training, ...(options.training.init === undefined ? {} : { init: resolve(options.training.init) }) } };
   // Fine-tuning reads the data with the pre-trained model's vocabulary, so its ids mean the same.
   const tokenizers = options.training.init === undefined ? undefined : readTokenizers(resolve(options.training.init));
   const prepared = prepareData(options.data, { arch, maxLen: options.model.maxLen, seed: options.training.seed, tokenizers }, reporter);
@@ -112,18 +118,26 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
   const start: TrainingState = { step: 0, elapsedSeconds: 0, tokensSeen: 0 };
   // The folder appears complete or not at all: it is assembled beside its final name, then renamed.
   const partial = `${dir}.partial-${process.pid}`;
+  let lock: FolderLock | undefined;
   try {
     mkdirSync(dirname(dir), { recursive: true });
     rmSync(partial, { recursive: true, force: true });
     mkdirSync(partial);
+    lock = lockFolder(partial); // held from the folder's first file to the run's end
     writeTokenizers(partial, prepared.source, prepared.target);
     writeRunConfig(partial, config);
     writeMetrics(partial, []);
     await saveCheckpoint(partial, model, stepper.optimizer, start);
     if (existsSync(dir)) rmdirSync(dir); // an empty folder the user made for it
     renameSync(partial, dir);
+    lock.moved(dir);
   } catch (error) {
-    rmSync(partial, { recursive: true, force: true });
+    lock?.release();
+    try {
+      rmSync(partial, { recursive: true, force: true });
+    } catch {
+      // Nothing was created (the parent is unusable): nothing to clean up.
+    }
     await stepper.dispose();
     model.dispose();
     if (error instanceof AtencaoError) throw error;
@@ -132,7 +146,11 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
   }
   reporter.info(`model: ${model.countTrainableParams().toLocaleString('en')} parameters, ${describeModel(model.config)}`);
   if (stepper.description !== 'flat Adam, 1 thread') reporter.info(`steps: ${stepper.description}`);
-  return runLoop(dir, model, stepper, prepared, config, start, [], reporter);
+  try {
+    return await runLoop(dir, model, stepper, prepared, config, start, [], reporter);
+  } finally {
+    lock.release();
+  }
 }
 
 /** Continue a run from its last checkpoint: same data, schedule, optimizer state and dropout stream. */
@@ -141,7 +159,18 @@ export async function resumeRun(options: ResumeOptions, reporter: RunReporter): 
   if (!existsSync(join(dir, MODEL_JSON)) || !existsSync(join(dir, RUN_CONFIG))) {
     throw new UsageError(`${options.out} is not a model folder made by 'atencao train' (no ${MODEL_JSON} or ${RUN_CONFIG}); nothing to resume`);
   }
+  // One writer at a time: a second run on the folder would overwrite the first one's checkpoints.
+  const lock = lockFolder(dir, 'resume training in');
+  try {
+    return await resumeLocked(dir, options, reporter);
+  } finally {
+    lock.release();
+  }
+}
+
+async function resumeLocked(dir: string, options: ResumeOptions, reporter: RunReporter): Promise<RunSummary> {
   const stored = readRunConfig(dir);
+  checkTrainingRecord(stored.training, join(dir, RUN_CONFIG));
   const config: RunConfig = { ...stored, training: { ...stored.training, ...definedOnly(options.overrides) }, backend: options.backend };
   const { source, target } = readTokenizers(dir);
   const arch = config.model.arch ?? 'encoder-decoder';
@@ -167,6 +196,39 @@ export async function resumeRun(options: ResumeOptions, reporter: RunReporter): 
   writeRunConfig(dir, config);
   reporter.info(`resuming at step ${start.step} of ${config.training.steps}`);
   return runLoop(dir, model, stepper, prepared, config, start, metrics, reporter);
+}
+
+/** A resumed run reads every training setting from config.json: each must be there, with a usable value. */
+function checkTrainingRecord(training: Partial<TrainingArgs>, path: string): void {
+  const fields: [keyof TrainingArgs, (v: unknown) => boolean][] = [
+    ['steps', (v) => Number.isSafeInteger(v) && (v as number) > 0],
+    ['batchSize', (v) => Number.isSafeInteger(v) && (v as number) > 0],
+    ['lr', (v) => typeof v === 'number' && v > 0],
+    ['warmup', (v) => Number.isSafeInteger(v) && (v as number) >= 0],
+    ['schedule', (v) => v === 'noam' || v === 'constant'],
+    ['labelSmoothing', (v) => typeof v === 'number' && v >= 0 && v < 1],
+    ['clip', (v) => typeof v === 'number' && v >= 0],
+    ['validEvery', (v) => Number.isSafeInteger(v) && (v as number) > 0],
+    ['seed', (v) => Number.isSafeInteger(v) && (v as number) >= 0],
+  ];
+  for (const [field, ok] of fields) {
+    if (!ok(training[field])) throw new ModelFormatError(`${path}: training.${field} (${JSON.stringify(training[field]) ?? 'missing'}) is not a usable value, so the run cannot be resumed`);
+  }
+}
+
+/** `--out a/b/c` where a or a/b is a file: one line now, not a failed mkdir later. */
+function checkParents(dir: string, out: string): void {
+  for (let parent = dirname(dir); parent !== dirname(parent); parent = dirname(parent)) {
+    if (!existsSync(parent)) continue;
+    if (!statSync(parent).isDirectory()) throw new UsageError(`--out ${out}: ${parent} is a file, not a folder`);
+    return;
+  }
+}
+
+/** A data spec with its file paths made absolute. */
+export function absoluteSpec(spec: DataSpec): DataSpec {
+  if (spec.kind !== 'corpus' && spec.kind !== 'text') return spec;
+  return { ...spec, file: resolve(spec.file), ...(spec.valid === undefined ? {} : { valid: resolve(spec.valid) }) };
 }
 
 /** The model config a family needs for prepared data: the vocabulary sizes (and classes) come from the data. */
@@ -211,6 +273,7 @@ async function runLoop(
         validEvery: t.validEvery,
         untilExact: t.untilExact,
         seed: t.seed,
+        readLossEvery: reporter.stepEvery,
       },
       {
         onStep: (e) => reporter.step?.(e),
@@ -226,8 +289,8 @@ async function runLoop(
       },
     );
     const testSet = prepared.test ?? prepared.valid;
-    const test = { ...evaluate(model, testSet, evalOptions), split: prepared.test ? ('test' as const) : ('valid' as const) };
-    const referentAccuracy = prepared.referent ? prepared.referent.score(model) : undefined;
+    const test = { ...(await evaluate(model, testSet, evalOptions)), split: prepared.test ? ('test' as const) : ('valid' as const) };
+    const referentAccuracy = prepared.referent ? await prepared.referent.score(model) : undefined;
     const state = result.state;
     writeFileAtomic(join(dir, 'evaluation.json'), `${JSON.stringify({ step: state.step, elapsedSeconds: state.elapsedSeconds, ...test, referentAccuracy }, null, 2)}\n`);
     return { dir, result, test, referentAccuracy, config };

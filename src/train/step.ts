@@ -46,18 +46,23 @@ export function gradients(model: Model, batch: Batch, options: Omit<LossOptions,
  * One optimisation step on a batch: forward with dropout, backward, optional global-norm clipping,
  * update (skipped when the loss is not finite, so a NaN never reaches the weights). Everything it
  * creates is freed before it returns (the optimizer keeps only its own state). With the library's
- * `Adam` the update runs on flat buffers; any tf.Optimizer works too.
+ * `Adam` the update runs on flat buffers; any tf.Optimizer works too, its loss read asynchronously.
  */
-export function trainStep(model: Model, optimizer: tf.Optimizer | Adam, batch: Batch, options: StepOptions = {}): StepResult {
+export async function trainStep(model: Model, optimizer: tf.Optimizer | Adam, batch: Batch, options: StepOptions = {}): Promise<StepResult> {
   if (optimizer instanceof Adam) {
     const loss = flatGradient(model, batch, options, optimizer.layout, optimizer.grad);
     const gradNorm = Number.isFinite(loss) ? optimizer.step(trainableVariables(model), options.clipNorm ?? 0) : undefined;
     return { loss, gradNorm };
   }
   const { value, grads } = gradients(model, batch, options);
-  const loss = value.dataSync()[0]!;
+  const loss = (await value.data())[0]!;
   value.dispose();
-  return applyStep(optimizer, grads, loss, options.clipNorm ?? 0);
+  if (!Number.isFinite(loss)) {
+    tf.dispose(Object.values(grads));
+    return { loss };
+  }
+  applyStep(optimizer, grads, options.clipNorm ?? 0);
+  return { loss };
 }
 
 /**
@@ -91,21 +96,24 @@ export function shareGradient(model: Model, objective: Objective, items: readonl
 }
 
 /**
- * The update half of a step: clip the gradients to a global norm if asked, apply them (skipped when
- * the loss is not finite, so a NaN never reaches the weights) and free them.
+ * The update half of a step, on the device: rescale the gradients to a global L2 norm of at most
+ * `clip` (0: no clipping), apply them, free them. Nothing is read back: the scale is a tensor,
+ * clip / max(norm, clip), which is 1 when the norm is within the threshold.
  */
-export function applyStep(optimizer: tf.Optimizer, grads: tf.NamedTensorMap, loss: number, clip: number): StepResult {
+export function applyStep(optimizer: tf.Optimizer, grads: tf.NamedTensorMap, clip: number): void {
   try {
-    const gradNorm = clip > 0 ? tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]!) : undefined;
-    if (gradNorm !== undefined && gradNorm > clip) {
-      const scale = clip / gradNorm;
-      const clipped = tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, scale)])));
-      optimizer.applyGradients(clipped);
-      tf.dispose(Object.values(clipped));
-    } else if (Number.isFinite(loss)) {
+    if (clip <= 0) {
       optimizer.applyGradients(grads);
+      return;
     }
-    return { loss, gradNorm };
+    const clipped = tf.tidy(() => {
+      // stack + sum rather than addN: WebGPU's AddN takes at most 8 inputs, a model has dozens.
+      const norm = tf.sqrt(tf.sum(tf.stack(Object.values(grads).map((g) => tf.sum(tf.square(g))))));
+      const scale = tf.div(clip, tf.maximum(norm, clip));
+      return Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, scale)])) as tf.NamedTensorMap;
+    });
+    optimizer.applyGradients(clipped);
+    tf.dispose(Object.values(clipped));
   } finally {
     tf.dispose(Object.values(grads));
   }

@@ -7,6 +7,8 @@ import { Adam, type NamedTensor } from './adam.js';
 import { DataParallel } from './parallel.js';
 import { ParamLayout } from './params.js';
 import { applyStep, gradients, trainableVariables, trainStep, type StepResult } from './step.js';
+import { isDeviceBackend } from '../backend.js';
+import { UsageError } from '../errors.js';
 
 /** Everything one optimisation step needs besides the model. */
 export interface StepInput {
@@ -29,9 +31,18 @@ export interface StepInput {
 export interface Stepper {
   /** A short description for logs ("flat Adam, 2 threads"). */
   readonly description: string;
-  step(input: StepInput): Promise<StepResult>;
+  step(input: StepInput): Promise<StepOutcome>;
   readonly optimizer: OptimizerState;
   dispose(): Promise<void>;
+}
+
+/**
+ * What a step returns: its loss as a number, or as a scalar still on the device, which the trainer
+ * reads later together with other steps' (and disposes). A device stepper cannot skip the update of
+ * a step whose loss is not finite; the trainer stops at the next read, before any checkpoint.
+ */
+export interface StepOutcome {
+  loss: number | tf.Scalar;
 }
 
 /** Adam's settings for every run: β 0.9/0.98, ε 1e-9 (the paper's). */
@@ -51,7 +62,7 @@ export class FlatAdamStepper implements Stepper {
     const batch = BATCHERS[input.objective].make(input.items, input.ids);
     seedDropout(input.dropoutSeed);
     try {
-      return trainStep(this.model, this.optimizer, batch, { labelSmoothing: input.labelSmoothing, clipNorm: input.clipNorm });
+      return await trainStep(this.model, this.optimizer, batch, { labelSmoothing: input.labelSmoothing, clipNorm: input.clipNorm });
     } finally {
       seedDropout(undefined);
       disposeBatch(batch);
@@ -108,7 +119,7 @@ export class DeviceStepper implements Stepper {
     this.optimizer = tf.train.adam(lr, ADAM.beta1, ADAM.beta2, ADAM.epsilon) as tf.AdamOptimizer & OptimizerState;
   }
 
-  async step(input: StepInput): Promise<StepResult> {
+  async step(input: StepInput): Promise<StepOutcome> {
     (this.optimizer as unknown as { learningRate: number }).learningRate = input.lr;
     const batch = BATCHERS[input.objective].make(input.items, input.ids);
     seedDropout(input.dropoutSeed);
@@ -120,17 +131,9 @@ export class DeviceStepper implements Stepper {
       seedDropout(undefined);
       disposeBatch(batch);
     }
-    const loss = (await value.data())[0]!;
-    value.dispose();
-    if (input.clipNorm <= 0) return applyStep(this.optimizer, grads, loss, 0);
-    const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))));
-    const gradNorm = (await norm.data())[0]!;
-    norm.dispose();
-    const scale = gradNorm > input.clipNorm ? input.clipNorm / gradNorm : 1;
-    const scaled = scale === 1 ? grads : tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, scale)])));
-    if (scaled !== grads) tf.dispose(Object.values(grads));
-    applyStep(this.optimizer, scaled, loss, 0);
-    return { loss, gradNorm };
+    applyStep(this.optimizer, grads, input.clipNorm);
+    // The loss stays on the device: the trainer reads several steps' losses at once.
+    return { loss: value };
   }
 
   async dispose(): Promise<void> {
@@ -142,17 +145,21 @@ export type StepperKind = 'flat' | 'parallel' | 'device';
 
 /**
  * The stepper for a backend: on-device Adam where reading tensors back is costly (GPU backends
- * and native TensorFlow), flat Adam on one thread or several (`threads`) on wasm and cpu.
+ * and native TensorFlow; the flat kinds are refused there), flat Adam on one thread or several
+ * (`threads`) on wasm and cpu.
  */
 export async function createStepper(model: Model, options: { lr: number; backend: string; threads: number; kind?: StepperKind }): Promise<Stepper> {
   const kind = options.kind ?? defaultStepperKind(options.backend, options.threads);
+  if (kind !== 'device' && isDeviceBackend(options.backend)) {
+    throw new UsageError(`the ${kind} stepper reads tensors synchronously, which ${options.backend} cannot do well: use --stepper device (its default)`);
+  }
   if (kind === 'device') return new DeviceStepper(model, options.lr);
   if (kind === 'parallel' && options.threads > 1) return ParallelStepper.start(model, options.lr, options.threads, options.backend);
   return new FlatAdamStepper(model, options.lr);
 }
 
 export function defaultStepperKind(backend: string, threads: number): StepperKind {
-  if (backend === 'webgpu' || backend === 'webgl') return 'device';
+  if (isDeviceBackend(backend) || backend === 'webgl') return 'device';
   return threads > 1 ? 'parallel' : 'flat';
 }
 

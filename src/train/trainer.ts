@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import { BATCHERS, type Example } from '../data/batching.js';
 import { TrainingError } from '../errors.js';
 import type { TrainingState } from '../io/checkpoint.js';
@@ -35,6 +36,11 @@ export interface TrainOptions {
   untilExact?: number;
   /** Seeds the dropout masks (with the step number). */
   seed: number;
+  /**
+   * Read losses kept on the device (a device stepper's) every this many steps, all at once and
+   * asynchronously; steps report to `onStep` then. Default 10. Losses given as numbers report at once.
+   */
+  readLossEvery?: number;
 }
 
 export interface StepEvent {
@@ -85,9 +91,48 @@ export async function train(model: Model, stepper: Stepper, options: TrainOption
   let last: ValidationRecord | undefined;
   let reason: StopReason = 'steps';
   let savedStep = start.step;
+  // Steps whose loss has not been read yet (a device stepper's), in order.
+  const pending: { step: number; lr: number; loss: number | tf.Scalar; tokens: number }[] = [];
+  const readEvery = Math.max(1, Math.floor(options.readLossEvery ?? 10));
+  let lastRead = performance.now();
+
+  /** Read the pending losses (one asynchronous read for all of them), then report those steps. */
+  const readLosses = async () => {
+    if (pending.length === 0) return;
+    const onDevice = pending.flatMap((p) => (typeof p.loss === 'number' ? [] : [p.loss]));
+    let values: ArrayLike<number> = [];
+    if (onDevice.length > 0) {
+      const stacked = tf.stack(onDevice);
+      values = await stacked.data();
+      tf.dispose([stacked, ...onDevice]);
+    }
+    const steps = pending.splice(0, pending.length);
+    const now = performance.now();
+    // The device ran these steps while the loop queued them: share the wall time between them.
+    const seconds = (now - lastRead) / 1000 / steps.length;
+    lastRead = now;
+    let k = 0;
+    for (const p of steps) {
+      const loss = typeof p.loss === 'number' ? p.loss : values[k++]!;
+      if (!Number.isFinite(loss)) {
+        throw new TrainingError(
+          `the loss became ${loss} at step ${p.step}; stopped, keeping the checkpoint of step ${savedStep} (try a lower --lr or --clip)`,
+        );
+      }
+      sessionTokens += p.tokens;
+      sessionSeconds += seconds;
+      lossSum += loss;
+      lossCount++;
+      recent.push({ tokens: p.tokens, seconds });
+      if (recent.length > 20) recent.shift();
+      const window = recent.reduce((a, r) => ({ tokens: a.tokens + r.tokens, seconds: a.seconds + r.seconds }), { tokens: 0, seconds: 0 });
+      hooks.onStep?.({ step: p.step, steps: options.steps, loss, lr: p.lr, tokensPerSecond: window.tokens / window.seconds, elapsedSeconds: elapsed() });
+    }
+  };
 
   const validate = async (lr: number) => {
-    const metrics = evaluate(model, valid, evalOptions);
+    await readLosses();
+    const metrics = await evaluate(model, valid, evalOptions);
     last = {
       step: state.step,
       ...metrics,
@@ -102,54 +147,47 @@ export async function train(model: Model, stepper: Stepper, options: TrainOption
     hooks.onValidation?.(last);
     await hooks.checkpoint?.({ ...state });
     savedStep = state.step;
+    lastRead = performance.now(); // validation time is not training time
     return metrics;
   };
 
-  while (state.step < options.steps) {
-    await new Promise((done) => setImmediate(done)); // let signal handlers run between steps
-    if (hooks.shouldStop?.() === true) {
-      reason = 'interrupted';
-      break;
-    }
-    const step = state.step + 1;
-    const items = data.batchAt(state.step, options.batchSize);
-    const lr = learningRate(step, options.schedule);
-    // Each step's masks come from their own seed stream (the same again when the run resumes).
-    const dropoutSeed = mixSeed(options.seed, step) * 4096;
-    const t0 = performance.now();
-    const { loss } = await stepper.step({
-      objective: evalOptions.objective,
-      items,
-      ids: evalOptions.ids,
-      lr,
-      labelSmoothing: options.labelSmoothing,
-      clipNorm: options.clipNorm,
-      dropoutSeed,
-    });
-    const seconds = (performance.now() - t0) / 1000;
-    if (!Number.isFinite(loss)) {
-      throw new TrainingError(
-        `the loss became ${loss} at step ${step}; stopped, keeping the checkpoint of step ${savedStep} (try a lower --lr or --clip)`,
-      );
-    }
-    const tokens = BATCHERS[evalOptions.objective].targets(items, evalOptions.ids);
-    state.step = step;
-    state.tokensSeen += tokens;
-    sessionTokens += tokens;
-    sessionSeconds += seconds;
-    lossSum += loss;
-    lossCount++;
-    recent.push({ tokens, seconds });
-    if (recent.length > 20) recent.shift();
-    const window = recent.reduce((a, r) => ({ tokens: a.tokens + r.tokens, seconds: a.seconds + r.seconds }), { tokens: 0, seconds: 0 });
-    hooks.onStep?.({ step, steps: options.steps, loss, lr, tokensPerSecond: window.tokens / window.seconds, elapsedSeconds: elapsed() });
-    if (step % options.validEvery === 0 || step === options.steps) {
-      const metrics = await validate(lr);
-      if (options.untilExact !== undefined && metrics.exactMatch !== undefined && metrics.exactMatch >= options.untilExact) {
-        reason = 'target';
+  try {
+    while (state.step < options.steps) {
+      await new Promise((done) => setImmediate(done)); // let signal handlers run between steps
+      if (hooks.shouldStop?.() === true) {
+        reason = 'interrupted';
         break;
       }
+      const step = state.step + 1;
+      const items = data.batchAt(state.step, options.batchSize);
+      const lr = learningRate(step, options.schedule);
+      // Each step's masks come from their own seed stream (the same again when the run resumes).
+      const dropoutSeed = mixSeed(options.seed, step) * 4096;
+      const { loss } = await stepper.step({
+        objective: evalOptions.objective,
+        items,
+        ids: evalOptions.ids,
+        lr,
+        labelSmoothing: options.labelSmoothing,
+        clipNorm: options.clipNorm,
+        dropoutSeed,
+      });
+      const tokens = BATCHERS[evalOptions.objective].targets(items, evalOptions.ids);
+      state.step = step;
+      state.tokensSeen += tokens;
+      pending.push({ step, lr, loss, tokens });
+      if (typeof loss === 'number' || pending.length >= readEvery) await readLosses();
+      if (step % options.validEvery === 0 || step === options.steps) {
+        const metrics = await validate(lr);
+        if (options.untilExact !== undefined && metrics.exactMatch !== undefined && metrics.exactMatch >= options.untilExact) {
+          reason = 'target';
+          break;
+        }
+      }
     }
+    await readLosses();
+  } finally {
+    tf.dispose(pending.flatMap((p) => (typeof p.loss === 'number' ? [] : [p.loss])));
   }
   if (reason === 'interrupted' && last?.step !== state.step) {
     state.elapsedSeconds = elapsed();

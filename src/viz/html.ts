@@ -1,6 +1,6 @@
 import { asModelAttention, type AttentionMap, type ModelAttention } from '../infer/attention-maps.js';
 import type { AttentionMaps } from '../infer/translator.js';
-import { escapeMarkup, textLabels } from './panels.js';
+import { escapeMarkup, textLabels, visibleText } from './panels.js';
 
 export interface HtmlExample {
   /** Any family's maps (`attentionMaps`), or an encoder–decoder's (`Translator.attention`) with its source. */
@@ -34,10 +34,12 @@ export function explorerExample(example: HtmlExample): ExplorerExample {
   const input = example.source ?? maps.input;
   const output = example.translation ?? maps.output;
   const labels = textLabels(maps);
-  const lines: [string, string][] = [[labels.input, input]];
-  if (output !== undefined) lines.push([labels.output, output]);
-  for (const note of example.notes ?? []) lines.push(['', note]);
-  return { name: input, lines, maps: maps.maps };
+  const lines: [string, string][] = [[labels.input, visibleText(input)]];
+  if (output !== undefined) lines.push([labels.output, visibleText(output)]);
+  for (const note of example.notes ?? []) lines.push(['', visibleText(note)]);
+  // Tokens with control characters or lone surrogates are shown visibly, as in every other view.
+  const shown = maps.maps.map((m) => ({ ...m, rows: m.rows.map(visibleText), cols: m.cols.map(visibleText) }));
+  return { name: visibleText(input), lines, maps: shown };
 }
 
 /** Styles of the attention explorer (shared by the HTML report and the browser page). */

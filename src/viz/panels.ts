@@ -76,7 +76,30 @@ export function weightColour(w: number): string {
   return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
 
-/** Escape text for HTML and XML (element content and quoted attributes). */
+/**
+ * Text as a view shows it, with every character that could act instead of being read made
+ * visible: C0 controls (escape sequences start with one) as their Control Pictures ("\x1b" → "␛",
+ * tab → "␉", newline → "␊"), DEL as "␡", C1 controls and the invisible bidirectional and line
+ * separator controls as "\u009b"-style escapes, and what no text may hold — lone surrogates,
+ * U+FFFE, U+FFFF — as "�". Everything else, emoji and accents included, is unchanged.
+ */
+export function visibleText(text: string): string {
+  return text.replace(INVISIBLE, (c) => {
+    const code = c.charCodeAt(0);
+    if (code < 0x20) return String.fromCharCode(0x2400 + code);
+    if (code === 0x7f) return '\u2421';
+    if ((code >= 0xd800 && code <= 0xdfff) || code === 0xfffe || code === 0xffff) return '\ufffd';
+    return `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** C0, DEL, C1, bidi and line-separator controls, U+FFFE/U+FFFF, and surrogates not in a pair. */
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * Escape text for HTML and XML (element content and quoted attributes), with `visibleText`'s
+ * replacements, so that no token can make an SVG file unreadable (XML forbids most controls).
+ */
 export function escapeMarkup(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return visibleText(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }

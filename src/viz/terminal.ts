@@ -1,3 +1,5 @@
+import { visibleText } from './panels.js';
+
 /**
  * Attention heatmaps for a terminal: one row per query token, one column per key token, each cell
  * shaded by its weight. With colour, 256-colour ANSI backgrounds (a white → dark blue ramp); without,
@@ -17,12 +19,15 @@ const RAMP = ' ·░▒▓█';
 /** xterm-256 colours from near-white to dark blue. */
 const COLOURS = [231, 195, 159, 123, 87, 51, 45, 39, 33, 27, 21, 19];
 
-export function renderHeatmap(weights: readonly (readonly number[])[], rowLabels: readonly string[], colLabels: readonly string[], options: HeatmapOptions = {}): string {
+export function renderHeatmap(weights: readonly (readonly number[])[], rows: readonly string[], cols: readonly string[], options: HeatmapOptions = {}): string {
+  // Tokens come from data and tokenizer files: a control character in one must not reach the terminal.
+  const rowLabels = rows.map(visibleText);
+  const colLabels = cols.map(visibleText);
   const color = options.color ?? false;
   const cellWidth = Math.max(options.numbers ? 4 : 2, ...colLabels.map((c) => Math.min(displayWidth(c), 8))) + 1;
   const labelWidth = Math.max(...rowLabels.map(displayWidth), 1);
   const lines: string[] = [];
-  if (options.title) lines.push(options.title);
+  if (options.title) lines.push(visibleText(options.title));
   // Column labels, vertical when long: one line per character, bottom-aligned.
   const header = colLabels.map((c) => truncate(c, cellWidth - 1));
   lines.push(`${' '.repeat(labelWidth)} ${header.map((h) => pad(h, cellWidth)).join('')}`);

@@ -36,7 +36,7 @@ export interface FamilyView {
   /** Example inputs for the box, from what the model was trained on. */
   examples(run: RunConfig | undefined): string[];
   /** Compute, write the results into the page, and return them. */
-  run(loaded: LoadedModel, text: string): PageResult;
+  run(loaded: LoadedModel, text: string): Promise<PageResult>;
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -63,12 +63,12 @@ const encoderDecoder: FamilyView = {
   about: 'A small encoder–decoder transformer running in your browser with TensorFlow.js: type a sentence to translate, then see where each layer and head looks.',
   button: 'translate',
   examples: (run) => dataExamples(run, (pair) => [pair.source]),
-  run(loaded, source) {
+  async run(loaded, source) {
     const translator = new Translator(loaded.dir, loaded.model as Transformer, loaded.source, loaded.target, loaded.run);
     const beam = Math.max(1, Math.min(8, Math.floor(Number($<HTMLInputElement>('beam').value) || 1)));
-    const greedy = translator.translate(source);
-    const withBeam = translator.translate(source, { beam });
-    const maps = fromTranslation(source, translator.attention(source));
+    const greedy = await translator.translate(source);
+    const withBeam = await translator.translate(source, { beam });
+    const maps = fromTranslation(source, await translator.attention(source));
     $('greedy').textContent = greedy.output;
     $('beam-label').textContent = `Beam (K = ${beam})`;
     $('beam-output').textContent = withBeam.output;
@@ -82,9 +82,9 @@ const decoder: FamilyView = {
   button: 'generate',
   // The toy corpus: the sentence up to the adjective (its gender must match the referent), or up to the referent noun.
   examples: (run) => dataExamples(run, (pair) => [pair.source.slice(0, pair.source.indexOf(` ${pair.adjective}`)), pair.source.slice(0, pair.source.indexOf(` ${referentNoun(pair)} `))]),
-  run(loaded, prompt) {
+  async run(loaded, prompt) {
     const maxNew = Math.max(1, Math.floor(Number($<HTMLInputElement>('max-new').value) || 1));
-    const maps = attentionMaps(loaded, prompt, { continuation: true, maxNew });
+    const maps = await attentionMaps(loaded, prompt, { continuation: true, maxNew });
     $('prompt-echo').textContent = prompt;
     $('continuation').textContent = maps.output ?? '';
     return { input: prompt, output: maps.output, maps };
@@ -100,14 +100,14 @@ const encoder: FamilyView = {
     dataExamples(run, (pair) =>
       run?.data.spec.kind === 'referent' ? [pair.source] : [pair.source.replace(` ${pair.adjective}`, ' [MASK]'), pair.source.replace(` ${referentNoun(pair)} `, ' [MASK] ')],
     ),
-  run(loaded, text) {
-    const maps = attentionMaps(loaded, text);
+  async run(loaded, text) {
+    const maps = await attentionMaps(loaded, text);
     const result: PageResult = { input: text, maps };
     // Fill-mask when the model read a mask; classification when it has a classifier.
     const fillBox = $('fill-mask');
     fillBox.textContent = '';
     if (maps.maps[0]!.rows.includes(MASK)) {
-      const filled = fillMask(loaded, text, { topK: 5 });
+      const filled = await fillMask(loaded, text, { topK: 5 });
       result.fill = { filled: filled.filled, masks: filled.masks };
       fillBox.appendChild(line('Filled', filled.filled));
       filled.masks.forEach((m, i) => {
@@ -119,7 +119,7 @@ const encoder: FamilyView = {
     classBox.textContent = '';
     const config = loaded.model.config;
     if (config.arch === 'encoder' && config.numClasses > 0) {
-      const c = classifyText(loaded, text);
+      const c = await classifyText(loaded, text);
       result.classes = { label: c.label, ...(c.noun !== undefined ? { noun: c.noun } : {}), probabilities: c.probabilities };
       classBox.appendChild(line('Class', c.noun === undefined ? c.label : `${c.label} (${c.noun})`));
       classBox.appendChild(probabilityTable(Object.entries(c.probabilities)));

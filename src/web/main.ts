@@ -13,8 +13,8 @@ import type { RunConfig } from '../io/model-dir.js';
 import { planModel } from '../io/weights.js';
 import { buildModel } from '../model/load.js';
 import { registerWasmOverrides } from '../ops/wasm-kernels.js';
-import { explorerExample } from '../viz/html.js';
 import { VIEWS, type PageResult } from './families.js';
+import { inspectViews, runInspectTool, type InspectTool, type PageInspection } from '../inspect/views.js';
 
 interface PageState {
   state: 'loading' | 'ready' | 'error';
@@ -23,6 +23,8 @@ interface PageState {
   arch?: Arch;
   error?: string;
   last?: PageResult;
+  /** The last 'Look inside' result (read by the browser tests). */
+  inspection?: PageInspection;
 }
 
 declare global {
@@ -139,20 +141,49 @@ async function main(): Promise<void> {
     const view = VIEWS[arch];
     status(`Ready — running on the ${page.backend} backend.`);
     $<HTMLButtonElement>(view.button).disabled = false;
-    $('form').onsubmit = (event) => {
+    $('form').onsubmit = async (event) => {
       event.preventDefault();
       $('error').hidden = true;
       const text = $<HTMLTextAreaElement>('input').value.trim();
       if (text === '') return;
       try {
-        const result = view.run(loaded, text);
+        const result = await view.run(loaded, text);
         $('explorer').hidden = false;
-        window.atencaoExplorer.show([explorerExample({ maps: result.maps })]);
+        // The raw weights, and beside them (the explorer's View selector) rollout and value-weighted norms.
+        window.atencaoExplorer.show(await inspectViews(loaded, result.maps));
         page.last = result;
+        $('inspect').hidden = false;
       } catch (error) {
         showError(`Could not read it: ${(error as Error).message}`);
       }
     };
+    // Decoding step by step needs a family that writes text.
+    $('inspect-steps').hidden = loaded.model.startGeneration === undefined;
+    for (const tool of ['ablate', 'patch', 'lens', 'neurons', 'steps'] as InspectTool[]) {
+      $<HTMLButtonElement>(`inspect-${tool}`).onclick = async () => {
+        $('error').hidden = true;
+        const text = $<HTMLTextAreaElement>('input').value.trim();
+        $('inspect-summary').textContent = 'Working…';
+        const number = (id: string) => (Number.isInteger(Number($<HTMLInputElement>(id).value)) && $<HTMLInputElement>(id).value !== '' ? Number($<HTMLInputElement>(id).value) : undefined);
+        const query = $<HTMLInputElement>('neurons-query').value.trim();
+        try {
+          const shown = await runInspectTool(loaded, tool, text, { layer: number('neurons-layer'), head: number('neurons-head'), ...(query ? { query: /^\d+$/.test(query) ? Number(query) : query } : {}) });
+          $('inspect-summary').textContent = shown.summary;
+          const frame = $<HTMLIFrameElement>('inspect-steps-frame');
+          frame.hidden = tool !== 'steps';
+          if (tool === 'steps') {
+            frame.srcdoc = shown.svg; // a whole page (stepsHtml), tokens escaped
+            $('inspect-out').textContent = '';
+          } else {
+            $('inspect-out').innerHTML = shown.svg; // built by gridsSvg, every token escaped
+          }
+          page.inspection = shown;
+        } catch (error) {
+          $('inspect-summary').textContent = '';
+          showError(`Could not look inside: ${(error as Error).message}`);
+        }
+      };
+    }
     page.state = 'ready';
   } catch (error) {
     page.state = 'error';

@@ -29,6 +29,7 @@ ${EXPLORER_CSS}
   table.probs .bar { display: inline-block; height: 10px; background: rgb(8,48,107); vertical-align: middle; }
   [hidden] { display: none !important; }
   progress { width: 240px; vertical-align: middle; }
+  #inspect-out svg { max-width: 100%; height: auto; }
 </style>
 </head>
 <body>
@@ -65,8 +66,27 @@ ${EXPLORER_CSS}
   <div id="fill-mask"></div>
   <div id="classification"></div>
 </div>
+<div id="inspect" hidden>
+  <h2>Look inside</h2>
+  <p class="muted">For a sentence of the cheio/vazia construction: remove each head (ablation), copy activations from this sentence into its twin whose adjective describes the other container (patching), or read the answer after every layer (logit lens). Blue: the decision for the right container, red: against it.</p>
+  <div class="actions">
+    <button id="inspect-ablate" type="button">Ablate each head</button>
+    <button id="inspect-patch" type="button">Patch into the twin</button>
+    <button id="inspect-lens" type="button">Logit lens</button>
+    <button id="inspect-steps" type="button">Decode step by step</button>
+  </div>
+  <div class="actions">
+    <button id="inspect-neurons" type="button">q·k neurons</button>
+    <label>layer <input id="neurons-layer" type="number" min="1" style="width: 3em"></label>
+    <label>head <input id="neurons-head" type="number" min="1" value="1" style="width: 3em"></label>
+    <label>query token <input id="neurons-query" type="text" placeholder="the last" style="width: 7em"></label>
+  </div>
+  <p id="inspect-summary"></p>
+  <div id="inspect-out"></div>
+  <iframe id="inspect-steps-frame" title="decoding step by step" style="width: 100%; height: 640px; border: 1px solid #d0d7de" hidden></iframe>
+</div>
 <div id="explorer" hidden>
-${EXPLORER_MARKUP}</div>
+${EXPLORER_MARKUP.replace('<label id="example-label">Sentence', '<label id="example-label">View')}</div>
 <script>
 ${EXPLORER_SCRIPT}</script>
 <script type="module" src="app.js"></script>

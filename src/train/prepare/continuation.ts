@@ -6,7 +6,7 @@ import { SEP, Tokenizer } from '../../data/tokenizer.js';
 import { DataError } from '../../errors.js';
 import { mixSeed, Random } from '../../util/random.js';
 import type { PreparedData, PrepareOptions, Reporter } from '../prepare-data.js';
-import { epochData, fileHash, fitLength } from './shared.js';
+import { epochData, fitLength, warnIfChanged } from './shared.js';
 import { portugueseSplits, textSplits } from './text.js';
 
 /** Positions a continuation example takes in a decoder-only model: bos, the prompt, the continuation. */
@@ -59,6 +59,8 @@ function prepareTask(spec: Extract<DataSpec, { kind: 'task' }>, options: Prepare
 function prepareText(spec: Extract<DataSpec, { kind: 'pt' | 'text' }>, options: PrepareOptions, reporter: Reporter): PreparedData {
   const texts = spec.kind === 'pt' ? portugueseSplits(generatePtEn({ seed: options.seed, size: spec.size })) : textSplits(spec, options.seed, reporter);
   const kind = spec.kind === 'pt' ? 'word' : spec.tokenizer;
+  const sha256 = 'sha256' in texts ? texts.sha256 : undefined;
+  if (spec.kind === 'text' && sha256 !== undefined) warnIfChanged(spec.file, sha256, options, reporter);
   const tokenizer = options.tokenizers?.source ?? Tokenizer.build(kind, texts.train);
   const encode = (text: string): EncodedPair => ({ src: [], tgt: tokenizer.encode(text) });
   const test = 'test' in texts ? (texts.test as string[]).map(encode) : undefined;
@@ -79,7 +81,7 @@ function prepareText(spec: Extract<DataSpec, { kind: 'pt' | 'text' }>, options: 
       trainPairs: splits.train!.length,
       validPairs: splits.valid!.length,
       testPairs: splits.test?.length,
-      ...(spec.kind === 'text' ? { sha256: { train: fileHash(spec.file), valid: spec.valid ? fileHash(spec.valid) : undefined } } : {}),
+      ...(sha256 !== undefined ? { sha256 } : {}),
     },
   };
 }

@@ -6,7 +6,7 @@ import { DataError } from '../../errors.js';
 import { mixSeed, Random } from '../../util/random.js';
 import type { PreparedData, PrepareOptions, Reporter } from '../prepare-data.js';
 import { prepareReferent } from './referent.js';
-import { epochData, fileHash, fitLength } from './shared.js';
+import { epochData, fitLength, warnIfChanged } from './shared.js';
 import { portugueseSplits, textSplits } from './text.js';
 
 /** Share of the real tokens of a sequence that the masked-LM objective predicts (BERT's 15%). */
@@ -46,10 +46,8 @@ export function maskTokens(ids: readonly number[], tokenizer: Tokenizer, random:
 function prepareMasked(spec: Extract<DataSpec, { kind: 'pt' | 'text' }>, options: PrepareOptions, reporter: Reporter): PreparedData {
   const texts = spec.kind === 'pt' ? portugueseSplits(generatePtEn({ seed: options.seed, size: spec.size })) : textSplits(spec, options.seed, reporter);
   const kind = spec.kind === 'pt' ? 'word' : spec.tokenizer;
-  const sha256 = spec.kind === 'text' ? { train: fileHash(spec.file), valid: spec.valid ? fileHash(spec.valid) : undefined } : undefined;
-  if (spec.kind === 'text' && sha256 !== undefined && options.expect?.sha256 !== undefined && options.expect.sha256.train !== sha256.train) {
-    reporter.warn(`${spec.file} changed since this run started; training continues on its current content`);
-  }
+  const sha256 = 'sha256' in texts ? texts.sha256 : undefined;
+  if (spec.kind === 'text' && sha256 !== undefined) warnIfChanged(spec.file, sha256, options, reporter);
   const tokenizer = options.tokenizers?.source ?? Tokenizer.build(kind, texts.train, { extraSpecials: [MASK] });
   if (tokenizer.size <= tokenizer.reserved) throw new DataError('the text has no tokens to learn');
   // Plain ids here; the corruption is drawn per step (training) or once (validation, test).

@@ -10,7 +10,7 @@ import { greedyDecode } from '../../infer/greedy.js';
 import type { Model } from '../../model/model.js';
 import { mixSeed, Random } from '../../util/random.js';
 import type { PreparedData, PrepareOptions, Reporter } from '../prepare-data.js';
-import { corpusSplits, encodeAll, epochData, fileHash, readPairs } from './shared.js';
+import { corpusSplits, encodeAll, epochData, readPairs, warnIfChanged } from './shared.js';
 
 /**
  * Data for the encoder–decoder: source → target pairs. A synthetic task maps its input to its
@@ -87,11 +87,8 @@ function preparePtEn(spec: Extract<DataSpec, { kind: 'pt-en' }>, options: Prepar
 }
 
 function prepareCorpus(spec: Extract<DataSpec, { kind: 'corpus' }>, options: PrepareOptions, reporter: Reporter): PreparedData {
-  const { train, valid } = corpusSplits(spec.file, spec.valid, spec.validFraction, options.seed, reporter, readPairs);
-  const sha256 = { train: fileHash(spec.file), valid: spec.valid ? fileHash(spec.valid) : undefined };
-  if (options.expect?.sha256 !== undefined && options.expect.sha256.train !== sha256.train) {
-    reporter.warn(`${spec.file} changed since this run started; training continues on its current content`);
-  }
+  const { train, valid, sha256 } = corpusSplits(spec.file, spec.valid, spec.validFraction, options.seed, reporter, readPairs);
+  warnIfChanged(spec.file, sha256, options, reporter);
   const source = options.tokenizers?.source ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.source));
   const target = options.tokenizers?.target ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.target));
   const encoded = encodeAll({ train, valid }, source, target, options.maxLen, reporter);
@@ -114,9 +111,9 @@ function prepareCorpus(spec: Extract<DataSpec, { kind: 'corpus' }>, options: Pre
 }
 
 /** Fraction of referent sentences whose greedy translation says "until the <right noun>". */
-export function referentAccuracy(model: Model, cases: readonly ReferentCase[], source: Tokenizer, target: Tokenizer): number {
+export async function referentAccuracy(model: Model, cases: readonly ReferentCase[], source: Tokenizer, target: Tokenizer): Promise<number> {
   if (cases.length === 0) return 0;
-  const outputs = greedyDecode(model as Required<Pick<Model, 'startGeneration'>>, cases.map((c) => source.encode(c.source, { eos: true })), { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID }, { maxLen: model.config.maxLen - 1 });
+  const outputs = await greedyDecode(model as Required<Pick<Model, 'startGeneration'>>, cases.map((c) => source.encode(c.source, { eos: true })), { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID }, { maxLen: model.config.maxLen - 1 });
   let right = 0;
   outputs.forEach((ids, i) => {
     const tokens = target.tokensOf(ids);

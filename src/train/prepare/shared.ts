@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { bucketedBatches, type EncodedPair } from '../../data/batching.js';
 import { describeSkips, holdOut, readCorpus } from '../../data/corpus.js';
@@ -8,7 +6,13 @@ import type { Pair } from '../../data/types.js';
 import { DataError } from '../../errors.js';
 import { maxOf } from '../../util/objects.js';
 import { mixSeed, Random } from '../../util/random.js';
-import type { PreparedData, Reporter } from '../prepare-data.js';
+import type { PreparedData, PrepareOptions, Reporter } from '../prepare-data.js';
+
+/** SHA-256 of the data files as they were read for a run: training file, and --valid file if any. */
+export interface DataHashes {
+  train: string;
+  valid?: string;
+}
 
 /** Longest sequence a model is built for when the data does not fix it (user corpora can have huge lines). */
 export const MAX_AUTO_LEN = 128;
@@ -81,11 +85,21 @@ export function epochData(items: EncodedPair[], seed: number): PreparedData['tra
   };
 }
 
-/** Training and validation pairs of a corpus file: `--valid FILE`, or a held-out share of the file. */
-export function corpusSplits(file: string, valid: string | undefined, validFraction: number | undefined, seed: number, reporter: Reporter, read: (file: string) => { pairs: Pair[]; skipped: string }): { train: Pair[]; valid: Pair[] } {
+/**
+ * Training and validation pairs of a corpus file: `--valid FILE`, or a held-out share of the file.
+ * Each file is read once; `sha256` is the hash of the bytes its pairs came from.
+ */
+export function corpusSplits(
+  file: string,
+  valid: string | undefined,
+  validFraction: number | undefined,
+  seed: number,
+  reporter: Reporter,
+  read: (file: string) => { pairs: Pair[]; skipped: string; sha256: string },
+): { train: Pair[]; valid: Pair[]; sha256: DataHashes } {
   const corpus = read(file);
   if (corpus.skipped !== '') reporter.warn(`${basename(file)}: ${corpus.skipped}`);
-  if (valid === undefined) return holdOut(corpus.pairs, validFraction ?? 0.05, seed, VALID_CAP);
+  if (valid === undefined) return { ...holdOut(corpus.pairs, validFraction ?? 0.05, seed, VALID_CAP), sha256: { train: corpus.sha256 } };
   const v = read(valid);
   if (v.skipped !== '') reporter.warn(`${basename(valid)}: ${v.skipped}`);
   let pairs = v.pairs;
@@ -93,15 +107,19 @@ export function corpusSplits(file: string, valid: string | undefined, validFract
     reporter.info(`validating on the first ${VALID_CAP} of ${pairs.length} pairs of ${basename(valid)}`);
     pairs = pairs.slice(0, VALID_CAP);
   }
-  return { train: corpus.pairs, valid: pairs };
+  return { train: corpus.pairs, valid: pairs, sha256: { train: corpus.sha256, valid: v.sha256 } };
 }
 
-/** A TSV corpus as pairs, with its skipped lines described. */
-export function readPairs(file: string): { pairs: Pair[]; skipped: string } {
+/** A TSV corpus as pairs, read once: its skipped lines described, and the hash of the bytes parsed. */
+export function readPairs(file: string): { pairs: Pair[]; skipped: string; sha256: string } {
   const corpus = readCorpus(file);
-  return { pairs: corpus.pairs, skipped: describeSkips(corpus) };
+  return { pairs: corpus.pairs, skipped: describeSkips(corpus), sha256: corpus.sha256 };
 }
 
-export function fileHash(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+/** Resuming: say when the training file is not what the run started on (training goes on with it). */
+export function warnIfChanged(file: string, sha256: DataHashes, options: PrepareOptions, reporter: Reporter): void {
+  const started = options.expect?.sha256?.train;
+  if (started !== undefined && started !== sha256.train) {
+    reporter.warn(`${file} changed since this run started; training continues on its current content`);
+  }
 }
