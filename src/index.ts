@@ -74,6 +74,7 @@ export type {
 
 // Data: tokenizers, synthetic tasks, the toy Portuguese corpus, user corpora, batches.
 export { Tokenizer, PAD_ID, BOS_ID, EOS_ID, UNK_ID, CLS_ID, SEP, MASK, type TokenizerKind, type TokenizerJSON } from './data/tokenizer.js';
+export { trainBpe, BpeModel, pieces, BYTE_TOKENS, type BpeModelJSON } from './data/bpe.js';
 export { SyntheticTask, SYNTHETIC_TASKS, solve, type SyntheticTaskName, type SyntheticOptions } from './data/tasks.js';
 export { generatePtEn, referentSentence, SEED_PAIRS, CONTAINERS, toTsv, type ReferentCase, type PtEnCorpus, type PtEnOptions } from './data/pt-en.js';
 export { readCorpus, parseCorpus, holdOut, describeSkips, readDataFile, readTextFile, MAX_DATA_BYTES, MAX_LINE_BYTES, type Corpus, type DataFile } from './data/corpus.js';

@@ -96,6 +96,23 @@ describe('atencao train and eval on a small corpus', () => {
     }
   });
 
+  it('--tokenizer bpe learns subwords: saved with the model, no unknown input, text given back as written', () => {
+    const out = join(dir, 'bpe');
+    const r = run('train', '--data', corpus, '--tokenizer', 'bpe', '--vocab-size', '300', '--out', out, '--steps', '2', '--valid-every', '2', ...TINY);
+    expect(r.status, r.stderr).toBe(0);
+    const tokenizers = JSON.parse(readFileSync(join(out, 'tokenizer.json'), 'utf8')) as Record<'source' | 'target', { kind: string; vocab: string[]; bpe: { merges: unknown[] } }>;
+    for (const side of ['source', 'target'] as const) {
+      expect(tokenizers[side].kind).toBe('bpe');
+      expect(tokenizers[side].vocab.length).toBeLessThanOrEqual(300);
+      expect(tokenizers[side].bpe.merges.length).toBeGreaterThan(0);
+    }
+    // A word the corpus never had is spelled in subwords and bytes, never <unk>.
+    const t = run('translate', '--model', out, '--json', 'um Zé-ninguém');
+    expect(t.status, t.stderr).toBe(0);
+    expect(JSON.parse(t.stdout).unknown).toEqual([]);
+    expectCleanError(run('train', '--data', corpus, '--vocab-size', '300', '--out', join(dir, 'x')), 2, '--vocab-size goes with --tokenizer bpe');
+  });
+
   it('the same seed and backend give the same losses', () => {
     const losses = (out: string) => {
       const r = run('train', '--task', 'reverse', '--lengths', '3:5', '--out', out, '--steps', '4', '--valid-every', '2', '--dropout', '0.1', ...TINY);

@@ -46,6 +46,30 @@ describe('parseCorpus', () => {
     expect(parseCorpus('Olá.\tHello.\tCC-BY 2.0 (France) Attribution: tatoeba.org #123\t\t').pairs).toEqual([{ source: 'Olá.', target: 'Hello.' }]);
   });
 
+  it("reads Tatoeba-Challenge's four columns: language codes, then the two sentences", () => {
+    const text = 'eng\tpor\tIt\'s me.\tSou eu.\neng\tpor\tAre you famous?\tVocê é famoso?\n';
+    expect(parseCorpus(text).pairs).toEqual([
+      { source: "It's me.", target: 'Sou eu.' },
+      { source: 'Are you famous?', target: 'Você é famoso?' },
+    ]);
+    // Two short words in the first columns of only some lines is ordinary TSV.
+    expect(parseCorpus('um\tone\textra\tmore\ndois\ttwo\n').pairs[0]).toEqual({ source: 'um', target: 'one' });
+  });
+
+  it('reads JSON lines ({"src", "tgt"} or {"source", "target"}), skipping lines that are not such a pair', () => {
+    const text = ['{"src": "um gato", "tgt": "a cat"}', '{"source": "dois\\tcães", "target": "two dogs"}', '{"src": 3, "tgt": "x"}', '{not json'].join('\n');
+    const corpus = parseCorpus(text);
+    expect(corpus.pairs).toEqual([
+      { source: 'um gato', target: 'a cat' },
+      { source: 'dois cães', target: 'two dogs' },
+    ]);
+    expect(corpus.skipped).toEqual([
+      { line: 3, reason: 'not a pair' },
+      { line: 4, reason: 'not a pair' },
+    ]);
+    expect(describeSkips(corpus)).toBe('skipped 2 of 4 lines: 2 that are not a JSON object with src/tgt (or source/target) strings (lines 3, 4)');
+  });
+
   it('drops a UTF-8 BOM and accepts CRLF, CR and LF line endings', () => {
     const expected = [
       { source: 'um', target: 'one' },

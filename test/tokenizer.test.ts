@@ -189,8 +189,8 @@ describe('JSON', () => {
     [[1], 'tokenizer must be a JSON object (got [1])'],
     ['word', 'tokenizer must be a JSON object (got "word")'],
     [undefined, 'tokenizer must be a JSON object (got missing)'],
-    [{ ...ok, kind: 'bpe' }, `tokenizer kind ("bpe") must be 'char' or 'word'`],
-    [{ vocab: ok.vocab, version: 1 }, `tokenizer kind (missing) must be 'char' or 'word'`],
+    [{ ...ok, kind: 'bpe' }, `tokenizer bpe (missing) must be an object with 'alphabet' and 'merges' arrays`],
+    [{ vocab: ok.vocab, version: 1 }, `tokenizer kind (missing) must be 'char', 'word' or 'bpe'`],
     [{ ...ok, version: 2 }, 'tokenizer version (2) must be 1'],
     [{ ...ok, version: '1' }, 'tokenizer version ("1") must be 1'],
     [{ ...ok, vocab: 'abc' }, 'tokenizer vocab ("abc") must be an array of strings'],
@@ -201,7 +201,7 @@ describe('JSON', () => {
     [{ ...ok, vocab: [] }, 'tokenizer vocab must start with <pad>, <bos>, <eos>, <unk>'],
     [{ ...ok, vocab: [...SPECIALS, 'a', 'b', 'a'] }, 'tokenizer vocab has "a" twice (ids 4 and 6)'],
     [{ ...ok, vocab: [...SPECIALS, EOS] }, 'tokenizer vocab has "<eos>" twice (ids 2 and 4)'],
-    [{ ...ok, kind: 'x'.repeat(100) }, `tokenizer kind ("${'x'.repeat(38)}…) must be 'char' or 'word'`],
+    [{ ...ok, kind: 'x'.repeat(100) }, `tokenizer kind ("${'x'.repeat(38)}…) must be 'char', 'word' or 'bpe'`],
   ])('fromJSON(%j) fails with a ModelFormatError', (json, message) => {
     expect(() => Tokenizer.fromJSON(json)).toThrow(new ModelFormatError(message));
     expect(() => Tokenizer.fromJSON(json)).toThrow(ModelFormatError);

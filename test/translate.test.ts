@@ -126,7 +126,7 @@ describe('damaged model folders give one clear ModelFormatError each', () => {
     ['unknown format version', editJson('config.json', (j) => (j.formatVersion = 99)), (d) => `${join(d, 'config.json')} has format version 99; this atencao reads version 1`],
     ['model.json not JSON', (d) => writeFileSync(join(d, 'model.json'), '{"format": "layers-mo'), (d) => `${join(d, 'model.json')} is not valid JSON`],
     ['tokenizer not matching the model', editJson('tokenizer.json', (j) => j.target.vocab.push('extra')), (d) => `${join(d, 'tokenizer.json')} has`],
-    ['tokenizer damaged', editJson('tokenizer.json', (j) => (j.source.kind = 'bytes')), (d) => `${join(d, 'tokenizer.json')}: tokenizer kind ("bytes") must be 'char' or 'word'`],
+    ['tokenizer damaged', editJson('tokenizer.json', (j) => (j.source.kind = 'bytes')), (d) => `${join(d, 'tokenizer.json')}: tokenizer kind ("bytes") must be 'char', 'word' or 'bpe'`],
     [
       'config that does not match the weights',
       editJson('model.json', (j) => (j.modelTopology.config.layers.find((l: any) => l.class_name === 'Transformer').config.d_ff = 64)),

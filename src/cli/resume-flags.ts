@@ -23,6 +23,7 @@ export function savedFlagValues(config: RunConfig): Record<string, unknown> {
     valid: file('valid'),
     'valid-fraction': spec.validFraction,
     tokenizer: spec.tokenizer,
+    'vocab-size': spec.vocabSize,
     symbols: spec.symbols,
     lengths: spec.minLen === undefined ? undefined : `${spec.minLen}:${spec.maxLen}`,
     size: spec.size,

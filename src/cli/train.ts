@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { SYNTHETIC_TASKS, type SyntheticTaskName } from '../data/tasks.js';
+import type { TokenizerKind } from '../data/tokenizer.js';
 import { UsageError } from '../errors.js';
 import { ARCHS, type Arch } from '../config.js';
 import { DEFAULT_ARCH, recipeFor, type ModelArgs, type RecipeKey, type TrainingArgs } from '../train/defaults.js';
@@ -22,6 +23,7 @@ interface TrainArgs {
   valid?: string;
   'valid-fraction'?: number;
   tokenizer?: string;
+  'vocab-size'?: number;
   symbols?: number;
   lengths?: string;
   size?: number;
@@ -67,7 +69,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   describe: 'Train a model on a task or a corpus and save it to a folder',
   builder: (y: Argv) =>
     y
-      .group(['arch', 'task', 'data', 'valid', 'valid-fraction', 'tokenizer', 'symbols', 'lengths', 'size'], 'Data:')
+      .group(['arch', 'task', 'data', 'valid', 'valid-fraction', 'tokenizer', 'vocab-size', 'symbols', 'lengths', 'size'], 'Data:')
       .option('arch', {
         type: 'string',
         choices: ARCHS,
@@ -81,7 +83,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('data', { type: 'string', describe: "Your data: 'source<TAB>target' pairs (encoder-decoder) or plain text, one example per line (decoder, encoder)" })
       .option('valid', { type: 'string', describe: 'Validation pairs in the same format (default: hold out --valid-fraction)' })
       .option('valid-fraction', { type: 'number', describe: 'Fraction of --data held out for validation [default: 0.05]' })
-      .option('tokenizer', { type: 'string', choices: ['char', 'word'], describe: 'Tokens of --data [default: word]' })
+      .option('tokenizer', { type: 'string', choices: ['char', 'word', 'bpe'], describe: 'Tokens of --data: characters, words, or subwords learned by byte-pair encoding (no input is ever unknown; spacing restored exactly) [default: word]' })
+      .option('vocab-size', { type: 'number', describe: 'With --tokenizer bpe: vocabulary size per language, reserved and 256 byte tokens included [default: 4000]' })
       .option('symbols', { type: 'number', describe: 'Synthetic tasks: distinct symbols [default: 10]' })
       .option('lengths', { type: 'string', describe: 'Synthetic tasks: sequence length N or MIN:MAX [default: 10]' })
       .option('size', { type: 'number', describe: 'pt-en, pt, referent: training examples to generate [default: 6000]' })
@@ -129,6 +132,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .example('$0 train --task copy --out models/copy', 'learn to copy sequences')
       .example('$0 train --task pt-en --out models/pt-en', 'toy Portuguese → English translation')
       .example('$0 train --data pairs.tsv --tokenizer word --out models/mine', 'your own corpus')
+      .example('$0 train --data pairs.tsv --tokenizer bpe --vocab-size 8000 --out models/mine', 'subwords: no unknown words')
       .example('$0 train --arch decoder --task copy --out models/gpt-copy', 'a GPT-style decoder continues "abc<sep>" with "abc"')
       .example('$0 train --arch decoder --data book.txt --out models/gpt', 'a language model of your text')
       .example('$0 train --arch encoder --task referent --out models/bert-referent', 'BERT-style classifier: which container is full?')
@@ -239,9 +243,12 @@ function dataSpec(args: TrainArgs, arch: Arch): DataSpec {
       throw new UsageError(`--valid-fraction (${args['valid-fraction']}) must be between 0 and 1`);
     }
     const kind = arch === 'encoder-decoder' ? 'corpus' : 'text';
-    return { kind, file: args.data, valid: args.valid, validFraction: args['valid-fraction'], tokenizer: (args.tokenizer ?? 'word') as 'char' | 'word' };
+    const tokenizer = (args.tokenizer ?? 'word') as TokenizerKind;
+    if (args['vocab-size'] !== undefined && tokenizer !== 'bpe') throw new UsageError('--vocab-size goes with --tokenizer bpe');
+    positiveInt('vocab-size', args['vocab-size']);
+    return { kind, file: args.data, valid: args.valid, validFraction: args['valid-fraction'], tokenizer, ...(args['vocab-size'] !== undefined ? { vocabSize: args['vocab-size'] } : {}) };
   }
-  for (const flag of ['valid', 'valid-fraction', 'tokenizer'] as const) {
+  for (const flag of ['valid', 'valid-fraction', 'tokenizer', 'vocab-size'] as const) {
     if (args[flag] !== undefined) throw new UsageError(`--${flag} goes with --data, not --task`);
   }
   if (args.task === 'pt-en' || args.task === 'pt' || args.task === 'referent') {

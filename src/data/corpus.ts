@@ -7,7 +7,7 @@ import type { Pair } from './types.js';
 export interface SkippedLine {
   /** 1-based line number. */
   line: number;
-  reason: 'no tab' | 'empty source' | 'empty target';
+  reason: 'no tab' | 'not a pair' | 'empty source' | 'empty target';
 }
 
 export interface Corpus {
@@ -28,7 +28,9 @@ const MAX_LINES_SHOWN = 10;
 
 /**
  * Parse a parallel corpus: one `source<TAB>target` pair per line. Further columns are ignored, so
- * Tatoeba and Anki exports work as they are; a UTF-8 BOM and CRLF or CR line endings are accepted.
+ * Tatoeba and Anki exports work as they are; Tatoeba-Challenge's files (two language codes, then
+ * the two sentences) and JSON lines ({"src": …, "tgt": …}) are recognised from their first lines.
+ * A UTF-8 BOM and CRLF or CR line endings are accepted.
  * Fields are trimmed and NFC-normalised, so the same sentence typed two ways is one pair.
  */
 export function parseCorpus(bytes: Uint8Array | string, name = 'corpus'): Corpus {
@@ -40,13 +42,17 @@ export function parseCorpus(bytes: Uint8Array | string, name = 'corpus'): Corpus
 
   const corpus: Corpus = { pairs: [], lines: rows.length, blank: 0, skipped: [], duplicates: 0 };
   const seen = new Set<string>();
+  const layout = layoutOf(rows);
   rows.forEach((row, i) => {
     const line = i + 1;
     if (row.trim() === '') {
       corpus.blank++;
       return;
     }
-    const columns = row.split('\t');
+    const fields = layout === 'jsonl' ? jsonFields(row) : row.split('\t');
+    if (fields === undefined) return void corpus.skipped.push({ line, reason: 'not a pair' });
+    // Tatoeba-Challenge lines are "eng<TAB>por<TAB>sentence<TAB>sentence": the sentences are columns 3 and 4.
+    const columns = layout === 'tatoeba' && fields.length >= 4 ? fields.slice(2) : fields;
     if (columns.length < 2) return void corpus.skipped.push({ line, reason: 'no tab' });
     const source = clean(columns[0]!);
     const target = clean(columns[1]!);
@@ -64,6 +70,42 @@ export function parseCorpus(bytes: Uint8Array | string, name = 'corpus'): Corpus
     throw new DataError(`${name} has no usable pairs (expected 'source<TAB>target' per line; ${lines}, ${corpus.skipped.length} skipped)`);
   }
   return corpus;
+}
+
+/** Language codes as Tatoeba-Challenge writes them: "eng", "por", "pt_BR", "cmn_Hans". */
+const LANGUAGE_CODE = /^[a-z]{2,3}(_[A-Za-z]+)?$/;
+
+/**
+ * How the lines hold their pairs: JSON objects ({"src": …, "tgt": …} or {"source": …, "target": …}),
+ * Tatoeba-Challenge's four columns (two language codes, then the sentences), or plain TSV.
+ * Decided from the first non-blank lines (up to 20), so a stray line does not change it.
+ */
+function layoutOf(rows: readonly string[]): 'jsonl' | 'tatoeba' | 'tsv' {
+  const sample = rows.filter((r) => r.trim() !== '').slice(0, 20);
+  if (sample.length === 0) return 'tsv';
+  if (sample.every((r) => r.trimStart().startsWith('{'))) return 'jsonl';
+  const coded = (r: string) => {
+    const c = r.split('\t');
+    return c.length >= 4 && LANGUAGE_CODE.test(c[0]!) && LANGUAGE_CODE.test(c[1]!);
+  };
+  return sample.every(coded) ? 'tatoeba' : 'tsv';
+}
+
+/** A JSON line's two sentences, or undefined when it is not an object with two string fields. */
+function jsonFields(row: string): [string, string] | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(row);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const o = value as Record<string, unknown>;
+  const source = o.src ?? o.source;
+  const target = o.tgt ?? o.target;
+  if (typeof source !== 'string' || typeof target !== 'string') return undefined;
+  // Fields of a pair hold no tab (a tab separates them in TSV and in the duplicate check).
+  return [source.replaceAll('\t', ' '), target.replaceAll('\t', ' ')];
 }
 
 /** Read and parse a corpus file once; `sha256` is the hash of exactly the bytes parsed. */
@@ -237,6 +279,7 @@ export function holdOut(pairs: readonly Pair[], fraction: number, seed: number, 
 export function describeSkips(corpus: Corpus): string {
   const reasons: [SkippedLine['reason'], string][] = [
     ['no tab', 'without a tab'],
+    ['not a pair', 'that are not a JSON object with src/tgt (or source/target) strings'],
     ['empty source', 'with an empty source'],
     ['empty target', 'with an empty target'],
   ];

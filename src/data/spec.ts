@@ -16,9 +16,9 @@ export type DataSpec =
   /** Which container the adjective refers to, as classification (encoder). */
   | { kind: 'referent'; size?: number }
   /** A user's corpus of 'source<TAB>target' pairs (translation). */
-  | { kind: 'corpus'; file: string; valid?: string; validFraction?: number; tokenizer: TokenizerKind }
+  | { kind: 'corpus'; file: string; valid?: string; validFraction?: number; tokenizer: TokenizerKind; vocabSize?: number }
   /** A user's plain text, one example per line (decoder: language model; encoder: masked LM). */
-  | { kind: 'text'; file: string; valid?: string; validFraction?: number; tokenizer: TokenizerKind };
+  | { kind: 'text'; file: string; valid?: string; validFraction?: number; tokenizer: TokenizerKind; vocabSize?: number };
 
 /** Where a run's data came from, recorded in config.json. */
 export interface DataProvenance {

@@ -1,4 +1,5 @@
 import { ConfigError, ModelFormatError } from '../errors.js';
+import { BpeModel, BYTE_TOKENS, trainBpe, type BpeModelJSON } from './bpe.js';
 
 export const PAD = '<pad>';
 export const BOS = '<bos>';
@@ -17,7 +18,7 @@ export const MASK = '<mask>';
 /** The encoder's [CLS] is bos, the first token of every sequence. */
 export const CLS_ID = BOS_ID;
 
-export type TokenizerKind = 'char' | 'word';
+export type TokenizerKind = 'char' | 'word' | 'bpe';
 
 export interface TokenizerJSON {
   kind: TokenizerKind;
@@ -25,6 +26,8 @@ export interface TokenizerJSON {
   version: 1;
   /** Reserved tokens after the four fixed ones (SEP, MASK), which text never encodes to. */
   extraSpecials?: string[];
+  /** bpe: the characters kept and the merges, in the order learned (see data/bpe.ts). */
+  bpe?: BpeModelJSON;
 }
 
 export interface BuildOptions {
@@ -34,6 +37,8 @@ export interface BuildOptions {
   maxVocab?: number;
   /** Reserved tokens placed right after pad/bos/eos/unk (e.g. SEP, MASK); text typed by a user never encodes to them. */
   extraSpecials?: readonly string[];
+  /** bpe: the vocabulary size to learn, reserved and byte tokens included. Default 4,000. */
+  vocabSize?: number;
 }
 
 /**
@@ -61,9 +66,12 @@ export class Tokenizer {
   /** Reserved tokens after the fixed four, at ids 4, 5, …. */
   readonly extraSpecials: readonly string[];
   private readonly ids: ReadonlyMap<string, number>;
+  /** bpe: the learned merges. */
+  private readonly bpe?: BpeModel;
 
-  private constructor(kind: TokenizerKind, vocab: readonly string[], extraSpecials: readonly string[] = []) {
+  private constructor(kind: TokenizerKind, vocab: readonly string[], extraSpecials: readonly string[] = [], bpe?: BpeModel) {
     this.kind = kind;
+    this.bpe = bpe;
     this.vocab = Object.freeze([...vocab]);
     this.extraSpecials = Object.freeze([...extraSpecials]);
     this.ids = new Map(vocab.map((token, id) => [token, id]));
@@ -91,6 +99,7 @@ export class Tokenizer {
     }
     const extra = [...(options.extraSpecials ?? [])];
     const reserved = [...SPECIALS, ...extra];
+    if (kind === 'bpe') return Tokenizer.buildBpe(texts, reserved, extra, options.vocabSize ?? 4000, minCount);
     const tokenizer = new Tokenizer(kind, reserved);
     // A Map iterates in insertion order, i.e. first appearance; the stable sort keeps it for ties.
     const counts = new Map<string, number>();
@@ -105,13 +114,25 @@ export class Tokenizer {
     return new Tokenizer(kind, [...reserved, ...ranked], extra);
   }
 
+  /**
+   * Subwords learned by byte-pair encoding: the reserved tokens, the 256 byte tokens (the fallback
+   * for any character), then the characters and merges learned, up to `vocabSize` ids.
+   */
+  private static buildBpe(texts: Iterable<string>, reserved: string[], extra: string[], vocabSize: number, minCount: number): Tokenizer {
+    const floor = reserved.length + BYTE_TOKENS.length + 1;
+    if (!Number.isInteger(vocabSize) || vocabSize < floor) throw new ConfigError(`vocabSize (${vocabSize}) must be an integer of at least ${floor} (reserved and byte tokens, and one more)`);
+    const json = trainBpe(texts, { symbols: vocabSize - reserved.length - BYTE_TOKENS.length, minCharCount: Math.max(2, minCount) });
+    const bpe = new BpeModel(json);
+    return new Tokenizer('bpe', [...reserved, ...BYTE_TOKENS, ...bpe.symbols()], extra, bpe);
+  }
+
   /** Read a saved tokenizer; any structural problem is a `ModelFormatError` naming it. */
   static fromJSON(json: unknown): Tokenizer {
     if (typeof json !== 'object' || json === null || Array.isArray(json)) {
       throw new ModelFormatError(`tokenizer must be a JSON object (got ${show(json)})`);
     }
-    const { kind, version, vocab, extraSpecials = [] } = json as Record<string, unknown>;
-    if (kind !== 'char' && kind !== 'word') throw new ModelFormatError(`tokenizer kind (${show(kind)}) must be 'char' or 'word'`);
+    const { kind, version, vocab, extraSpecials = [], bpe } = json as Record<string, unknown>;
+    if (kind !== 'char' && kind !== 'word' && kind !== 'bpe') throw new ModelFormatError(`tokenizer kind (${show(kind)}) must be 'char', 'word' or 'bpe'`);
     if (version !== 1) throw new ModelFormatError(`tokenizer version (${show(version)}) must be 1`);
     if (!Array.isArray(vocab)) throw new ModelFormatError(`tokenizer vocab (${show(vocab)}) must be an array of strings`);
     const bad = vocab.findIndex((token) => typeof token !== 'string');
@@ -128,12 +149,20 @@ export class Tokenizer {
       if (earlier !== undefined) throw new ModelFormatError(`tokenizer vocab has ${show(token)} twice (ids ${earlier} and ${id})`);
       first.set(token, id);
     });
-    return new Tokenizer(kind, vocab as string[], extraSpecials as string[]);
+    if (kind !== 'bpe') return new Tokenizer(kind, vocab as string[], extraSpecials as string[]);
+    const model = new BpeModel(checkBpe(bpe));
+    const expected = [...SPECIALS, ...(extraSpecials as string[]), ...BYTE_TOKENS, ...model.symbols()];
+    const differs = expected.findIndex((t, i) => vocab[i] !== t);
+    if (differs >= 0 || expected.length !== vocab.length) {
+      throw new ModelFormatError(`tokenizer vocab does not match its bpe merges (first difference at id ${differs >= 0 ? differs : Math.min(expected.length, vocab.length)})`);
+    }
+    return new Tokenizer(kind, vocab as string[], extraSpecials as string[], model);
   }
 
   toJSON(): TokenizerJSON {
     const json: TokenizerJSON = { kind: this.kind, vocab: [...this.vocab], version: 1 };
     if (this.extraSpecials.length > 0) json.extraSpecials = [...this.extraSpecials];
+    if (this.bpe !== undefined) json.bpe = { alphabet: [...this.bpe.json.alphabet], merges: this.bpe.json.merges.map(([a, b]) => [a, b]) };
     return json;
   }
 
@@ -145,6 +174,7 @@ export class Tokenizer {
   tokenize(text: string): string[] {
     const normal = text.normalize('NFC');
     if (this.kind === 'char') return [...normal];
+    if (this.bpe !== undefined) return this.bpe.tokenize(normal);
     return normal.match(WORD_TOKEN) ?? [];
   }
 
@@ -177,6 +207,7 @@ export class Tokenizer {
   decode(ids: readonly number[]): string {
     const tokens = this.tokensOf(ids);
     if (this.kind === 'char') return tokens.join('');
+    if (this.bpe !== undefined) return this.bpe.detokenize(tokens).trim();
     let text = '';
     tokens.forEach((token, i) => {
       const space = i > 0 && !CLOSING.has(token) && !OPENING.has(tokens[i - 1]!);
@@ -189,6 +220,19 @@ export class Tokenizer {
   id(token: string): number {
     return this.ids.get(token) ?? UNK_ID;
   }
+}
+
+/** A saved bpe section, checked. */
+function checkBpe(value: unknown): BpeModelJSON {
+  const v = value as Partial<BpeModelJSON> | undefined;
+  if (typeof v !== 'object' || v === null || !Array.isArray(v.alphabet) || !Array.isArray(v.merges)) {
+    throw new ModelFormatError(`tokenizer bpe (${show(value)}) must be an object with 'alphabet' and 'merges' arrays`);
+  }
+  if (!v.alphabet.every((c) => typeof c === 'string' && [...c].length === 1)) throw new ModelFormatError('tokenizer bpe alphabet must hold single characters');
+  if (!v.merges.every((m) => Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string')) {
+    throw new ModelFormatError('tokenizer bpe merges must be pairs of strings');
+  }
+  return { alphabet: v.alphabet, merges: v.merges };
 }
 
 /** A short, one-line rendering of any JSON value for error messages. */

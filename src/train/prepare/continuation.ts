@@ -61,7 +61,7 @@ function prepareText(spec: Extract<DataSpec, { kind: 'pt' | 'text' }>, options: 
   const kind = spec.kind === 'pt' ? 'word' : spec.tokenizer;
   const sha256 = 'sha256' in texts ? texts.sha256 : undefined;
   if (spec.kind === 'text' && sha256 !== undefined) warnIfChanged(spec.file, sha256, options, reporter);
-  const tokenizer = options.tokenizers?.source ?? Tokenizer.build(kind, texts.train);
+  const tokenizer = options.tokenizers?.source ?? Tokenizer.build(kind, texts.train, { vocabSize: spec.kind === 'text' ? spec.vocabSize : undefined });
   const encode = (text: string): EncodedPair => ({ src: [], tgt: tokenizer.encode(text) });
   const test = 'test' in texts ? (texts.test as string[]).map(encode) : undefined;
   const { splits, maxLen } = fitLength({ train: texts.train.map(encode), valid: texts.valid.map(encode), test }, need, options.maxLen, reporter);

@@ -48,7 +48,7 @@ function prepareMasked(spec: Extract<DataSpec, { kind: 'pt' | 'text' }>, options
   const kind = spec.kind === 'pt' ? 'word' : spec.tokenizer;
   const sha256 = 'sha256' in texts ? texts.sha256 : undefined;
   if (spec.kind === 'text' && sha256 !== undefined) warnIfChanged(spec.file, sha256, options, reporter);
-  const tokenizer = options.tokenizers?.source ?? Tokenizer.build(kind, texts.train, { extraSpecials: [MASK] });
+  const tokenizer = options.tokenizers?.source ?? Tokenizer.build(kind, texts.train, { extraSpecials: [MASK], vocabSize: spec.kind === 'text' ? spec.vocabSize : undefined });
   if (tokenizer.size <= tokenizer.reserved) throw new DataError('the text has no tokens to learn');
   // Plain ids here; the corruption is drawn per step (training) or once (validation, test).
   const plain = (text: string): EncodedPair => ({ src: tokenizer.encode(text), tgt: [] });

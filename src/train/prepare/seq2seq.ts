@@ -89,8 +89,8 @@ function preparePtEn(spec: Extract<DataSpec, { kind: 'pt-en' }>, options: Prepar
 function prepareCorpus(spec: Extract<DataSpec, { kind: 'corpus' }>, options: PrepareOptions, reporter: Reporter): PreparedData {
   const { train, valid, sha256 } = corpusSplits(spec.file, spec.valid, spec.validFraction, options.seed, reporter, readPairs);
   warnIfChanged(spec.file, sha256, options, reporter);
-  const source = options.tokenizers?.source ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.source));
-  const target = options.tokenizers?.target ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.target));
+  const source = options.tokenizers?.source ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.source), { vocabSize: spec.vocabSize });
+  const target = options.tokenizers?.target ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.target), { vocabSize: spec.vocabSize });
   const encoded = encodeAll({ train, valid }, source, target, options.maxLen, reporter);
   return {
     objective: 'seq2seq',
