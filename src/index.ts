@@ -89,7 +89,7 @@ export { FlatAdamStepper, ParallelStepper, DeviceStepper, createStepper, type St
 export { sequenceLoss } from './train/loss.js';
 export { maskedCrossEntropy } from './model/loss.js';
 export { learningRate, type ScheduleOptions } from './train/schedule.js';
-export { corpusBleu, exactMatch, type BleuResult } from './train/metrics.js';
+export { corpusBleu, exactMatch, sacreBleu, chrF, tokenize13a, type BleuResult, type SacreBleuResult, type SacreBleuOptions, type ChrfOptions, type References } from './train/metrics.js';
 export { evaluate, type EvalMetrics, type EvalOptions } from './train/evaluate.js';
 export { train, type TrainOptions, type TrainHooks, type ValidationRecord, type StepEvent } from './train/trainer.js';
 export { startRun, resumeRun, type RunOptions, type RunSummary, type RunReporter } from './train/run.js';
@@ -103,7 +103,8 @@ export { maskTokens, MASK_RATE } from './train/prepare/masked.js';
 export { loadModel, loadModelDir, loadModelFolder, requireArch, type LoadedModel } from './infer/load.js';
 export { Translator, type Translation, type TranslateOptions, type AttentionMaps } from './infer/translator.js';
 export { greedyDecode, greedyDecodeScored, type Generator } from './infer/greedy.js';
-export { beamSearch, type BeamOptions } from './infer/beam.js';
+export { beamSearch, beamSearchBatch, type BeamOptions, type BeamResult } from './infer/beam.js';
+export { bannedNext, outputLimit, MAX_LEN_RATIO, MAX_LEN_EXTRA } from './infer/guard.js';
 export { generateText, generateIds, type GenerateOptions, type GenerateTextOptions, type Generated, type GeneratedIds, type StopReason } from './infer/generate.js';
 export { samplingDistribution, sampleFrom, softmax, topK, topP, argmax, type SamplingOptions } from './infer/sample.js';
 export { classifyText, classifyTexts, fillMask, encoderIds, type Classification, type FillMaskResult, type FillMaskOptions, type MaskPrediction, type MaskCandidate } from './infer/classify.js';

@@ -14,7 +14,7 @@ interface EvalArgs {
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
-  describe: 'Measure a saved model of any family: loss, token accuracy, exact match (or accuracy), BLEU',
+  describe: 'Measure a saved model of any family: loss, token accuracy, exact match (or accuracy), BLEU, chrF',
   builder: (y) =>
     y
       .option('model', { type: 'string', demandOption: true, describe: 'Model folder made by atencao train' })
@@ -30,7 +30,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const log = { info: (m: string) => process.stderr.write(`${m}\n`), warn: (m: string) => process.stderr.write(`warning: ${m}\n`) };
     const r = await evaluateModelDir(args.model, { task: args.task as SyntheticTaskName | 'pt-en' | 'pt' | 'referent' | undefined, data: args.data }, log);
     if (args.json) {
-      process.stdout.write(`${JSON.stringify({ exactMatch: r.exactMatch, tokenAccuracy: r.tokenAccuracy, bleu: r.bleu ?? null, n: r.n, loss: r.loss, referentAccuracy: r.referentAccuracy ?? null, on: r.on })}\n`);
+      process.stdout.write(`${JSON.stringify({ exactMatch: r.exactMatch, tokenAccuracy: r.tokenAccuracy, bleu: r.bleu ?? null, chrf: r.chrf ?? null, n: r.n, loss: r.loss, referentAccuracy: r.referentAccuracy ?? null, on: r.on })}\n`);
       return;
     }
     const rows: [string, string][] = [
@@ -41,6 +41,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       ['loss', r.loss.toFixed(4)],
     ];
     if (r.bleu !== undefined) rows.push(['BLEU', (100 * r.bleu).toFixed(1)]);
+    if (r.chrf !== undefined) rows.push(['chrF', (100 * r.chrf).toFixed(1)]);
     if (r.referentAccuracy !== undefined) rows.push(['right referent (held-out pairs)', pct(r.referentAccuracy)]);
     const width = Math.max(...rows.map(([k]) => k.length));
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');

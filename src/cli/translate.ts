@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { DataError, UsageError } from '../errors.js';
+import { MAX_LEN_EXTRA, MAX_LEN_RATIO } from '../infer/guard.js';
 import { loadModel } from '../infer/load.js';
 import { visibleText } from '../viz/panels.js';
-import { backendOption, numberIn, positiveInt, startBackend } from './options.js';
+import { backendOption, numberIn, positiveInt, positiveNumber, startBackend } from './options.js';
 
 interface TranslateArgs {
   model: string;
@@ -13,6 +14,8 @@ interface TranslateArgs {
   'length-penalty': number;
   'max-len'?: number;
   'batch-size': number;
+  'no-repeat-ngram'?: number;
+  'max-len-ratio': number;
   json: boolean;
   backend: string;
 }
@@ -25,23 +28,30 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
   describe: 'Translate sentences with a trained model',
   builder: (y) =>
     y
+      // `--no-repeat-ngram N` is a number, not the negation of a flag `--repeat-ngram`.
+      .parserConfiguration({ 'boolean-negation': false })
       .positional('text', { type: 'string', array: true, describe: 'Sentences to translate (default: lines of --file or standard input)' })
       .option('model', { type: 'string', demandOption: true, describe: 'Model folder made by atencao train' })
       .option('file', { type: 'string', describe: 'Translate every line of this file' })
       .option('beam', { type: 'number', default: 1, describe: 'Beam width (1: greedy decoding)' })
       .option('length-penalty', { type: 'number', default: 0.6, describe: 'Beam search: α in ((5 + length) / 6)^α' })
       .option('max-len', { type: 'number', describe: "Longest output in tokens (default: the model's maxLen − 1)" })
-      .option('batch-size', { type: 'number', default: 32, describe: 'Sentences decoded together (greedy)' })
+      .option('batch-size', { type: 'number', default: 32, describe: 'Sentences decoded together (beam search: each with --beam rows)' })
+      .option('no-repeat-ngram', { type: 'number', describe: 'No N consecutive output tokens may appear twice in an output (stops loops)' })
+      .option('max-len-ratio', { type: 'number', default: MAX_LEN_RATIO, describe: `Outputs stop after ratio × source tokens + ${MAX_LEN_EXTRA}` })
       .option('json', { type: 'boolean', default: false, describe: 'One JSON object per sentence: source, output, tokens, token scores' })
       .option('backend', backendOption)
       .example('$0 translate --model models/pt-en "Ela derramou água da jarra para o copo até que ficasse vazia."', 'one sentence')
       .example('$0 translate --model models/pt-en --file sentences.txt --beam 4', 'a file, with beam search')
-      .example('cat sentences.txt | $0 translate --model models/pt-en --json', 'standard input, as JSON lines'),
+      .example('cat sentences.txt | $0 translate --model models/pt-en --json', 'standard input, as JSON lines')
+      .example('$0 translate --model models/pt-en --file sentences.txt --no-repeat-ngram 3 --max-len-ratio 1.5', 'guard against outputs that loop'),
   handler: async (args) => {
     const beam = positiveInt('beam', args.beam)!;
     const batchSize = positiveInt('batch-size', args['batch-size'])!;
     const maxLen = positiveInt('max-len', args['max-len']);
     const lengthPenalty = numberIn('length-penalty', args['length-penalty'], 0, 10)!;
+    const noRepeatNgram = positiveInt('no-repeat-ngram', args['no-repeat-ngram']);
+    const maxLenRatio = positiveNumber('max-len-ratio', args['max-len-ratio'])!;
     const given = (args.text ?? []).map(String);
     if (given.length > 0 && args.file !== undefined) throw new UsageError('give sentences or --file, not both');
     const blank = given.findIndex((t) => t.trim() === '');
@@ -55,7 +65,7 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
       const unknown = new Set<string>();
       let truncated = 0;
       for (let start = 0; start < lines.length; start += CHUNK) {
-        const results = await translator.translate(lines.slice(start, start + CHUNK), { beam, maxLen, lengthPenalty, batchSize });
+        const results = await translator.translate(lines.slice(start, start + CHUNK), { beam, maxLen, lengthPenalty, batchSize, noRepeatNgram, maxLenRatio });
         for (const r of results) {
           r.unknown.forEach((t) => unknown.add(t));
           if (r.truncated) truncated++;

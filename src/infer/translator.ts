@@ -3,8 +3,9 @@ import type { TransformerConfig } from '../config.js';
 import { BOS, BOS_ID, EOS, EOS_ID, PAD_ID, UNK, UNK_ID, type Tokenizer } from '../data/tokenizer.js';
 import type { RunConfig } from '../io/model-dir.js';
 import type { Transformer } from '../model/transformer.js';
-import { beamSearch } from './beam.js';
+import { beamSearchBatch } from './beam.js';
 import { greedyDecodeScored } from './greedy.js';
+import { MAX_LEN_RATIO, outputLimit } from './guard.js';
 
 export interface TranslateOptions {
   /** Beam width; 1 (default) is greedy decoding. */
@@ -13,8 +14,15 @@ export interface TranslateOptions {
   maxLen?: number;
   /** α of the beam length penalty. Default: 0.6. */
   lengthPenalty?: number;
-  /** Sentences decoded together by greedy decoding. Default: 32. */
+  /** Sentences decoded together (beam search: each with `beam` rows in the model's batch). Default: 32. */
   batchSize?: number;
+  /** No n-gram of this many tokens may appear twice in an output (off when absent or 0). */
+  noRepeatNgram?: number;
+  /**
+   * Outputs stop after ⌊ratio × source tokens⌋ + 10 tokens (eos not counted), so a
+   * looping output ends early. Default: 2 (`MAX_LEN_RATIO`); `Infinity` leaves only `maxLen`.
+   */
+  maxLenRatio?: number;
 }
 
 export interface Translation {
@@ -72,13 +80,13 @@ export class Translator {
     const maxLen = Math.min(options.maxLen ?? this.config.maxLen - 1, this.config.maxLen - 1);
     const encoded = texts.map((t) => this.encodeSource(t));
     const ids = { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID };
-    const results: { ids: number[]; scores: number[]; score: number }[] = [];
-    if ((options.beam ?? 1) <= 1) {
-      const greedy = await greedyDecodeScored(this.model, encoded, ids, { maxLen, batchSize: options.batchSize ?? 32 });
-      results.push(...greedy.map((r) => ({ ...r, score: sum(r.scores) })));
-    } else {
-      for (const src of encoded) results.push(await beamSearch(this.model, src, ids, { beam: options.beam!, maxLen, lengthPenalty: options.lengthPenalty }));
-    }
+    // Source tokens without eos; a cut source counts as written.
+    const maxLens = encoded.map((src) => outputLimit(src.length - 1, maxLen, options.maxLenRatio ?? MAX_LEN_RATIO));
+    const decoding = { maxLen, maxLens, batchSize: options.batchSize ?? 32, noRepeatNgram: options.noRepeatNgram };
+    const results: { ids: number[]; scores: number[]; score: number }[] =
+      (options.beam ?? 1) <= 1
+        ? (await greedyDecodeScored(this.model, encoded, ids, decoding)).map((r) => ({ ...r, score: sum(r.scores) }))
+        : await beamSearchBatch(this.model, encoded, ids, { ...decoding, beam: options.beam!, lengthPenalty: options.lengthPenalty });
     const out = results.map((r, i): Translation => ({
       source: texts[i]!,
       output: this.target.decode(r.ids),

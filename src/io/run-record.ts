@@ -35,8 +35,14 @@ export interface EvalMetrics {
    * has no meaning (plain language modelling, masked LM).
    */
   exactMatch?: number;
-  /** Corpus BLEU-4 of the greedy outputs, for translation. */
+  /**
+   * Corpus BLEU-4 of the greedy outputs, for translation, in [0, 1]: as sacreBLEU computes it
+   * (13a tokenization of the detokenized text) when the evaluation could detokenize, else over
+   * the model's target tokens.
+   */
   bleu?: number;
+  /** Corpus chrF (sacreBLEU's chrF2 defaults) of the greedy outputs, in [0, 1], when the evaluation could detokenize. */
+  chrf?: number;
   /** Number of examples evaluated. */
   n: number;
 }

@@ -43,7 +43,7 @@ export async function evaluateModelDir(dir: string, request: EvalRequest, report
         .filter((p) => p.src.length <= maxLen && p.tgt.length + 1 <= maxLen);
       if (items.length < corpus.pairs.length) reporter.warn(`skipped ${corpus.pairs.length - items.length} pairs longer than the model's maxLen (${maxLen})`);
       if (items.length === 0) throw new DataError(`${request.data} has no pairs that fit the model`);
-      const metrics = await evaluate(model, items, { objective: 'seq2seq', ids, bleu: true, tokensOf: (t) => tokenizers.target.tokensOf(t) });
+      const metrics = await evaluate(model, items, { objective: 'seq2seq', ids, bleu: true, tokensOf: (t) => tokenizers.target.tokensOf(t), detokenize: (t) => tokenizers.target.decode(t) });
       return { ...metrics, on: request.data };
     }
     const own = config.data?.spec;
@@ -62,7 +62,7 @@ export async function evaluateModelDir(dir: string, request: EvalRequest, report
               : { kind: 'task', task: request.task };
     const prepared = prepareData(spec, { arch, maxLen: model.config.maxLen, seed: config.training.seed, tokenizers }, reporter);
     const items = request.data !== undefined ? prepared.valid : (prepared.test ?? prepared.valid);
-    const metrics = await evaluate(model, items, { objective: prepared.objective, ids, bleu: prepared.bleu, tokensOf: (t) => tokenizers.target.tokensOf(t) });
+    const metrics = await evaluate(model, items, { objective: prepared.objective, ids, bleu: prepared.bleu, tokensOf: (t) => tokenizers.target.tokensOf(t), detokenize: (t) => tokenizers.target.decode(t) });
     const name = spec.kind === 'task' ? spec.task : 'file' in spec ? spec.file : spec.kind;
     if (request.data !== undefined) return { ...metrics, on: request.data };
     return {

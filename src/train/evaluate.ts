@@ -5,7 +5,7 @@ import type { Model, Objective } from '../model/model.js';
 import { maskedCrossEntropy } from '../model/loss.js';
 import type { EvalMetrics } from '../io/run-record.js';
 import { maxOf } from '../util/objects.js';
-import { corpusBleu, exactMatch } from './metrics.js';
+import { chrF, corpusBleu, exactMatch, sacreBleu } from './metrics.js';
 
 export type { EvalMetrics };
 
@@ -17,6 +17,11 @@ export interface EvalOptions {
   bleu?: boolean;
   /** Turns target ids into tokens, for BLEU. */
   tokensOf?: (ids: readonly number[]) => string[];
+  /**
+   * Turns target ids into text. When given, BLEU is computed as sacreBLEU does on that text
+   * (13a tokenization) and chrF is added; otherwise BLEU is over `tokensOf` tokens.
+   */
+  detokenize?: (ids: readonly number[]) => string;
   batchSize?: number;
 }
 
@@ -53,7 +58,11 @@ export async function evaluate(model: Model, items: readonly Example[], options:
   if (outputs === undefined) return metrics;
   const references = items.map((p) => p.tgt);
   metrics.exactMatch = exactMatch(outputs, references);
-  if (options.bleu === true) {
+  if (options.bleu === true && options.detokenize !== undefined) {
+    const [hypotheses, texts] = [outputs.map(options.detokenize), references.map(options.detokenize)];
+    metrics.bleu = sacreBleu(hypotheses, texts).score / 100;
+    metrics.chrf = chrF(hypotheses, texts) / 100;
+  } else if (options.bleu === true) {
     const toTokens = options.tokensOf ?? ((ids: readonly number[]) => ids.map(String));
     metrics.bleu = corpusBleu(outputs.map(toTokens), references.map(toTokens)).bleu;
   }

@@ -255,6 +255,7 @@ async function runLoop(
     ids: { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID },
     bleu: prepared.bleu,
     tokensOf: (ids) => prepared.target.tokensOf(ids),
+    detokenize: (ids) => prepared.target.decode(ids),
   };
   try {
     const result = await train(
