@@ -21,6 +21,7 @@ export function savedFlagValues(config: RunConfig): Record<string, unknown> {
     task: spec.kind === 'task' ? spec.task : spec.kind === 'corpus' || spec.kind === 'text' ? undefined : spec.kind,
     data: file('file'),
     valid: file('valid'),
+    test: file('test'),
     'valid-fraction': spec.validFraction,
     tokenizer: spec.tokenizer,
     'vocab-size': spec.vocabSize,

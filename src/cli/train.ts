@@ -21,6 +21,7 @@ interface TrainArgs {
   task?: string;
   data?: string;
   valid?: string;
+  test?: string;
   'valid-fraction'?: number;
   tokenizer?: string;
   'vocab-size'?: number;
@@ -69,7 +70,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   describe: 'Train a model on a task or a corpus and save it to a folder',
   builder: (y: Argv) =>
     y
-      .group(['arch', 'task', 'data', 'valid', 'valid-fraction', 'tokenizer', 'vocab-size', 'symbols', 'lengths', 'size'], 'Data:')
+      .group(['arch', 'task', 'data', 'valid', 'test', 'valid-fraction', 'tokenizer', 'vocab-size', 'symbols', 'lengths', 'size'], 'Data:')
       .option('arch', {
         type: 'string',
         choices: ARCHS,
@@ -82,7 +83,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       })
       .option('data', { type: 'string', describe: "Your data: 'source<TAB>target' pairs (encoder-decoder) or plain text, one example per line (decoder, encoder)" })
       .option('valid', { type: 'string', describe: 'Validation pairs in the same format (default: hold out --valid-fraction)' })
-      .option('valid-fraction', { type: 'number', describe: 'Fraction of --data held out for validation [default: 0.05]' })
+      .option('test', { type: 'string', describe: 'Test pairs (translation), reported once at the end and never used for a choice (default: hold out --valid-fraction of --data)' })
+      .option('valid-fraction', { type: 'number', describe: 'Fraction of --data held out for validation, and for testing [default: 0.05 each, at most 1,000 pairs]' })
       .option('tokenizer', { type: 'string', choices: ['char', 'word', 'bpe'], describe: 'Tokens of --data: characters, words, or subwords learned by byte-pair encoding (no input is ever unknown; spacing restored exactly) [default: word]' })
       .option('vocab-size', { type: 'number', describe: 'With --tokenizer bpe: vocabulary size per language, reserved and 256 byte tokens included [default: 4000]' })
       .option('symbols', { type: 'number', describe: 'Synthetic tasks: distinct symbols [default: 10]' })
@@ -246,9 +248,10 @@ function dataSpec(args: TrainArgs, arch: Arch): DataSpec {
     const tokenizer = (args.tokenizer ?? 'word') as TokenizerKind;
     if (args['vocab-size'] !== undefined && tokenizer !== 'bpe') throw new UsageError('--vocab-size goes with --tokenizer bpe');
     positiveInt('vocab-size', args['vocab-size']);
-    return { kind, file: args.data, valid: args.valid, validFraction: args['valid-fraction'], tokenizer, ...(args['vocab-size'] !== undefined ? { vocabSize: args['vocab-size'] } : {}) };
+    if (args.test !== undefined && kind !== 'corpus') throw new UsageError('--test goes with a translation corpus (--arch encoder-decoder)');
+    return { kind, file: args.data, valid: args.valid, ...(args.test !== undefined ? { test: args.test } : {}), validFraction: args['valid-fraction'], tokenizer, ...(args['vocab-size'] !== undefined ? { vocabSize: args['vocab-size'] } : {}) } as DataSpec;
   }
-  for (const flag of ['valid', 'valid-fraction', 'tokenizer', 'vocab-size'] as const) {
+  for (const flag of ['valid', 'test', 'valid-fraction', 'tokenizer', 'vocab-size'] as const) {
     if (args[flag] !== undefined) throw new UsageError(`--${flag} goes with --data, not --task`);
   }
   if (args.task === 'pt-en' || args.task === 'pt' || args.task === 'referent') {

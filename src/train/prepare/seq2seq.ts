@@ -10,7 +10,7 @@ import { greedyDecode } from '../../infer/greedy.js';
 import type { Model } from '../../model/model.js';
 import { mixSeed, Random } from '../../util/random.js';
 import type { PreparedData, PrepareOptions, Reporter } from '../prepare-data.js';
-import { corpusSplits, encodeAll, epochData, readPairs, warnIfChanged } from './shared.js';
+import { corpusThreeSplits, encodeAll, epochData, readPairs, warnIfChanged } from './shared.js';
 
 /**
  * Data for the encoder–decoder: source → target pairs. A synthetic task maps its input to its
@@ -87,24 +87,27 @@ function preparePtEn(spec: Extract<DataSpec, { kind: 'pt-en' }>, options: Prepar
 }
 
 function prepareCorpus(spec: Extract<DataSpec, { kind: 'corpus' }>, options: PrepareOptions, reporter: Reporter): PreparedData {
-  const { train, valid, sha256 } = corpusSplits(spec.file, spec.valid, spec.validFraction, options.seed, reporter, readPairs);
+  const { train, valid, test, sha256 } = corpusThreeSplits({ train: spec.file, valid: spec.valid, test: spec.test }, spec.validFraction, options.seed, reporter, readPairs);
   warnIfChanged(spec.file, sha256, options, reporter);
   const source = options.tokenizers?.source ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.source), { vocabSize: spec.vocabSize });
   const target = options.tokenizers?.target ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.target), { vocabSize: spec.vocabSize });
-  const encoded = encodeAll({ train, valid }, source, target, options.maxLen, reporter);
+  const encoded = encodeAll({ train, valid, test }, source, target, options.maxLen, reporter);
+  reporter.info(`${basename(spec.file)}: ${encoded.train.length} training, ${encoded.valid.length} validation and ${encoded.test!.length} test pairs; vocabularies ${source.size} → ${target.size} (${spec.tokenizer})`);
   return {
     objective: 'seq2seq',
     source,
     target,
     train: epochData(encoded.train, options.seed),
     valid: encoded.valid,
+    test: encoded.test,
     bleu: true,
     maxLen: encoded.maxLen,
     provenance: {
       spec,
-      description: `${basename(spec.file)}: ${encoded.train.length} training pairs, ${encoded.valid.length} validation pairs (${spec.tokenizer} tokens)`,
+      description: `${basename(spec.file)}: ${encoded.train.length} training, ${encoded.valid.length} validation, ${encoded.test!.length} test pairs (${spec.tokenizer} tokens)`,
       trainPairs: encoded.train.length,
       validPairs: encoded.valid.length,
+      testPairs: encoded.test!.length,
       sha256,
     },
   };

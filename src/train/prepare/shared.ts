@@ -86,28 +86,44 @@ export function epochData(items: EncodedPair[], seed: number): PreparedData['tra
 }
 
 /**
- * Training and validation pairs of a corpus file: `--valid FILE`, or a held-out share of the file.
- * Each file is read once; `sha256` is the hash of the bytes its pairs came from.
+ * A parallel corpus in three parts: training, validation (checkpoints, early stopping) and test
+ * (reported once at the end, never used for a choice). Each is a file given, or a held-out share
+ * of the training file, whole groups of pairs sharing a source on one side, at most 1,000 pairs.
  */
-export function corpusSplits(
-  file: string,
-  valid: string | undefined,
-  validFraction: number | undefined,
+export function corpusThreeSplits(
+  files: { train: string; valid?: string; test?: string },
+  fraction: number | undefined,
   seed: number,
   reporter: Reporter,
   read: (file: string) => { pairs: Pair[]; skipped: string; sha256: string },
-): { train: Pair[]; valid: Pair[]; sha256: DataHashes } {
-  const corpus = read(file);
-  if (corpus.skipped !== '') reporter.warn(`${basename(file)}: ${corpus.skipped}`);
-  if (valid === undefined) return { ...holdOut(corpus.pairs, validFraction ?? 0.05, seed, VALID_CAP), sha256: { train: corpus.sha256 } };
-  const v = read(valid);
-  if (v.skipped !== '') reporter.warn(`${basename(valid)}: ${v.skipped}`);
-  let pairs = v.pairs;
-  if (pairs.length > VALID_CAP) {
-    reporter.info(`validating on the first ${VALID_CAP} of ${pairs.length} pairs of ${basename(valid)}`);
-    pairs = pairs.slice(0, VALID_CAP);
-  }
-  return { train: corpus.pairs, valid: pairs, sha256: { train: corpus.sha256, valid: v.sha256 } };
+): { train: Pair[]; valid: Pair[]; test: Pair[]; sha256: DataHashes & { test?: string } } {
+  const corpus = read(files.train);
+  if (corpus.skipped !== '') reporter.warn(`${basename(files.train)}: ${corpus.skipped}`);
+  let pairs = corpus.pairs;
+  const share = fraction ?? 0.05;
+  const part = (given: string | undefined, what: string, salt: number) => {
+    if (given !== undefined) return readCapped(given, what, reporter, read);
+    const split = holdOut(pairs, share, mixSeed(seed, salt), VALID_CAP);
+    pairs = split.train;
+    return { pairs: split.valid, sha256: undefined };
+  };
+  const test = part(files.test, 'testing', 1);
+  const valid = part(files.valid, 'validating', 2);
+  return {
+    train: pairs,
+    valid: valid.pairs,
+    test: test.pairs,
+    sha256: { train: corpus.sha256, ...(valid.sha256 ? { valid: valid.sha256 } : {}), ...(test.sha256 ? { test: test.sha256 } : {}) },
+  };
+}
+
+/** The pairs of a --valid or --test file, the first 1,000 when it has more. */
+function readCapped(file: string, what: string, reporter: Reporter, read: (file: string) => { pairs: Pair[]; skipped: string; sha256: string }): { pairs: Pair[]; sha256: string } {
+  const v = read(file);
+  if (v.skipped !== '') reporter.warn(`${basename(file)}: ${v.skipped}`);
+  if (v.pairs.length <= VALID_CAP) return v;
+  reporter.info(`${what} on the first ${VALID_CAP} of ${v.pairs.length} pairs of ${basename(file)}`);
+  return { pairs: v.pairs.slice(0, VALID_CAP), sha256: v.sha256 };
 }
 
 /** A TSV corpus as pairs, read once: its skipped lines described, and the hash of the bytes parsed. */
