@@ -153,6 +153,29 @@ it('losses kept on the device are read every few steps: each step is still repor
   expect(tf.memory().numTensors).toBe(before);
 });
 
+it('a time limit stops the run between steps, then validates and saves where it stopped', async () => {
+  const model = createTransformer(CONFIG, { seed: 3 });
+  const inner = new FlatAdamStepper(model, OPTIONS.schedule.lr);
+  // Every step takes at least 40 ms, so a 0.1 s limit (0.02 s already spent in an earlier session) ends it after 2 steps.
+  const slow: Stepper = {
+    description: 'slow',
+    optimizer: inner.optimizer,
+    step: async (input) => {
+      await new Promise((done) => setTimeout(done, 40));
+      return inner.step(input);
+    },
+    dispose: () => inner.dispose(),
+  };
+  const saved: number[] = [];
+  const result = await train(model, slow, { ...OPTIONS, start: { ...START, elapsedSeconds: 0.02 }, steps: 100, validEvery: 50, timeLimitSeconds: 0.1 }, { checkpoint: async (state) => void saved.push(state.step) });
+  expect(result.reason).toBe('time');
+  expect(result.state.step).toBe(2);
+  expect(result.last?.step).toBe(2);
+  expect(saved).toEqual([2]);
+  await slow.dispose();
+  model.dispose();
+});
+
 it('resume refuses optimizer state that does not belong to the weights', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'atencao-mismatch-'));
   const model = createTransformer(CONFIG, { seed: 3 });

@@ -52,6 +52,7 @@ interface TrainArgs {
   clip?: number;
   'valid-every'?: number;
   'until-exact'?: number;
+  time?: string;
   seed?: number;
   workers?: number;
   init?: string;
@@ -106,7 +107,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('norm', { type: 'string', choices: ['pre', 'post'], describe: 'Layer norm before sublayers or after the residual add' })
       .option('positions', { type: 'string', choices: ['sinusoidal', 'learned'], describe: 'Positional encoding' })
       .option('tie-embeddings', { type: 'boolean', describe: 'Use the target embedding as the output projection' })
-      .group(['steps', 'epochs', 'batch-size', 'lr', 'warmup', 'schedule', 'label-smoothing', 'clip', 'valid-every', 'until-exact', 'seed', 'backend'], 'Training:')
+      .group(['steps', 'epochs', 'batch-size', 'lr', 'warmup', 'schedule', 'label-smoothing', 'clip', 'valid-every', 'until-exact', 'time', 'seed', 'backend'], 'Training:')
       .option('steps', { type: 'number', describe: 'Optimisation steps in total' })
       .option('epochs', { type: 'number', describe: 'Passes over --data or pt-en (instead of --steps)' })
       .option('batch-size', { type: 'number', describe: 'Sentences per step' })
@@ -117,6 +118,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('clip', { type: 'number', describe: 'Clip gradients to this global norm (0: off)' })
       .option('valid-every', { type: 'number', describe: 'Validate and save every N steps' })
       .option('until-exact', { type: 'number', describe: 'Stop once validation exact match reaches this (0–1)' })
+      .option('time', { type: 'string', describe: 'Stop after this much training time in all, e.g. 900s, 15m, 1.5h (then validate, save and test as at the last step)' })
       .option('seed', { type: 'number', describe: 'Seed for data, weights and dropout [default: 1]' })
       .option('init', { type: 'string', describe: 'Fine-tune: start from the weights (and vocabulary) of this model folder, e.g. an encoder pre-trained with --task pt' })
       .option('workers', { type: 'number', describe: `Threads computing each step (data-parallel) [default: one per core (${availableParallelism()} here) on wasm and cpu; 1 on native TensorFlow]` })
@@ -173,7 +175,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     let summary: RunSummary;
     try {
       if (args.resume) {
-        summary = await resumeRun({ out: args.out, overrides: { steps: training.steps, untilExact: training.untilExact, validEvery: training.validEvery }, backend: info.name, workers, stepper: args.stepper as StepperKind | undefined }, reporter);
+        summary = await resumeRun({ out: args.out, overrides: { steps: training.steps, untilExact: training.untilExact, validEvery: training.validEvery, timeLimit: training.timeLimit }, backend: info.name, workers, stepper: args.stepper as StepperKind | undefined }, reporter);
       } else {
         const { arch, recipe } = chooseRecipe(args);
         const data = dataSpec(args, arch);
@@ -218,7 +220,14 @@ function jsonLog(backend: string, every: number) {
 
 function report(s: RunSummary, signal: string | undefined, json: boolean): void {
   const r = s.result;
-  const why = r.reason === 'target' ? `reached exact match ${pct(r.last!.exactMatch)} on validation` : r.reason === 'interrupted' ? `interrupted by ${signal ?? 'a signal'}; checkpoint saved` : 'finished its steps';
+  const why =
+    r.reason === 'target'
+      ? `reached exact match ${pct(r.last!.exactMatch)} on validation`
+      : r.reason === 'interrupted'
+        ? `interrupted by ${signal ?? 'a signal'}; checkpoint saved`
+        : r.reason === 'time'
+          ? `used its time (--time ${formatSeconds(s.config.training.timeLimit ?? 0)})`
+          : 'finished its steps';
   const t = s.test;
   const exact = t.exactMatch === undefined ? '' : `exact match ${pct(t.exactMatch)}, `;
   const what = s.config.model.arch === 'encoder' && t.exactMatch !== undefined ? 'accuracy' : 'token accuracy';
@@ -309,10 +318,19 @@ function trainingArgs(args: TrainArgs): Partial<TrainingArgs> {
     clip: numberIn('clip', args.clip, 0, Number.MAX_VALUE),
     validEvery: positiveInt('valid-every', args['valid-every']),
     untilExact: numberIn('until-exact', args['until-exact'], 0, 1),
+    timeLimit: args.time === undefined ? undefined : parseDuration(args.time),
     seed: nonNegativeInt('seed', args.seed),
     init: args.init,
   };
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as Partial<TrainingArgs>;
+}
+
+/** "900", "900s", "15m", "1.5h" → seconds; anything else is a UsageError. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h)?$/.exec(text.trim());
+  const seconds = m === null ? NaN : Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 's' | 'm' | 'h'];
+  if (!(seconds > 0)) throw new UsageError(`--time (${text}) must be a duration such as 900s, 15m or 1.5h`);
+  return seconds;
 }
 
 /** Flags the user typed (yargs also fills in aliases and defaults; this keeps only what was given). */

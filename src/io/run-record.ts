@@ -18,6 +18,8 @@ export interface TrainingArgs {
   validEvery: number;
   /** Stop once validation exact match reaches this (omit to train all steps). */
   untilExact?: number;
+  /** Stop after this many seconds of training in all (resumed runs included). */
+  timeLimit?: number;
   seed: number;
   /** Fine-tuning: the model folder whose weights the run started from. */
   init?: string;

@@ -40,7 +40,7 @@ export interface RunOptions {
 export interface ResumeOptions {
   out: string;
   /** Values given on the command line that may change on resume. */
-  overrides: Partial<Pick<TrainingArgs, 'steps' | 'untilExact' | 'validEvery'>>;
+  overrides: Partial<Pick<TrainingArgs, 'steps' | 'untilExact' | 'validEvery' | 'timeLimit'>>;
   backend: string;
   workers?: number;
   stepper?: StepperKind;
@@ -273,6 +273,7 @@ async function runLoop(
         clipNorm: t.clip,
         validEvery: t.validEvery,
         untilExact: t.untilExact,
+        timeLimitSeconds: t.timeLimit,
         seed: t.seed,
         readLossEvery: reporter.stepEvery,
       },

@@ -34,6 +34,8 @@ export interface TrainOptions {
   validEvery: number;
   /** Stop early once validation exact match reaches this. */
   untilExact?: number;
+  /** Stop once the run has trained this many seconds (counting earlier sessions of a resumed run). */
+  timeLimitSeconds?: number;
   /** Seeds the dropout masks (with the step number). */
   seed: number;
   /**
@@ -64,7 +66,7 @@ export interface TrainHooks {
   shouldStop?(): boolean;
 }
 
-export type StopReason = 'steps' | 'target' | 'interrupted';
+export type StopReason = 'steps' | 'target' | 'interrupted' | 'time';
 
 export interface TrainResult {
   state: TrainingState;
@@ -158,6 +160,10 @@ export async function train(model: Model, stepper: Stepper, options: TrainOption
         reason = 'interrupted';
         break;
       }
+      if (options.timeLimitSeconds !== undefined && elapsed() >= options.timeLimitSeconds) {
+        reason = 'time';
+        break;
+      }
       const step = state.step + 1;
       const items = data.batchAt(state.step, options.batchSize);
       const lr = learningRate(step, options.schedule);
@@ -189,6 +195,8 @@ export async function train(model: Model, stepper: Stepper, options: TrainOption
   } finally {
     tf.dispose(pending.flatMap((p) => (typeof p.loss === 'number' ? [] : [p.loss])));
   }
+  // Out of time between validations: validate and save where it stopped.
+  if (reason === 'time' && last?.step !== state.step && state.step > start.step) await validate(learningRate(state.step, options.schedule));
   if (reason === 'interrupted' && last?.step !== state.step) {
     state.elapsedSeconds = elapsed();
     await hooks.checkpoint?.({ ...state });
