@@ -122,6 +122,21 @@ export { renderSvg } from './viz/svg.js';
 export { renderHtml, explorerExample, type HtmlExample, type HtmlReportInput, type ExplorerExample } from './viz/html.js';
 export { attentionPanels, ATTENTION_KINDS, KIND_TITLES, describeText, textLabels, visibleText, type AttentionKind, type Panel, type PanelSelection } from './viz/panels.js';
 
+// Look inside: causal tools over a traced forward pass, aggregate views, step-by-step decoding.
+export { trace, disposeTrace, anatomy, replaceHead, replacePosition, type Trace, type TraceHooks, type TraceInput, type StackName, type AttentionRecord } from './inspect/trace.js';
+export { prepareProbe, probeInput, disposeInput, decisionValue, type Probe, type Decision, type ProbeOptions } from './inspect/probe.js';
+export { ablateHeads, parseHeads, headKinds, type AblationResult, type AblateOptions, type HeadRef, type HeadGrid, type AblationMode } from './inspect/ablate.js';
+export { patchActivations, defaultCorruption, type PatchResult, type PatchOptions, type PatchGrid, type ResidualGrid } from './inspect/patch.js';
+export { logitLens, type LensResult, type LensOptions, type LensCandidate } from './inspect/lens.js';
+export { attentionRollout, rolloutMaps, rolloutOf, valueNorms, type ValueNormResult } from './inspect/aggregate.js';
+export { neuronView, type NeuronView, type NeuronOptions } from './inspect/neurons.js';
+export { decodeSteps, stepKeys, type StepsResult, type StepsOptions, type DecodingStep, type StepHypothesis, type StepCandidate } from './inspect/steps.js';
+export { gridsSvg, gridTable, linePlotSvg, inspectPage, stepsHtml, type Grid, type Series } from './inspect/render.js';
+export { explorerPage } from './inspect/explorer.js';
+export { LstmSeq2Seq, createLstmSeq2Seq, type LstmSeq2SeqConfig } from './rnn/seq2seq.js';
+export { LstmCell, type LstmState } from './rnn/lstm.js';
+export { readReferent, generateDistanceCases, type ReferentReading, type DistanceCase, type DistanceOptions } from './data/pt-en.js';
+
 // Named errors.
 export { AtencaoError, ConfigError, BackendError, ShapeError, ModelFormatError, UsageError, DataError, TrainingError, WriteError, LockedError } from './errors.js';
 

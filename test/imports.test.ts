@@ -116,6 +116,11 @@ describe('imports run downhill', () => {
     expect(climbing('infer', ['train', 'cli'])).toEqual([]);
   });
 
+  it('inspect imports nothing of train, cli or web; rnn nothing of train, infer, cli, viz, web or inspect', () => {
+    expect(climbing('inspect', ['train', 'cli', 'web'])).toEqual([]);
+    expect(climbing('rnn', ['train', 'infer', 'cli', 'viz', 'web', 'inspect'])).toEqual([]);
+  });
+
   it('util imports nothing else from src but the named errors', () => {
     const outside = [...GRAPH.keys()].map((f) => f.split('/')[0]!).filter((top) => top !== 'util' && top !== 'errors.ts');
     expect(climbing('util', [...new Set(outside)])).toEqual([]);

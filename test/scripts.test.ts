@@ -42,6 +42,19 @@ it('04: cheio/vazia names the best heads on held-out sentences of the shipped mo
   expect(existsSync(join(out, 'scores.json'))).toBe(true);
 });
 
+it('07: ablation, patching and the lens on the shipped model say where the referent is carried', () => {
+  const { stdout, out } = runScript('07-inside-cheio-vazia');
+  expect(stdout).toMatch(/The referent lives at the adjective: patching the encoder's stream at the adjective alone restores \d+%/);
+  expect(stdout).toMatch(/Cross-attention layer 1: all heads patched together restore \d+%, the best single head \d+%/);
+  expect(existsSync(join(out, 'inside.html'))).toBe(true);
+});
+
+it('08: an LSTM with and without attention and a transformer train on the same sentences', () => {
+  const { stdout, out } = runScript('08-rnn-vs-attention');
+  expect(stdout).toMatch(/^LSTM \+ attention\s+\d+\s+\d+$/m);
+  expect(existsSync(join(out, 'exact-match.svg'))).toBe(true);
+});
+
 it('soak (short): constant tensors over training and translation', () => {
   const { stdout } = runScript('soak');
   expect(stdout).toMatch(/training: tensors (\d+) → \1 \(constant\)/);

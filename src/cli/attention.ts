@@ -3,12 +3,11 @@ import { UsageError } from '../errors.js';
 import { attentionLayers, attentionMaps, checkKinds, decoderPrompt, type ModelAttention } from '../infer/attention-maps.js';
 import { encoderIds } from '../infer/classify.js';
 import { loadModelDir, type LoadedModel } from '../infer/load.js';
-import { writeFileCreatingDir } from '../io/atomic.js';
 import { renderHtml } from '../viz/html.js';
 import { ATTENTION_KINDS, attentionPanels, describeText, visibleText, type Panel } from '../viz/panels.js';
 import { renderSvg } from '../viz/svg.js';
 import { renderHeatmap } from '../viz/terminal.js';
-import { backendOption, positiveInt, startBackend } from './options.js';
+import { backendOption, positiveInt, startBackend, writeOutput } from './options.js';
 
 interface AttentionArgs {
   model: string;
@@ -78,12 +77,7 @@ export const attentionCommand: CommandModule<object, AttentionArgs> = {
         const heading = output === undefined ? `${input}\n\n` : `${input}\n→ ${output === '' ? '(nothing written)' : output}\n\n`;
         text = heading + panels.map((p) => renderHeatmap(p.weights, p.rows, p.cols, { color, numbers: args.numbers, title: `${p.title}, layer ${p.layer}, head ${p.head}` })).join('\n');
       }
-      if (args.out === undefined) {
-        process.stdout.write(text);
-      } else {
-        writeFileCreatingDir(args.out, text);
-        process.stderr.write(`wrote ${args.out}\n`);
-      }
+      writeOutput(text, args.out);
     } finally {
       loaded.model.dispose();
     }

@@ -2,7 +2,6 @@ import type { CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 import { describeText, attentionPanels } from '../viz/panels.js';
 import { loadModelDir } from '../infer/load.js';
-import { writeFileCreatingDir } from '../io/atomic.js';
 import { renderHeatmap } from '../viz/terminal.js';
 import { renderSvg } from '../viz/svg.js';
 import { ablateHeads, parseHeads, type AblationMode } from '../inspect/ablate.js';
@@ -15,7 +14,7 @@ import { ablationGrids, ablationText, gridsSvg, inspectPage, lensGrids, lensText
 import { decodeSteps, stepKeys } from '../inspect/steps.js';
 import type { AttentionKind } from '../model/model.js';
 import type { ModelAttention } from '../infer/attention-maps.js';
-import { backendOption, numberIn, positiveInt, startBackend } from './options.js';
+import { backendOption, numberIn, positiveInt, startBackend, writeOutput } from './options.js';
 
 const TOOLS = ['ablate', 'patch', 'lens', 'rollout', 'value-norm', 'neurons', 'steps'] as const;
 
@@ -90,12 +89,7 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
     const loaded = await loadModelDir(args.model);
     try {
       const text = await run(args, loaded);
-      if (args.out === undefined) {
-        process.stdout.write(text);
-      } else {
-        writeFileCreatingDir(args.out, text);
-        process.stderr.write(`wrote ${args.out}\n`);
-      }
+      writeOutput(text, args.out);
     } finally {
       loaded.model.dispose();
     }

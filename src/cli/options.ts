@@ -1,5 +1,6 @@
 import { BACKEND_NAMES, describeBackend, setBackend, type BackendName, type BackendInfo } from '../backend.js';
 import { UsageError } from '../errors.js';
+import { writeFileCreatingDir } from '../io/atomic.js';
 
 /** Shared flag checks: each failure is one line and exit code 2. */
 export function positiveInt(flag: string, value: number | undefined): number | undefined {
@@ -30,6 +31,16 @@ export const backendOption = {
   default: 'auto',
   describe: 'TensorFlow.js backend (auto: tensorflow, else wasm, else cpu)',
 } as const;
+
+/** A command's report: to standard output, or to the file `--out` names (saying so on stderr). */
+export function writeOutput(text: string, out: string | undefined): void {
+  if (out === undefined) {
+    process.stdout.write(text);
+    return;
+  }
+  writeFileCreatingDir(out, text);
+  process.stderr.write(`wrote ${out}\n`);
+}
 
 /** Start the backend and say which one runs (on stderr, so stdout stays clean for --json). */
 export async function startBackend(name: string, quiet = false): Promise<BackendInfo> {
