@@ -69,6 +69,8 @@ registerGradients();
 registerWasmKernels();
 
 let current: BackendInfo | undefined;
+/** The WebGPU adapter this process installed, once it has. */
+let webgpuAdapter: GpuAdapter | undefined;
 
 /**
  * Choose and initialise the TensorFlow.js backend. `auto` picks tfjs-node if it loads, else wasm,
@@ -175,13 +177,16 @@ async function activate(name: ConcreteBackend, auto: boolean): Promise<GpuAdapte
  * exists). `auto` passes over software adapters; asked for by name, any adapter will do.
  */
 async function findAdapter(auto: boolean): Promise<GpuAdapter> {
+  // Found once per process: switching back to webgpu later (the bench, the tests) probes nothing again.
+  if (webgpuAdapter !== undefined && !(auto && webgpuAdapter.software)) return webgpuAdapter;
   // Node only (child processes, Dawn): loaded when WebGPU is asked for.
   const { installWebGpu, probeGpu } = await import('./gpu.js');
   const probe = probeGpu();
   if ('reason' in probe) throw new BackendError(probe.missing ? `backend 'webgpu' is not installed: ${SPECS.webgpu.install}` : `webgpu: ${probe.reason}`);
   if (auto && probe.adapter.software) throw new BackendError(`webgpu: only a software adapter (${describeAdapter(probe.adapter)}), slower than wasm; ask for it with --backend webgpu`);
   try {
-    return await installWebGpu();
+    webgpuAdapter = await installWebGpu();
+    return webgpuAdapter;
   } catch (err) {
     const missing = firstLine(err).includes('is not installed');
     throw new BackendError(missing ? `backend 'webgpu' is not installed: ${SPECS.webgpu.install}` : `webgpu: ${firstLine(err)}`, { cause: err });

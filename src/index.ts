@@ -85,7 +85,7 @@ export type { Pair, Splits } from './data/types.js';
 
 // Train: a step, a stepper, the loop, whole runs saved to a folder.
 export { trainStep, batchLoss, gradients } from './train/step.js';
-export { FlatAdamStepper, ParallelStepper, DeviceStepper, createStepper, type Stepper, type StepInput, type StepOutcome, type StepperKind } from './train/stepper.js';
+export { FlatAdamStepper, ParallelStepper, DeviceStepper, createStepper, lossValue, type Stepper, type StepInput, type StepOutcome, type StepperKind } from './train/stepper.js';
 export { sequenceLoss } from './train/loss.js';
 export { maskedCrossEntropy } from './model/loss.js';
 export { learningRate, type ScheduleOptions } from './train/schedule.js';

@@ -9,7 +9,7 @@ import { probeGpu } from '../src/gpu.js';
 import { greedyDecodeScored } from '../src/infer/greedy.js';
 import { saveModelFiles } from '../src/io/model-files.js';
 import { loadModelFiles } from '../src/model/load-files.js';
-import { DeviceStepper, type StepInput, type StepOutcome } from '../src/train/stepper.js';
+import { DeviceStepper, lossValue, type StepInput } from '../src/train/stepper.js';
 import { train, type StepEvent } from '../src/train/trainer.js';
 import { rng } from './helpers.js';
 
@@ -65,13 +65,6 @@ const input = (objective: Objective, step: number): StepInput => ({
   dropoutSeed: 1000 * step,
 });
 
-async function lossOf({ loss }: StepOutcome): Promise<number> {
-  if (typeof loss === 'number') return loss;
-  const value = (await loss.data())[0]!;
-  loss.dispose();
-  return value;
-}
-
 async function weightsOf(model: Model): Promise<number[]> {
   const all = await Promise.all(model.trainableWeights.map((w) => w.read().data()));
   return all.flatMap((a) => Array.from(a));
@@ -85,7 +78,7 @@ async function threeSteps(backend: ConcreteBackend, objective: Objective, config
   const stepper = new DeviceStepper(model, 5e-3);
   const weights = await weightsOf(model);
   const losses: number[] = [];
-  for (let step = 1; step <= 3; step++) losses.push(await lossOf(await stepper.step(input(objective, step))));
+  for (let step = 1; step <= 3; step++) losses.push(await lossValue(await stepper.step(input(objective, step))));
   await stepper.dispose();
   model.dispose();
   return { weights, losses, leaked: tf.memory().numTensors - before };
@@ -179,7 +172,7 @@ describe.skipIf(webgpuSkip !== undefined)(`webgpu ${webgpuSkip === undefined ? `
     try {
       const model = createModel(config, { seed: 8 });
       const stepper = new DeviceStepper(model, 2e-2);
-      for (let step = 1; step <= 3; step++) await lossOf(await stepper.step(input(objective, step)));
+      for (let step = 1; step <= 3; step++) await lossValue(await stepper.step(input(objective, step)));
       await saveModelFiles(dir, model);
       const onGpu = await greedyDecodeScored(model as Required<Model>, sources, ids, { maxLen: 6 });
       await stepper.dispose();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { createModel, setBackend, type Example, type Model, type ModelConfigInput, type Objective } from '../src/index.js';
-import { createStepper, defaultStepperKind, DeviceStepper, FlatAdamStepper, ParallelStepper, type StepInput, type StepOutcome, type Stepper } from '../src/train/stepper.js';
+import { createStepper, defaultStepperKind, DeviceStepper, FlatAdamStepper, ParallelStepper, lossValue, type StepInput, type Stepper } from '../src/train/stepper.js';
 import { rng } from './helpers.js';
 
 const ids = { pad: 0, bos: 1, eos: 2 };
@@ -62,20 +62,12 @@ function initialWeights(config: ModelConfigInput, seed: number): number[] {
 }
 const maxDiff = (a: readonly number[], b: readonly number[]) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 
-/** A step's loss; a device stepper leaves it on the device, for the trainer to read later. */
-async function lossOf({ loss }: StepOutcome): Promise<number> {
-  if (typeof loss === 'number') return loss;
-  const value = (await loss.data())[0]!;
-  loss.dispose();
-  return value;
-}
-
 /** Step `stepper` through the given inputs; the losses. Checks that no step leaves a tensor behind. */
 async function run(stepper: Stepper, inputs: StepInput[]): Promise<number[]> {
   const losses: number[] = [];
   for (const [i, input] of inputs.entries()) {
     const before = tf.memory().numTensors;
-    losses.push(await lossOf(await stepper.step(input)));
+    losses.push(await lossValue(await stepper.step(input)));
     // tf.train.adam makes its moment variables at its first step; after that nothing stays.
     if (i > 0 || !(stepper instanceof DeviceStepper)) expect(tf.memory().numTensors, `step ${i + 1}`).toBe(before);
   }
@@ -179,7 +171,7 @@ describe('a batch with nothing to score', () => {
       const model = createModel(config, { seed: 2 });
       const stepper = await make(model);
       try {
-        expect(await lossOf(await stepper.step(input)), stepper.description).toBe(0);
+        expect(await lossValue(await stepper.step(input)), stepper.description).toBe(0);
         expect(weightsOf(model)).toEqual(initialWeights(config, 2));
       } finally {
         await stepper.dispose();

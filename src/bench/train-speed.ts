@@ -3,7 +3,7 @@ import type { Example } from '../data/batching.js';
 import { createModel } from '../model/create.js';
 import type { Model, Objective } from '../model/model.js';
 import { isDeviceBackend } from '../backend.js';
-import { createStepper, type StepOutcome, type Stepper } from '../train/stepper.js';
+import { createStepper, lossValue, type StepOutcome, type Stepper } from '../train/stepper.js';
 import { Random } from '../util/random.js';
 
 export interface BenchShape {
@@ -149,11 +149,11 @@ export async function measureTrainSpeed(name: string, shape: BenchShape, steps: 
     const step = (i: number) => stepper!.step({ objective, items, ids: IDS, lr: 1e-3, labelSmoothing: 0, clipNorm: 0, dropoutSeed: 1000 + i });
     if (isDeviceBackend(tf.getBackend())) {
       // A device queues steps without waiting for them: time them together, up to the last loss read.
-      for (let i = 0; i < warmup; i++) await settle(await step(i));
+      for (let i = 0; i < warmup; i++) await lossValue(await step(i));
       const start = performance.now();
       const losses: StepOutcome[] = [];
       for (let i = warmup; i < warmup + steps; i++) losses.push(await step(i));
-      await settle(losses.pop()!);
+      await lossValue(losses.pop()!);
       times.push((performance.now() - start) / steps);
       for (const o of losses) if (typeof o.loss !== 'number') o.loss.dispose();
     } else {
@@ -179,13 +179,6 @@ export async function measureTrainSpeed(name: string, shape: BenchShape, steps: 
     steps,
     params,
   };
-}
-
-/** Wait for a step's loss (a device stepper's is still on the device) and free it. */
-async function settle(o: StepOutcome): Promise<void> {
-  if (typeof o.loss === 'number') return;
-  await o.loss.data();
-  o.loss.dispose();
 }
 
 function median(values: number[]): number {

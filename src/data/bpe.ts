@@ -21,6 +21,8 @@ const PIECE = / ?[\p{L}\p{M}]+| ?\p{N}+| ?[^\s\p{L}\p{M}\p{N}]+|\s+(?!\S)|\s+/gu
 /** The 256 byte tokens, in byte order. */
 export const BYTE_TOKENS: readonly string[] = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
 const BYTE_OF = new Map(BYTE_TOKENS.map((t, b) => [t, b]));
+const UTF8 = new TextEncoder();
+const FROM_UTF8 = new TextDecoder();
 
 /** Cut normalised text into pieces, a leading space written as "▁". */
 export function pieces(text: string): string[] {
@@ -154,7 +156,7 @@ export class BpeModel {
     let text = '';
     let bytes: number[] = [];
     const flush = () => {
-      if (bytes.length > 0) text += new TextDecoder().decode(new Uint8Array(bytes));
+      if (bytes.length > 0) text += FROM_UTF8.decode(new Uint8Array(bytes));
       bytes = [];
     };
     for (const s of symbols) {
@@ -181,7 +183,7 @@ export class BpeModel {
       if (this.known.has(c)) run.push(c);
       else {
         mergeRun();
-        for (const b of new TextEncoder().encode(c)) out.push(BYTE_TOKENS[b]!);
+        for (const b of UTF8.encode(c)) out.push(BYTE_TOKENS[b]!);
       }
     }
     mergeRun();

@@ -40,7 +40,8 @@ interface Search {
   first: number;
 }
 
-interface Candidate {
+/** A beam candidate: a parent hypothesis's batch row and the token appended. */
+export interface Candidate {
   /** Row of the batch the parent hypothesis sits in. */
   row: number;
   token: number;
@@ -70,8 +71,7 @@ export async function beamSearchBatch(model: Generator, prompts: readonly number
 
 async function searchChunk(model: Generator, prompts: readonly number[][], limits: readonly number[], ids: SpecialIds, options: BeamOptions): Promise<BeamResult[]> {
   const k = Math.max(1, Math.floor(options.beam));
-  const alpha = options.lengthPenalty ?? 0.6;
-  const penalty = (length: number) => Math.pow((5 + length) / 6, alpha);
+  const penalty = lengthPenalty(options.lengthPenalty);
   let generation: Generation | undefined;
   let searches: Search[] = [];
   try {
@@ -94,7 +94,7 @@ async function searchChunk(model: Generator, prompts: readonly number[][], limit
       rows = [];
       let base = 0;
       for (const s of active) {
-        const candidates = topCandidates(s.alive, logp as Float32Array, base, vocab, k, options.noRepeatNgram);
+        const candidates = topCandidates(s.alive, logp, base, vocab, k, options.noRepeatNgram);
         const next: Hypothesis[] = [];
         const kept: number[] = [];
         for (const c of candidates) {
@@ -126,6 +126,11 @@ async function searchChunk(model: Generator, prompts: readonly number[][], limit
   });
 }
 
+/** The divisor of a finished hypothesis's log-probability: ((5 + length) / 6)^α, α 0.6 by default. */
+export function lengthPenalty(alpha = 0.6): (length: number) => number {
+  return (length) => Math.pow((5 + length) / 6, alpha);
+}
+
 /** The live hypotheses end as they are. */
 function finish(s: Search): void {
   s.finished.push(...s.alive);
@@ -141,7 +146,7 @@ function isIdentity(rows: readonly number[], count: number): boolean {
  * of the flat (rows, V) log-probabilities) by total log-probability; ties keep the lower row and
  * token. Tokens that would repeat an n-gram are never candidates.
  */
-function topCandidates(alive: readonly Hypothesis[], logp: Float32Array, base: number, vocab: number, k: number, noRepeatNgram: number | undefined): Candidate[] {
+export function topCandidates(alive: readonly Pick<Hypothesis, 'ids' | 'logProb'>[], logp: ArrayLike<number>, base: number, vocab: number, k: number, noRepeatNgram?: number): Candidate[] {
   const out: Candidate[] = [];
   alive.forEach((h, i) => {
     const row = base + i;

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BOS_ID, EOS_ID, PAD_ID, SEP, UNK } from '../data/tokenizer.js';
 import { UsageError } from '../errors.js';
+import { lengthPenalty, topCandidates } from '../infer/beam.js';
 import { COMMANDS_OF, type LoadedModel } from '../infer/loaded.js';
 import type { AttentionKind } from '../model/model.js';
 
@@ -64,7 +65,6 @@ export async function decodeSteps(loaded: LoadedModel, text: string, options: St
   const k = options.beam ?? 1;
   if (!(Number.isInteger(k) && k >= 1)) throw new UsageError(`--beam (${k}) must be a positive integer`);
   const topK = options.topK ?? 5;
-  const alpha = options.lengthPenalty ?? 0.6;
   const maxLen = model.config.maxLen;
   const seq2seq = model.arch === 'encoder-decoder';
   const input = loaded.source;
@@ -81,7 +81,7 @@ export async function decodeSteps(loaded: LoadedModel, text: string, options: St
   const kind: AttentionKind = seq2seq ? 'cross' : 'decoder';
   const name = (id: number) => output.vocab[id] ?? UNK;
   const keys = prompt.map((id) => input.vocab[id] ?? UNK);
-  const penalty = (length: number) => Math.pow((5 + length) / 6, alpha);
+  const penalty = lengthPenalty(options.lengthPenalty);
   interface Hyp {
     ids: number[];
     logProb: number;
@@ -100,13 +100,12 @@ export async function decodeSteps(loaded: LoadedModel, text: string, options: St
         true,
       );
       const logpT = tf.tidy(() => tf.logSoftmax(logits));
-      const logp = (await logpT.array()) as number[][];
+      const vocab = logpT.shape[1]!;
+      const logp = await logpT.data(); // (rows × V), flat
       const rows = await Promise.all((weights![kind] ?? []).map(async (w) => (await w.array()) as number[][][][])); // [layer](B, H, 1, Tk)
       tf.dispose([logits, logpT, ...Object.values(weights!).flat()]);
-      // The K best (row, token) by total log-probability; ties keep the lower row and token (as beamSearch).
-      const pool = alive.flatMap((h, row) => logp[row]!.map((lp, token) => ({ row, token, lp, total: h.logProb + lp })));
-      pool.sort((a, b) => b.total - a.total || a.row - b.row || a.token - b.token);
-      const chosen = pool.slice(0, k);
+      // The K best (row, token) by total log-probability, chosen as beam search chooses them.
+      const chosen = topCandidates(alive, logp, 0, vocab, k);
       const keep = new Set(chosen.map((c) => `${c.row}:${c.token}`));
       steps.push({
         step,
@@ -114,7 +113,7 @@ export async function decodeSteps(loaded: LoadedModel, text: string, options: St
           tokens: h.ids.map(name),
           logProb: h.logProb,
           attention: rows.map((layer) => layer[row]!.map((head) => head[0]!)),
-          candidates: logp[row]!
+          candidates: Array.from(logp.subarray(row * vocab, (row + 1) * vocab))
             .map((lp, token) => ({ token, lp }))
             .sort((a, b) => b.lp - a.lp || a.token - b.token)
             .slice(0, Math.max(topK, 1))

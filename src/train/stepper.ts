@@ -45,6 +45,14 @@ export interface StepOutcome {
   loss: number | tf.Scalar;
 }
 
+/** A step's loss as a number, waiting for the device if it is still there (and freeing it). */
+export async function lossValue({ loss }: StepOutcome): Promise<number> {
+  if (typeof loss === 'number') return loss;
+  const value = (await loss.data())[0]!;
+  loss.dispose();
+  return value;
+}
+
 /** Adam's settings for every run: β 0.9/0.98, ε 1e-9 (the paper's). */
 export const ADAM = { beta1: 0.9, beta2: 0.98, epsilon: 1e-9 } as const;
 
