@@ -55,6 +55,11 @@ export interface RunReporter {
   validation?(record: ValidationRecord): void;
   /** Polled before each step; true stops training after a checkpoint. */
   shouldStop?(): boolean;
+  /**
+   * Called once before the first step with the model being trained, its folder and its data; the
+   * function it returns is awaited after every step (a recorder of the model as it learns).
+   */
+  observe?(context: { model: Model; dir: string; prepared: PreparedData }): ((step: number) => Promise<void>) | undefined;
 }
 
 export interface RunSummary {
@@ -258,6 +263,7 @@ async function runLoop(
     detokenize: (ids) => prepared.target.decode(ids),
   };
   try {
+    const afterStep = reporter.observe?.({ model, dir, prepared });
     const result = await train(
       model,
       stepper,
@@ -288,6 +294,7 @@ async function runLoop(
           writeMetrics(dir, metrics);
         },
         shouldStop: () => reporter.shouldStop?.() === true,
+        ...(afterStep === undefined ? {} : { afterStep }),
       },
     );
     const testSet = prepared.test ?? prepared.valid;

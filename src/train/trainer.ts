@@ -64,6 +64,11 @@ export interface TrainHooks {
   checkpoint?(state: TrainingState): Promise<void>;
   /** Polled before every step: true stops the run (after a last checkpoint). */
   shouldStop?(): boolean;
+  /**
+   * Awaited after every step with the model's new weights (before validation): for recordings that
+   * look at the model as it learns (a film of its attention). Time spent here is not training time.
+   */
+  afterStep?(step: number): Promise<void>;
 }
 
 export type StopReason = 'steps' | 'target' | 'interrupted' | 'time';
@@ -183,6 +188,11 @@ export async function train(model: Model, stepper: Stepper, options: TrainOption
       state.tokensSeen += tokens;
       pending.push({ step, lr, loss, tokens });
       if (typeof loss === 'number' || pending.length >= readEvery) await readLosses();
+      if (hooks.afterStep !== undefined) {
+        const before = performance.now();
+        await hooks.afterStep(step);
+        lastRead += performance.now() - before;
+      }
       if (step % options.validEvery === 0 || step === options.steps) {
         const metrics = await validate(lr);
         if (options.untilExact !== undefined && metrics.exactMatch !== undefined && metrics.exactMatch >= options.untilExact) {
