@@ -69,7 +69,7 @@ describe('atencao train: bad input', () => {
 describe('atencao train and eval on a small corpus', () => {
   it('trains, skips bad lines with a count, writes every file, refuses to overwrite, evaluates', () => {
     const out = join(dir, 'model');
-    const r = run('train', '--data', corpus, '--out', out, '--steps', '3', '--valid-every', '2', '--valid-fraction', '0.2', '--max-len', '4', ...TINY);
+    const r = run('train', '--data', corpus, '--tokenizer', 'word', '--out', out, '--steps', '3', '--valid-every', '2', '--valid-fraction', '0.2', '--max-len', '4', ...TINY);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('skipped 2 of 15 lines: 1 without a tab (line 13), 1 with an empty source (line 15); removed 1 duplicate pair');
     expect(r.stderr).toMatch(/skipped 1 (training|validation) pairs longer than maxLen 4 tokens/);
@@ -110,7 +110,7 @@ describe('atencao train and eval on a small corpus', () => {
     const t = run('translate', '--model', out, '--json', 'um Zé-ninguém');
     expect(t.status, t.stderr).toBe(0);
     expect(JSON.parse(t.stdout).unknown).toEqual([]);
-    expectCleanError(run('train', '--data', corpus, '--vocab-size', '300', '--out', join(dir, 'x')), 2, '--vocab-size goes with --tokenizer bpe');
+    expectCleanError(run('train', '--data', corpus, '--tokenizer', 'word', '--vocab-size', '300', '--out', join(dir, 'x')), 2, '--vocab-size goes with --tokenizer bpe');
   });
 
   it('the same seed and backend give the same losses', () => {

@@ -43,16 +43,16 @@ describe('train --resume with the original flags repeated', () => {
     expect(() => checkResumeFlags({ data: '/data/../data/pairs.tsv', tokenizer: 'word' }, CORPUS_RUN)).not.toThrow();
     expect(() => checkResumeFlags({ data: join('/data', 'pairs.tsv') }, CORPUS_RUN)).not.toThrow();
     expect(refusal({ data: '/data/other.tsv' }, CORPUS_RUN)).toBe(
-      '--resume continues the run as it was configured: --data /data/other.tsv differs from it (the run has /data/pairs.tsv); only --steps, --until-exact, --valid-every and --time may change',
+      '--resume continues the run as it was configured: --data /data/other.tsv differs from it (the run has /data/pairs.tsv); only --steps, --until-exact, --until-bleu, --patience, --valid-every and --time may change',
     );
   });
 
   it('refuses a changed value with one line naming the flag, both values and what may change', () => {
-    expect(refusal({ task: 'copy' })).toBe('--resume continues the run as it was configured: --task copy differs from it (the run has reverse); only --steps, --until-exact, --valid-every and --time may change');
-    expect(refusal({ lr: 0.01 })).toBe('--resume continues the run as it was configured: --lr 0.01 differs from it (the run has 0.002); only --steps, --until-exact, --valid-every and --time may change');
+    expect(refusal({ task: 'copy' })).toBe('--resume continues the run as it was configured: --task copy differs from it (the run has reverse); only --steps, --until-exact, --until-bleu, --patience, --valid-every and --time may change');
+    expect(refusal({ lr: 0.01 })).toBe('--resume continues the run as it was configured: --lr 0.01 differs from it (the run has 0.002); only --steps, --until-exact, --until-bleu, --patience, --valid-every and --time may change');
     expect(refusal({ lengths: '10' })).toContain('--lengths 10 differs from it (the run has 6:8)');
     expect(refusal({ 'tie-embeddings': true })).toContain('--tie-embeddings true differs from it (the run has false)');
     expect(refusal({ size: 100 })).toContain('--size 100 differs from it (the run used its default)');
-    expect(refusal({ epochs: 2 })).toBe('--epochs cannot be given with --resume: the run has 100 steps; give --steps to train longer (only --steps, --until-exact, --valid-every and --time may change)');
+    expect(refusal({ epochs: 2 })).toBe('--epochs cannot be given with --resume: the run has 100 steps; give --steps to train longer (only --steps, --until-exact, --until-bleu, --patience, --valid-every and --time may change)');
   });
 });

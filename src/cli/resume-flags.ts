@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import type { RunConfig } from '../io/model-dir.js';
 
 /** Flags that --resume may change: how long to train and how often to validate. */
-export const RESUME_CHANGES = ['steps', 'until-exact', 'valid-every', 'time'] as const;
+export const RESUME_CHANGES = ['steps', 'until-exact', 'until-bleu', 'patience', 'valid-every', 'time'] as const;
 /** Flags about how this process runs, not what the run is: any value. */
 const HOW_TO_RUN = ['backend', 'out', 'resume', 'workers', 'stepper', 'json', 'log-every'];
 

@@ -52,6 +52,8 @@ interface TrainArgs {
   clip?: number;
   'valid-every'?: number;
   'until-exact'?: number;
+  'until-bleu'?: number;
+  patience?: number;
   time?: string;
   seed?: number;
   workers?: number;
@@ -64,7 +66,7 @@ interface TrainArgs {
 
 const TASKS = [...SYNTHETIC_TASKS, 'pt-en', 'pt', 'referent'];
 /** Flags that --resume may change; everything else comes from the run's config.json. */
-const RESUMABLE = new Set(['steps', 'until-exact', 'valid-every', 'backend', 'out', 'resume', 'workers', 'stepper', 'json', 'log-every']);
+const RESUMABLE = new Set(['steps', 'until-exact', 'until-bleu', 'patience', 'valid-every', 'backend', 'out', 'resume', 'workers', 'stepper', 'json', 'log-every']);
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
@@ -86,7 +88,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('valid', { type: 'string', describe: 'Validation pairs in the same format (default: hold out --valid-fraction)' })
       .option('test', { type: 'string', describe: 'Test pairs (translation), reported once at the end and never used for a choice (default: hold out --valid-fraction of --data)' })
       .option('valid-fraction', { type: 'number', describe: 'Fraction of --data held out for validation, and for testing [default: 0.05 each, at most 1,000 pairs]' })
-      .option('tokenizer', { type: 'string', choices: ['char', 'word', 'bpe'], describe: 'Tokens of --data: characters, words, or subwords learned by byte-pair encoding (no input is ever unknown; spacing restored exactly) [default: word]' })
+      .option('tokenizer', { type: 'string', choices: ['char', 'word', 'bpe'], describe: 'Tokens of --data: characters, words, or subwords learned by byte-pair encoding (no input is ever unknown; spacing restored exactly) [default: bpe]' })
       .option('vocab-size', { type: 'number', describe: 'With --tokenizer bpe: vocabulary size per language, reserved and 256 byte tokens included [default: 4000]' })
       .option('symbols', { type: 'number', describe: 'Synthetic tasks: distinct symbols [default: 10]' })
       .option('lengths', { type: 'string', describe: 'Synthetic tasks: sequence length N or MIN:MAX [default: 10]' })
@@ -107,7 +109,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('norm', { type: 'string', choices: ['pre', 'post'], describe: 'Layer norm before sublayers or after the residual add' })
       .option('positions', { type: 'string', choices: ['sinusoidal', 'learned'], describe: 'Positional encoding' })
       .option('tie-embeddings', { type: 'boolean', describe: 'Use the target embedding as the output projection' })
-      .group(['steps', 'epochs', 'batch-size', 'lr', 'warmup', 'schedule', 'label-smoothing', 'clip', 'valid-every', 'until-exact', 'time', 'seed', 'backend'], 'Training:')
+      .group(['steps', 'epochs', 'batch-size', 'lr', 'warmup', 'schedule', 'label-smoothing', 'clip', 'valid-every', 'until-exact', 'until-bleu', 'patience', 'time', 'seed', 'backend'], 'Training:')
       .option('steps', { type: 'number', describe: 'Optimisation steps in total' })
       .option('epochs', { type: 'number', describe: 'Passes over --data or pt-en (instead of --steps)' })
       .option('batch-size', { type: 'number', describe: 'Sentences per step' })
@@ -118,6 +120,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('clip', { type: 'number', describe: 'Clip gradients to this global norm (0: off)' })
       .option('valid-every', { type: 'number', describe: 'Validate and save every N steps' })
       .option('until-exact', { type: 'number', describe: 'Stop once validation exact match reaches this (0–1)' })
+      .option('until-bleu', { type: 'number', describe: 'Translation: stop once validation BLEU reaches this (0–100)' })
+      .option('patience', { type: 'number', describe: 'Stop after N validations in a row without a better score (BLEU for translation) [default: 3 for --data pairs, else off]' })
       .option('time', { type: 'string', describe: 'Stop after this much training time in all, e.g. 900s, 15m, 1.5h (then validate, save and test as at the last step)' })
       .option('seed', { type: 'number', describe: 'Seed for data, weights and dropout [default: 1]' })
       .option('init', { type: 'string', describe: 'Fine-tune: start from the weights (and vocabulary) of this model folder, e.g. an encoder pre-trained with --task pt' })
@@ -175,12 +179,15 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     let summary: RunSummary;
     try {
       if (args.resume) {
-        summary = await resumeRun({ out: args.out, overrides: { steps: training.steps, untilExact: training.untilExact, validEvery: training.validEvery, timeLimit: training.timeLimit }, backend: info.name, workers, stepper: args.stepper as StepperKind | undefined }, reporter);
+        summary = await resumeRun({ out: args.out, overrides: { steps: training.steps, untilExact: training.untilExact, untilBleu: training.untilBleu, patience: training.patience, validEvery: training.validEvery, timeLimit: training.timeLimit }, backend: info.name, workers, stepper: args.stepper as StepperKind | undefined }, reporter);
       } else {
         const { arch, recipe } = chooseRecipe(args);
         const data = dataSpec(args, arch);
         const full: TrainingArgs = { ...recipe.training, ...training };
-        summary = await startRun({ out: args.out, arch, data, model: { ...recipe.model, ...modelArgs(args, arch) }, training: full, epochs: args.epochs, backend: info.name, workers, stepper: args.stepper as StepperKind | undefined }, reporter);
+        const model = modelArgs(args, arch);
+        // A translation corpus gets the model and schedule its size calls for, under the flags given.
+        const given = data.kind === 'corpus' ? { given: { model, training } } : {};
+        summary = await startRun({ out: args.out, arch, data, model: { ...recipe.model, ...model }, training: full, epochs: args.epochs, backend: info.name, workers, stepper: args.stepper as StepperKind | undefined, ...given }, reporter);
       }
     } finally {
       progress.done();
@@ -222,7 +229,11 @@ function report(s: RunSummary, signal: string | undefined, json: boolean): void 
   const r = s.result;
   const why =
     r.reason === 'target'
-      ? `reached exact match ${pct(r.last!.exactMatch)} on validation`
+      ? r.last!.bleu !== undefined && s.config.training.untilBleu !== undefined && r.last!.bleu >= s.config.training.untilBleu
+        ? `reached BLEU ${(100 * r.last!.bleu).toFixed(1)} on validation`
+        : `reached exact match ${pct(r.last!.exactMatch)} on validation`
+      : r.reason === 'plateau'
+        ? `stopped early: no better validation score in ${s.config.training.patience} validations (best at step ${r.best?.step})`
       : r.reason === 'interrupted'
         ? `interrupted by ${signal ?? 'a signal'}; checkpoint saved`
         : r.reason === 'time'
@@ -254,7 +265,7 @@ function dataSpec(args: TrainArgs, arch: Arch): DataSpec {
       throw new UsageError(`--valid-fraction (${args['valid-fraction']}) must be between 0 and 1`);
     }
     const kind = arch === 'encoder-decoder' ? 'corpus' : 'text';
-    const tokenizer = (args.tokenizer ?? 'word') as TokenizerKind;
+    const tokenizer = (args.tokenizer ?? 'bpe') as TokenizerKind;
     if (args['vocab-size'] !== undefined && tokenizer !== 'bpe') throw new UsageError('--vocab-size goes with --tokenizer bpe');
     positiveInt('vocab-size', args['vocab-size']);
     if (args.test !== undefined && kind !== 'corpus') throw new UsageError('--test goes with a translation corpus (--arch encoder-decoder)');
@@ -318,6 +329,8 @@ function trainingArgs(args: TrainArgs): Partial<TrainingArgs> {
     clip: numberIn('clip', args.clip, 0, Number.MAX_VALUE),
     validEvery: positiveInt('valid-every', args['valid-every']),
     untilExact: numberIn('until-exact', args['until-exact'], 0, 1),
+    untilBleu: args['until-bleu'] === undefined ? undefined : numberIn('until-bleu', args['until-bleu'], 0, 100)! / 100,
+    patience: positiveInt('patience', args.patience),
     timeLimit: args.time === undefined ? undefined : parseDuration(args.time),
     seed: nonNegativeInt('seed', args.seed),
     init: args.init,

@@ -18,6 +18,10 @@ export interface TrainingArgs {
   validEvery: number;
   /** Stop once validation exact match reaches this (omit to train all steps). */
   untilExact?: number;
+  /** Stop once validation BLEU reaches this, in [0, 1] (translation). */
+  untilBleu?: number;
+  /** Stop after this many validations in a row without a better score (early stopping). */
+  patience?: number;
   /** Stop after this many seconds of training in all (resumed runs included). */
   timeLimit?: number;
   seed: number;

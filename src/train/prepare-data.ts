@@ -8,6 +8,7 @@ import type { Model, Objective } from '../model/model.js';
 import { prepareContinuation } from './prepare/continuation.js';
 import { prepareEncoderData } from './prepare/masked.js';
 import { prepareSeq2Seq } from './prepare/seq2seq.js';
+import type { CorpusSize } from './fit.js';
 import type { TrainingData } from './trainer.js';
 
 export type { DataProvenance, DataSpec };
@@ -27,6 +28,8 @@ export interface PreparedData {
   bleu: boolean;
   /** Model maxLen that fits the data. */
   maxLen: number;
+  /** A user's translation corpus: its size, which its default model and schedule are chosen from. */
+  corpusSize?: CorpusSize;
   provenance: DataProvenance;
   /** pt-en only: how often the model names the right container on held-out container pairs. */
   referent?: { cases: ReferentCase[]; score(model: Model): Promise<number> };

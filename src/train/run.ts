@@ -19,6 +19,9 @@ import { defaultWorkers } from './parallel.js';
 import { createStepper, type Stepper, type StepperKind } from './stepper.js';
 import { train, type StepEvent, type TrainResult, type ValidationRecord } from './trainer.js';
 import type { ModelArgs, TrainingArgs } from './defaults.js';
+import { fitCorpus, scheduleFor } from './fit.js';
+import { measureStepSeconds, planLine } from './plan.js';
+import { BEST_DIR, BestKeeper } from './best.js';
 
 export interface RunOptions {
   out: string;
@@ -35,12 +38,18 @@ export interface RunOptions {
   workers?: number;
   /** How steps are computed; default: the backend's (see createStepper). */
   stepper?: StepperKind;
+  /**
+   * The settings the user gave. When present, a translation corpus gets its model and schedule from
+   * its size (`fitCorpus`, `--time` sizing the steps at the measured speed) with these on top;
+   * `model` and `training` apply to every other kind of data.
+   */
+  given?: { model: ModelArgs; training: Partial<TrainingArgs> };
 }
 
 export interface ResumeOptions {
   out: string;
   /** Values given on the command line that may change on resume. */
-  overrides: Partial<Pick<TrainingArgs, 'steps' | 'untilExact' | 'validEvery' | 'timeLimit'>>;
+  overrides: Partial<Pick<TrainingArgs, 'steps' | 'untilExact' | 'untilBleu' | 'patience' | 'validEvery' | 'timeLimit'>>;
   backend: string;
   workers?: number;
   stepper?: StepperKind;
@@ -66,7 +75,7 @@ export interface RunSummary {
   dir: string;
   result: TrainResult;
   /** Metrics on the held-out test set (synthetic tasks and pt-en) or the validation set (corpora). */
-  test: EvalMetrics & { split: 'test' | 'valid' };
+  test: EvalMetrics & { split: 'test' | 'valid'; step: number };
   /** For pt-en: fraction of held-out container pairs whose referent noun the model writes correctly. */
   referentAccuracy?: number;
   config: RunConfig;
@@ -86,15 +95,38 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
   options = { ...options, data: absoluteSpec(options.data), training: { ...options.training, ...(options.training.init === undefined ? {} : { init: resolve(options.training.init) }) } };
   // Fine-tuning reads the data with the pre-trained model's vocabulary, so its ids mean the same.
   const tokenizers = options.training.init === undefined ? undefined : readTokenizers(resolve(options.training.init));
-  const prepared = prepareData(options.data, { arch, maxLen: options.model.maxLen, seed: options.training.seed, tokenizers }, reporter);
-  const training = { ...options.training };
+  const prepared = prepareData(options.data, { arch, maxLen: (options.given?.model ?? options.model).maxLen, seed: options.training.seed, tokenizers }, reporter);
+  let modelArgs = options.model;
+  let training = { ...options.training };
+  const workers = options.workers ?? defaultWorkers(options.backend);
+  let secondsPerStep: number | undefined;
+  if (options.given !== undefined && prepared.corpusSize !== undefined) {
+    // A user's corpus: the model and schedule its size calls for, under what the user gave.
+    const given = options.given;
+    const byData = fitCorpus(prepared.corpusSize);
+    modelArgs = { ...byData.model, ...given.model };
+    training = { ...byData.training, ...given.training, ...(options.training.init === undefined ? {} : { init: options.training.init }) };
+    const measureConfig = modelConfigFor(arch, modelArgs, prepared);
+    secondsPerStep = await measureStepSeconds(measureConfig, prepared, training, { backend: options.backend, threads: workers, kind: options.stepper });
+    // Warm-up and validation sized to the steps: given, or as many as fit in a time budget (validations take about a tenth).
+    const perEpoch = prepared.train.batchesPerEpoch?.(training.batchSize) ?? 1;
+    const steps =
+      given.training.steps ??
+      (options.epochs !== undefined
+        ? options.epochs * perEpoch
+        : training.timeLimit !== undefined
+          ? fitCorpus(prepared.corpusSize, { seconds: 0.9 * training.timeLimit, secondsPerStep }).training.steps
+          : training.steps);
+    const { seed, labelSmoothing, clip, patience, lr, timeLimit, untilBleu } = training;
+    training = { ...scheduleFor(steps, lr), seed, labelSmoothing, clip, patience, ...definedOnly({ timeLimit, untilBleu }), ...given.training, ...(options.training.init === undefined ? {} : { init: options.training.init }) };
+  }
   if (options.epochs !== undefined) {
     const perEpoch = prepared.train.batchesPerEpoch?.(training.batchSize);
     if (perEpoch === undefined) throw new UsageError('--epochs needs a finite data set (pt-en or --data); synthetic tasks use --steps');
     training.steps = options.epochs * perEpoch;
     reporter.info(`${options.epochs} epochs of ${perEpoch} batches: ${training.steps} steps`);
   }
-  const model = createModel(modelConfigFor(arch, options.model, prepared), { seed: options.training.seed });
+  const model = createModel(modelConfigFor(arch, modelArgs, prepared), { seed: options.training.seed });
   if (training.init !== undefined) {
     try {
       const copied = initFrom(model, training.init);
@@ -112,7 +144,6 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
     training,
     backend: options.backend,
   };
-  const workers = options.workers ?? defaultWorkers(options.backend);
   let stepper: Stepper;
   try {
     stepper = await createStepper(model, { lr: training.lr, backend: options.backend, threads: workers, kind: options.stepper });
@@ -151,6 +182,7 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
   }
   reporter.info(`model: ${model.countTrainableParams().toLocaleString('en')} parameters, ${describeModel(model.config)}`);
   if (stepper.description !== 'flat Adam, 1 thread') reporter.info(`steps: ${stepper.description}`);
+  if (secondsPerStep !== undefined) reporter.info(planLine(training, prepared, secondsPerStep));
   try {
     return await runLoop(dir, model, stepper, prepared, config, start, [], reporter);
   } finally {
@@ -264,6 +296,7 @@ async function runLoop(
   };
   try {
     const afterStep = reporter.observe?.({ model, dir, prepared });
+    const best = new BestKeeper(dir, model);
     const result = await train(
       model,
       stepper,
@@ -279,6 +312,8 @@ async function runLoop(
         clipNorm: t.clip,
         validEvery: t.validEvery,
         untilExact: t.untilExact,
+        untilBleu: t.untilBleu,
+        patience: t.patience,
         timeLimitSeconds: t.timeLimit,
         seed: t.seed,
         readLossEvery: reporter.stepEvery,
@@ -295,13 +330,16 @@ async function runLoop(
         },
         shouldStop: () => reporter.shouldStop?.() === true,
         ...(afterStep === undefined ? {} : { afterStep }),
+        // Finite data: the best validation's weights are kept in best/, and tested at the end.
+        ...(prepared.train.batchesPerEpoch === undefined ? {} : { onBest: (r: ValidationRecord) => best.save(r.step) }),
       },
     );
+    const testedStep = best.restore(result.state.step, reporter);
     const testSet = prepared.test ?? prepared.valid;
-    const test = { ...(await evaluate(model, testSet, evalOptions)), split: prepared.test ? ('test' as const) : ('valid' as const) };
+    const test = { ...(await evaluate(model, testSet, evalOptions)), split: prepared.test ? ('test' as const) : ('valid' as const), step: testedStep };
     const referentAccuracy = prepared.referent ? await prepared.referent.score(model) : undefined;
     const state = result.state;
-    writeFileAtomic(join(dir, 'evaluation.json'), `${JSON.stringify({ step: state.step, elapsedSeconds: state.elapsedSeconds, ...test, referentAccuracy }, null, 2)}\n`);
+    writeFileAtomic(join(dir, 'evaluation.json'), `${JSON.stringify({ ...test, weights: testedStep === state.step ? 'last' : `best (${BEST_DIR}/)`, trainedSteps: state.step, elapsedSeconds: state.elapsedSeconds, referentAccuracy }, null, 2)}\n`);
     return { dir, result, test, referentAccuracy, config };
   } finally {
     await stepper.dispose();

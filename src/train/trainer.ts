@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { BATCHERS, type Example } from '../data/batching.js';
 import { TrainingError } from '../errors.js';
 import type { TrainingState } from '../io/checkpoint.js';
-import type { ValidationRecord } from '../io/run-record.js';
+import type { EvalMetrics, ValidationRecord } from '../io/run-record.js';
 import type { Model } from '../model/model.js';
 import { mixSeed } from '../util/random.js';
 import { evaluate, type EvalOptions } from './evaluate.js';
@@ -34,6 +34,13 @@ export interface TrainOptions {
   validEvery: number;
   /** Stop early once validation exact match reaches this. */
   untilExact?: number;
+  /** Stop early once validation BLEU (0–1) reaches this (translation). */
+  untilBleu?: number;
+  /**
+   * Early stopping: stop after this many validations in a row without a better validation score
+   * (see `betterValidation`).
+   */
+  patience?: number;
   /** Stop once the run has trained this many seconds (counting earlier sessions of a resumed run). */
   timeLimitSeconds?: number;
   /** Seeds the dropout masks (with the step number). */
@@ -69,14 +76,29 @@ export interface TrainHooks {
    * look at the model as it learns (a film of its attention). Time spent here is not training time.
    */
   afterStep?(step: number): Promise<void>;
+  /** Called after the checkpoint of a validation that scored better than every earlier one of this session. */
+  onBest?(record: ValidationRecord): Promise<void>;
 }
 
-export type StopReason = 'steps' | 'target' | 'interrupted' | 'time';
+export type StopReason = 'steps' | 'target' | 'interrupted' | 'time' | 'plateau';
 
 export interface TrainResult {
   state: TrainingState;
   reason: StopReason;
   last?: ValidationRecord;
+  /** The best validation of this session (see `betterValidation`). */
+  best?: ValidationRecord;
+}
+
+/**
+ * Whether validation `a` is better than `b`, to keep the best checkpoint and stop early: by BLEU for
+ * translation, else exact match where it has a meaning; ties (and other objectives) by lower loss.
+ */
+export function betterValidation(a: EvalMetrics, b: EvalMetrics): boolean {
+  const main = (r: EvalMetrics) => r.bleu ?? r.exactMatch;
+  const [x, y] = [main(a), main(b)];
+  if (x !== undefined && y !== undefined && x !== y) return x > y;
+  return a.loss < b.loss;
 }
 
 /**
@@ -96,6 +118,8 @@ export async function train(model: Model, stepper: Stepper, options: TrainOption
   let lossSum = 0;
   let lossCount = 0;
   let last: ValidationRecord | undefined;
+  let best: ValidationRecord | undefined;
+  let sinceBest = 0;
   let reason: StopReason = 'steps';
   let savedStep = start.step;
   // Steps whose loss has not been read yet (a device stepper's), in order.
@@ -154,6 +178,13 @@ export async function train(model: Model, stepper: Stepper, options: TrainOption
     hooks.onValidation?.(last);
     await hooks.checkpoint?.({ ...state });
     savedStep = state.step;
+    if (best === undefined || betterValidation(last, best)) {
+      best = last;
+      sinceBest = 0;
+      await hooks.onBest?.(last);
+    } else {
+      sinceBest++;
+    }
     lastRead = performance.now(); // validation time is not training time
     return metrics;
   };
@@ -199,6 +230,14 @@ export async function train(model: Model, stepper: Stepper, options: TrainOption
           reason = 'target';
           break;
         }
+        if (options.untilBleu !== undefined && metrics.bleu !== undefined && metrics.bleu >= options.untilBleu) {
+          reason = 'target';
+          break;
+        }
+        if (options.patience !== undefined && sinceBest >= options.patience) {
+          reason = 'plateau';
+          break;
+        }
       }
     }
     await readLosses();
@@ -212,7 +251,7 @@ export async function train(model: Model, stepper: Stepper, options: TrainOption
     await hooks.checkpoint?.({ ...state });
   }
   state.elapsedSeconds = elapsed();
-  return { state, reason, last };
+  return { state, reason, last, ...(best === undefined ? {} : { best }) };
 }
 
 function round(x: number, digits: number): number {

@@ -102,6 +102,7 @@ function prepareCorpus(spec: Extract<DataSpec, { kind: 'corpus' }>, options: Pre
     test: encoded.test,
     bleu: true,
     maxLen: encoded.maxLen,
+    corpusSize: { pairs: encoded.train.length, meanTargetTokens: encoded.train.reduce((n, p) => n + p.tgt.length + 1, 0) / encoded.train.length },
     provenance: {
       spec,
       description: `${basename(spec.file)}: ${encoded.train.length} training, ${encoded.valid.length} validation, ${encoded.test!.length} test pairs (${spec.tokenizer} tokens)`,
