@@ -41,6 +41,15 @@ describe('atencao train: bad input', () => {
     writeFileSync(bad, Buffer.concat([Buffer.from('ok\tfine\nna\xefve\tnaive\n', 'latin1')]));
     expectCleanError(run('train', '--data', bad, '--out', join(dir, 'x')), 1, 'is not valid UTF-8 (first bad byte on line 2)');
   });
+  it('takes aligned files as --source and --target, both or neither, of the same length', () => {
+    const pt = join(dir, 'aligned.pt');
+    const en = join(dir, 'aligned.en');
+    writeFileSync(pt, 'um\ndois\n');
+    writeFileSync(en, 'one\n');
+    expectCleanError(run('train', '--source', pt, '--out', join(dir, 'x')), 2, '--source and --target go together');
+    expectCleanError(run('train', '--source', pt, '--target', en, '--out', join(dir, 'x')), 1, `'${pt}' has 2 lines but '${en}' has 1`);
+    expectCleanError(run('train', '--arch', 'decoder', '--source', pt, '--target', en, '--out', join(dir, 'x')), 2, 'they train an encoder-decoder, not a decoder');
+  });
   it('rejects a corpus without a single tab', () => {
     const noTabs = join(dir, 'notabs.txt');
     writeFileSync(noTabs, 'just text\nmore text\n');

@@ -19,7 +19,9 @@ export function savedFlagValues(config: RunConfig): Record<string, unknown> {
   return {
     arch: model.arch ?? 'encoder-decoder',
     task: spec.kind === 'task' ? spec.task : spec.kind === 'corpus' || spec.kind === 'text' ? undefined : spec.kind,
-    data: file('file'),
+    data: spec.target === undefined ? file('file') : undefined,
+    source: spec.target === undefined ? undefined : file('file'),
+    target: file('target'),
     valid: file('valid'),
     test: file('test'),
     'valid-fraction': spec.validFraction,
@@ -65,7 +67,7 @@ export function checkResumeFlags(given: Readonly<Record<string, unknown>>, confi
     if (flag === 'epochs') throw new UsageError(`--epochs cannot be given with --resume: the run has ${config.training.steps} steps; give --steps to train longer (${may})`);
     if (!(flag in saved)) throw new UsageError(`--resume continues the run as it was configured; ${may} (got --${flag})`);
     const have = saved[flag];
-    const want = flag === 'data' || flag === 'valid' || flag === 'init' ? resolve(String(value)) : flag === 'lengths' ? normalizeLengths(String(value)) : value;
+    const want = ['data', 'source', 'target', 'valid', 'test', 'init'].includes(flag) ? resolve(String(value)) : flag === 'lengths' ? normalizeLengths(String(value)) : value;
     if (want !== have) {
       const theirs = have === undefined ? 'the run used its default' : `the run has ${show(flag, have)}`;
       throw new UsageError(`--resume continues the run as it was configured: --${flag} ${show(flag, value)} differs from it (${theirs}); ${may}`);

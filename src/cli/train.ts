@@ -20,6 +20,8 @@ interface TrainArgs {
   arch?: string;
   task?: string;
   data?: string;
+  source?: string;
+  target?: string;
   valid?: string;
   test?: string;
   'valid-fraction'?: number;
@@ -73,7 +75,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   describe: 'Train a model on a task or a corpus and save it to a folder',
   builder: (y: Argv) =>
     y
-      .group(['arch', 'task', 'data', 'valid', 'test', 'valid-fraction', 'tokenizer', 'vocab-size', 'symbols', 'lengths', 'size'], 'Data:')
+      .group(['arch', 'task', 'data', 'source', 'target', 'valid', 'test', 'valid-fraction', 'tokenizer', 'vocab-size', 'symbols', 'lengths', 'size'], 'Data:')
       .option('arch', {
         type: 'string',
         choices: ARCHS,
@@ -85,6 +87,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         describe: 'A built-in task: copy, reverse, sort (synthetic; continued after <sep> by a decoder), pt-en (toy translation), pt (Portuguese text: LM or masked LM), referent (which container? encoder)',
       })
       .option('data', { type: 'string', describe: "Your data: 'source<TAB>target' pairs (encoder-decoder) or plain text, one example per line (decoder, encoder)" })
+      .option('source', { type: 'string', describe: 'Translation pairs as two aligned files (Moses/OPUS style): the source sentences, one per line (with --target)' })
+      .option('target', { type: 'string', describe: 'The target sentences, line n translating line n of --source' })
       .option('valid', { type: 'string', describe: 'Validation pairs in the same format (default: hold out --valid-fraction)' })
       .option('test', { type: 'string', describe: 'Test pairs (translation), reported once at the end and never used for a choice (default: hold out --valid-fraction of --data)' })
       .option('valid-fraction', { type: 'number', describe: 'Fraction of --data held out for validation, and for testing [default: 0.05 each, at most 1,000 pairs]' })
@@ -136,11 +140,15 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per logged step on stdout ({"event":"step", step, loss, tokensPerSecond, backend, …}), then each validation and the result; progress stays on stderr' })
       .option('log-every', { type: 'number', describe: 'Log every N steps with --json; a device backend reads its losses back this often [default: 10 on a device backend, else 1]' })
       .conflicts('task', 'data')
+      .conflicts('task', 'source')
+      .conflicts('data', 'source')
+      .conflicts('data', 'target')
       .conflicts('steps', 'epochs')
       .example('$0 train --task copy --out models/copy', 'learn to copy sequences')
       .example('$0 train --task pt-en --out models/pt-en', 'toy Portuguese → English translation')
       .example('$0 train --data pairs.tsv --tokenizer word --out models/mine', 'your own corpus')
       .example('$0 train --data pairs.tsv --tokenizer bpe --vocab-size 8000 --out models/mine', 'subwords: no unknown words')
+      .example('$0 train --source europarl.pt --target europarl.en --time 15m --out models/mine', 'aligned files, trained for 15 minutes')
       .example('$0 train --arch decoder --task copy --out models/gpt-copy', 'a GPT-style decoder continues "abc<sep>" with "abc"')
       .example('$0 train --arch decoder --data book.txt --out models/gpt', 'a language model of your text')
       .example('$0 train --arch encoder --task referent --out models/bert-referent', 'BERT-style classifier: which container is full?')
@@ -152,9 +160,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       // The command that started the run, repeated with --resume: equal values are fine, changes are refused.
       const repeated = [...given].filter((f) => !RESUMABLE.has(f));
       if (repeated.length > 0) checkResumeFlags(Object.fromEntries(repeated.map((f) => [f, args[f as keyof TrainArgs]])), readRunConfig(resolve(args.out)));
-    } else if (args.task === undefined && args.data === undefined) {
+    } else if (args.task === undefined && args.data === undefined && args.source === undefined && args.target === undefined) {
       throw new UsageError(`choose the data: --task ${TASKS.join('|')} or --data FILE`);
     }
+    if ((args.source === undefined) !== (args.target === undefined)) throw new UsageError('--source and --target go together: the two sides of the pairs, one sentence per line');
     const training = trainingArgs(args);
     const workers = positiveInt('workers', args.workers);
     const logEvery = positiveInt('log-every', args['log-every']);
@@ -200,7 +209,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
 
 /** The family (given, or the task's usual one) and its defaults for the data; refuses pairs that do not go together. */
 function chooseRecipe(args: TrainArgs): { arch: Arch; recipe: NonNullable<ReturnType<typeof recipeFor>> } {
-  const key: RecipeKey = args.data !== undefined ? (args.arch === undefined || args.arch === 'encoder-decoder' ? 'corpus' : 'text') : (args.task as RecipeKey);
+  const key: RecipeKey = args.data !== undefined || args.source !== undefined ? (args.arch === undefined || args.arch === 'encoder-decoder' ? 'corpus' : 'text') : (args.task as RecipeKey);
   const arch = (args.arch as Arch | undefined) ?? DEFAULT_ARCH[key];
   const recipe = recipeFor(arch, key);
   if (recipe === undefined) {
@@ -259,7 +268,9 @@ function report(s: RunSummary, signal: string | undefined, json: boolean): void 
 
 
 function dataSpec(args: TrainArgs, arch: Arch): DataSpec {
-  if (args.data !== undefined) {
+  if (args.source !== undefined && arch !== 'encoder-decoder') throw new UsageError(`--source and --target hold translation pairs: they train an encoder-decoder, not a ${arch}`);
+  const file = args.data ?? args.source;
+  if (file !== undefined) {
     numberIn('valid-fraction', args['valid-fraction'], 0, 1);
     if (args['valid-fraction'] !== undefined && (args['valid-fraction'] <= 0 || args['valid-fraction'] >= 1)) {
       throw new UsageError(`--valid-fraction (${args['valid-fraction']}) must be between 0 and 1`);
@@ -269,10 +280,10 @@ function dataSpec(args: TrainArgs, arch: Arch): DataSpec {
     if (args['vocab-size'] !== undefined && tokenizer !== 'bpe') throw new UsageError('--vocab-size goes with --tokenizer bpe');
     positiveInt('vocab-size', args['vocab-size']);
     if (args.test !== undefined && kind !== 'corpus') throw new UsageError('--test goes with a translation corpus (--arch encoder-decoder)');
-    return { kind, file: args.data, valid: args.valid, ...(args.test !== undefined ? { test: args.test } : {}), validFraction: args['valid-fraction'], tokenizer, ...(args['vocab-size'] !== undefined ? { vocabSize: args['vocab-size'] } : {}) } as DataSpec;
+    return { kind, file, ...(args.target !== undefined ? { target: args.target } : {}), valid: args.valid, ...(args.test !== undefined ? { test: args.test } : {}), validFraction: args['valid-fraction'], tokenizer, ...(args['vocab-size'] !== undefined ? { vocabSize: args['vocab-size'] } : {}) } as DataSpec;
   }
   for (const flag of ['valid', 'test', 'valid-fraction', 'tokenizer', 'vocab-size'] as const) {
-    if (args[flag] !== undefined) throw new UsageError(`--${flag} goes with --data, not --task`);
+    if (args[flag] !== undefined) throw new UsageError(`--${flag} goes with --data or --source/--target, not --task`);
   }
   if (args.task === 'pt-en' || args.task === 'pt' || args.task === 'referent') {
     if (args.symbols !== undefined || args.lengths !== undefined) throw new UsageError(`--symbols and --lengths go with the synthetic tasks, not ${args.task}`);

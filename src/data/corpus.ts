@@ -33,7 +33,7 @@ const MAX_LINES_SHOWN = 10;
  * A UTF-8 BOM and CRLF or CR line endings are accepted.
  * Fields are trimmed and NFC-normalised, so the same sentence typed two ways is one pair.
  */
-export function parseCorpus(bytes: Uint8Array | string, name = 'corpus'): Corpus {
+export function parseCorpus(bytes: Uint8Array | string, name = 'corpus', layout?: 'tsv'): Corpus {
   let text = typeof bytes === 'string' ? bytes : decodeUtf8(bytes, name);
   if (text.startsWith('\uFEFF')) text = text.slice(1);
   const rows = text.split(/\r\n|\r|\n/);
@@ -42,17 +42,17 @@ export function parseCorpus(bytes: Uint8Array | string, name = 'corpus'): Corpus
 
   const corpus: Corpus = { pairs: [], lines: rows.length, blank: 0, skipped: [], duplicates: 0 };
   const seen = new Set<string>();
-  const layout = layoutOf(rows);
+  const format = layout ?? layoutOf(rows);
   rows.forEach((row, i) => {
     const line = i + 1;
     if (row.trim() === '') {
       corpus.blank++;
       return;
     }
-    const fields = layout === 'jsonl' ? jsonFields(row) : row.split('\t');
+    const fields = format === 'jsonl' ? jsonFields(row) : row.split('\t');
     if (fields === undefined) return void corpus.skipped.push({ line, reason: 'not a pair' });
     // Tatoeba-Challenge lines are "eng<TAB>por<TAB>sentence<TAB>sentence": the sentences are columns 3 and 4.
-    const columns = layout === 'tatoeba' && fields.length >= 4 ? fields.slice(2) : fields;
+    const columns = format === 'tatoeba' && fields.length >= 4 ? fields.slice(2) : fields;
     if (columns.length < 2) return void corpus.skipped.push({ line, reason: 'no tab' });
     const source = clean(columns[0]!);
     const target = clean(columns[1]!);
@@ -113,6 +113,31 @@ export function readCorpus(path: string): Corpus & { sha256: string } {
   const label = `corpus file '${path}'`;
   const file = readDataFile(path, label);
   return { ...parseCorpus(file.bytes, label), sha256: file.sha256 };
+}
+
+/**
+ * Read a corpus kept as two aligned files, line n of one translating line n of the other (as Moses
+ * and OPUS ship them): both must have the same number of lines. Line numbers in the skipped
+ * lines are those of both files; `sha256` covers both (each file's hash, hashed together).
+ */
+export function readAlignedCorpus(sourcePath: string, targetPath: string): Corpus & { sha256: string } {
+  const lines = (path: string) => {
+    const label = `corpus file '${path}'`;
+    const file = readDataFile(path, label);
+    const rows = decodeUtf8(file.bytes, label).replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
+    if (rows[rows.length - 1] === '') rows.pop();
+    return { rows, sha256: file.sha256 };
+  };
+  const source = lines(sourcePath);
+  const target = lines(targetPath);
+  if (source.rows.length !== target.rows.length) {
+    throw new DataError(`'${sourcePath}' has ${source.rows.length} lines but '${targetPath}' has ${target.rows.length}: aligned files need one line per sentence on both sides`);
+  }
+  // Each pair as a TSV line (a tab inside a sentence becomes a space), parsed as TSV whatever the sentences look like.
+  const tsv = source.rows.map((s, i) => `${s.replaceAll('\t', ' ')}\t${target.rows[i]!.replaceAll('\t', ' ')}`).join('\n');
+  const corpus = parseCorpus(tsv, `corpus files '${sourcePath}' and '${targetPath}'`, 'tsv');
+  const sha256 = createHash('sha256').update(`${source.sha256}\n${target.sha256}`).digest('hex');
+  return { ...corpus, sha256 };
 }
 
 /**

@@ -16,7 +16,18 @@ export type DataSpec =
   /** Which container the adjective refers to, as classification (encoder). */
   | { kind: 'referent'; size?: number }
   /** A user's corpus of 'source<TAB>target' pairs (translation). */
-  | { kind: 'corpus'; file: string; valid?: string; test?: string; validFraction?: number; tokenizer: TokenizerKind; vocabSize?: number }
+  | {
+      kind: 'corpus';
+      /** The pairs ('source<TAB>target', Tatoeba, JSONL), or the source side when `target` is given. */
+      file: string;
+      /** The target side as a file of its own, aligned line by line with `file`. */
+      target?: string;
+      valid?: string;
+      test?: string;
+      validFraction?: number;
+      tokenizer: TokenizerKind;
+      vocabSize?: number;
+    }
   /** A user's plain text, one example per line (decoder: language model; encoder: masked LM). */
   | { kind: 'text'; file: string; valid?: string; validFraction?: number; tokenizer: TokenizerKind; vocabSize?: number };
 

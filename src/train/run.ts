@@ -104,7 +104,9 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
     // A user's corpus: the model and schedule its size calls for, under what the user gave.
     const given = options.given;
     const byData = fitCorpus(prepared.corpusSize);
-    modelArgs = { ...byData.model, ...given.model };
+    // A width given without a feed-forward width keeps the usual ratio of 4.
+    const ff = given.model.dModel !== undefined && given.model.dFF === undefined ? { dFF: 4 * given.model.dModel } : {};
+    modelArgs = { ...byData.model, ...ff, ...given.model };
     training = { ...byData.training, ...given.training, ...(options.training.init === undefined ? {} : { init: options.training.init }) };
     const measureConfig = modelConfigFor(arch, modelArgs, prepared);
     secondsPerStep = await measureStepSeconds(measureConfig, prepared, training, { backend: options.backend, threads: workers, kind: options.stepper });
@@ -265,7 +267,13 @@ function checkParents(dir: string, out: string): void {
 /** A data spec with its file paths made absolute. */
 export function absoluteSpec(spec: DataSpec): DataSpec {
   if (spec.kind !== 'corpus' && spec.kind !== 'text') return spec;
-  return { ...spec, file: resolve(spec.file), ...(spec.valid === undefined ? {} : { valid: resolve(spec.valid) }) };
+  return {
+    ...spec,
+    file: resolve(spec.file),
+    ...(spec.valid === undefined ? {} : { valid: resolve(spec.valid) }),
+    ...('test' in spec && spec.test !== undefined ? { test: resolve(spec.test) } : {}),
+    ...('target' in spec && spec.target !== undefined ? { target: resolve(spec.target) } : {}),
+  };
 }
 
 /** The model config a family needs for prepared data: the vocabulary sizes (and classes) come from the data. */

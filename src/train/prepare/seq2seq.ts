@@ -10,7 +10,7 @@ import { greedyDecode } from '../../infer/greedy.js';
 import type { Model } from '../../model/model.js';
 import { mixSeed, Random } from '../../util/random.js';
 import type { PreparedData, PrepareOptions, Reporter } from '../prepare-data.js';
-import { corpusThreeSplits, encodeAll, epochData, readPairs, warnIfChanged } from './shared.js';
+import { corpusThreeSplits, encodeAll, epochData, readAlignedPairs, readPairs, warnIfChanged } from './shared.js';
 
 /**
  * Data for the encoder–decoder: source → target pairs. A synthetic task maps its input to its
@@ -87,7 +87,9 @@ function preparePtEn(spec: Extract<DataSpec, { kind: 'pt-en' }>, options: Prepar
 }
 
 function prepareCorpus(spec: Extract<DataSpec, { kind: 'corpus' }>, options: PrepareOptions, reporter: Reporter): PreparedData {
-  const { train, valid, test, sha256 } = corpusThreeSplits({ train: spec.file, valid: spec.valid, test: spec.test }, spec.validFraction, options.seed, reporter, readPairs);
+  // Aligned files: the training "file" is the pair of them; --valid and --test files are pairs.
+  const read = (file: string) => (spec.target !== undefined && file === spec.file ? readAlignedPairs(spec.file, spec.target) : readPairs(file));
+  const { train, valid, test, sha256 } = corpusThreeSplits({ train: spec.file, valid: spec.valid, test: spec.test }, spec.validFraction, options.seed, reporter, read);
   warnIfChanged(spec.file, sha256, options, reporter);
   const source = options.tokenizers?.source ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.source), { vocabSize: spec.vocabSize });
   const target = options.tokenizers?.target ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.target), { vocabSize: spec.vocabSize });

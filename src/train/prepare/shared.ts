@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { bucketedBatches, type EncodedPair } from '../../data/batching.js';
-import { describeSkips, holdOut, readCorpus } from '../../data/corpus.js';
+import { describeSkips, holdOut, readAlignedCorpus, readCorpus } from '../../data/corpus.js';
 import type { Tokenizer } from '../../data/tokenizer.js';
 import type { Pair } from '../../data/types.js';
 import { DataError } from '../../errors.js';
@@ -124,6 +124,12 @@ function readCapped(file: string, what: string, reporter: Reporter, read: (file:
   if (v.pairs.length <= VALID_CAP) return v;
   reporter.info(`${what} on the first ${VALID_CAP} of ${v.pairs.length} pairs of ${basename(file)}`);
   return { pairs: v.pairs.slice(0, VALID_CAP), sha256: v.sha256 };
+}
+
+/** Two aligned files as pairs, read once (see `readAlignedCorpus`). */
+export function readAlignedPairs(source: string, target: string): { pairs: Pair[]; skipped: string; sha256: string } {
+  const corpus = readAlignedCorpus(source, target);
+  return { pairs: corpus.pairs, skipped: describeSkips(corpus), sha256: corpus.sha256 };
 }
 
 /** A TSV corpus as pairs, read once: its skipped lines described, and the hash of the bytes parsed. */
