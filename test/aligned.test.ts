@@ -51,3 +51,17 @@ describe('a corpus as two aligned files', () => {
     ]);
   });
 });
+
+describe('what a model never saw', () => {
+  it('is the words read as <unk> for word tokens, and the characters outside the alphabet for byte-pair tokens', async () => {
+    const { Tokenizer } = await import('../src/data/tokenizer.js');
+    const words = Tokenizer.build('word', ['um gato preto', 'um cão']);
+    expect(words.unseen('um gato azul e um pássaro azul')).toEqual(['azul', 'e', 'pássaro']);
+    expect(words.unseenWarning(['azul'])).toBe('words the model never saw in training, read as <unk>: azul');
+    const bpe = Tokenizer.build('bpe', ['um gato preto', 'um cão', 'um gato'], { vocabSize: 300 });
+    // "ø" and "ß" are not in the training text; spaces never count.
+    expect(bpe.unseen('um gøto  ßß')).toEqual(['ø', 'ß']);
+    expect(bpe.unseenWarning(['ø', 'ß'])).toBe('characters the model never saw in training, read as bytes: ø, ß');
+    expect(bpe.unseenWarning([])).toBeUndefined();
+  });
+});

@@ -76,9 +76,8 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
       if (truncated > 0) {
         process.stderr.write(`warning: ${truncated} sentence${truncated > 1 ? 's were' : ' was'} longer than the model's ${translator.config.maxLen} tokens and cut\n`);
       }
-      if (unknown.size > 0 && !args.json) {
-        process.stderr.write(`warning: words the model never saw in training, read as <unk>: ${visibleText([...unknown].slice(0, 20).join(', '))}\n`);
-      }
+      const unseen = translator.source.unseenWarning(unknown);
+      if (unseen !== undefined && !args.json) process.stderr.write(`warning: ${visibleText(unseen)}\n`);
     } finally {
       translator.dispose();
     }

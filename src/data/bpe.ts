@@ -132,6 +132,11 @@ export class BpeModel {
     this.rank = new Map(json.merges.map(([a, b], i) => [`${a}\u0000${b}`, i]));
   }
 
+  /** Whether a character is in the alphabet (else it is encoded as its UTF-8 bytes). */
+  knows(character: string): boolean {
+    return this.known.has(character);
+  }
+
   /** Every symbol this model can produce besides byte tokens: the alphabet, then each merge's result. */
   symbols(): string[] {
     return [...this.json.alphabet, ...this.json.merges.map(([a, b]) => a + b)];

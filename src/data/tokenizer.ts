@@ -216,6 +216,24 @@ export class Tokenizer {
     return text;
   }
 
+  /**
+   * What of `text` the model never saw in training: words (or characters) that encode as unk, or,
+   * for byte-pair tokens, characters outside the learned alphabet (they go in as UTF-8 bytes, which
+   * training rarely or never showed). Distinct, in order of appearance.
+   */
+  unseen(text: string): string[] {
+    const found = this.bpe !== undefined ? [...text.normalize('NFC')].filter((c) => !/\s/u.test(c) && !this.bpe!.knows(c)) : this.tokenize(text).filter((t) => this.id(t) === UNK_ID);
+    return [...new Set(found)];
+  }
+
+  /** A one-line warning about what `unseen` found (at most 20 of them), or undefined if nothing. */
+  unseenWarning(items: Iterable<string>): string | undefined {
+    const list = [...new Set(items)];
+    if (list.length === 0) return undefined;
+    const what = this.bpe !== undefined ? 'characters the model never saw in training, read as bytes' : `${this.kind === 'char' ? 'characters' : 'words'} the model never saw in training, read as <unk>`;
+    return `${what}: ${list.slice(0, 20).join(', ')}${list.length > 20 ? `, … (${list.length} in all)` : ''}`;
+  }
+
   /** The id of one token, unk when it is not in the vocabulary. */
   id(token: string): number {
     return this.ids.get(token) ?? UNK_ID;

@@ -181,5 +181,5 @@ function padded(rows: readonly number[][]): tf.Tensor2D {
 }
 
 function unknownWords(tokenizer: Tokenizer, text: string): string[] {
-  return tokenizer.tokenize(text).filter((t) => tokenizer.id(t) === UNK_ID);
+  return tokenizer.unseen(text);
 }

@@ -132,7 +132,7 @@ export class Translator {
   }
 
   private unknownTokens(text: string): string[] {
-    return this.source.tokenize(text).filter((t) => this.source.id(t) === UNK_ID);
+    return this.source.unseen(text);
   }
 }
 

@@ -37,6 +37,9 @@ export async function evaluateModelDir(dir: string, request: EvalRequest, report
       const corpus = readCorpus(request.data);
       const skips = describeSkips(corpus);
       if (skips !== '') reporter.warn(skips);
+      const unseen = corpus.pairs.map((p) => tokenizers.source.unseen(p.source));
+      const warning = tokenizers.source.unseenWarning(unseen.flat());
+      if (warning !== undefined) reporter.warn(`${unseen.filter((u) => u.length > 0).length} of ${corpus.pairs.length} sources hold ${warning}`);
       const maxLen = model.config.maxLen;
       const items = corpus.pairs
         .map((p) => ({ src: tokenizers.source.encode(p.source, { eos: true }), tgt: tokenizers.target.encode(p.target) }))
