@@ -2,6 +2,8 @@ import { ConfigError } from './errors.js';
 import { definedOnly } from './util/objects.js';
 
 export type Activation = 'relu' | 'gelu';
+/** How GELU is computed, named as in PyTorch's nn.GELU: 'tanh' (GPT-2's gelu_new) or 'none', exactly x·Φ(x) with erf (BERT's gelu). */
+export type GeluApproximation = 'tanh' | 'none';
 export type NormPlacement = 'pre' | 'post';
 export type PositionalEncodingKind = 'sinusoidal' | 'learned';
 
@@ -33,6 +35,15 @@ export interface BlockConfig {
   tieEmbeddings: boolean;
   /** Id of the padding token, masked out of attention and of the loss. */
   padId: number;
+  // Optional fields, for checkpoints made by other tools (GPT-2, BERT); absent means the default.
+  /** Added to the variance in every layer norm before the square root. Default 1e-5 (GPT-2's); BERT uses 1e-12. */
+  layerNormEpsilon?: number;
+  /** Multiply token embeddings by √dModel (the paper). Default true; GPT-2 and BERT add them to the positions unscaled. */
+  scaleEmbeddings?: boolean;
+  /** A layer norm on the embedded tokens + positions, before the first block (BERT). Default false. */
+  embeddingNorm?: boolean;
+  /** GELU's form when activation is 'gelu'. Default 'tanh'. */
+  geluApproximation?: GeluApproximation;
 }
 
 /** Encoder–decoder (the 2017 paper): translation and other sequence-to-sequence tasks. */
@@ -64,6 +75,8 @@ export interface EncoderConfig extends BlockConfig {
   numLayers: number;
   /** Classes of the [CLS] classification head; 0 builds none (masked-LM only). */
   numClasses: number;
+  /** BERT's masked-LM head: dense (d, d) + activation + layer norm before the projection to the vocabulary. Default false. */
+  maskedLmTransform?: boolean;
 }
 
 export type ModelConfig = EncoderDecoderConfig | DecoderConfig | EncoderConfig;
@@ -82,6 +95,37 @@ const BLOCK_DEFAULTS: BlockConfig = {
   tieEmbeddings: false,
   padId: 0,
 };
+
+/**
+ * The optional fields that exist for checkpoints made by other tools (GPT-2, BERT), with their
+ * defaults. A resolved config leaves them out unless given, and a saved one leaves them out when
+ * they hold their defaults, so the models this library trains are described as before.
+ */
+export const INTERCHANGE_DEFAULTS = {
+  layerNormEpsilon: 1e-5,
+  scaleEmbeddings: true,
+  embeddingNorm: false,
+  geluApproximation: 'tanh' as GeluApproximation,
+  maskedLmTransform: false,
+} as const;
+
+/** The interchange fields each family accepts. */
+const OPTIONAL: Readonly<Record<Arch, readonly string[]>> = {
+  'encoder-decoder': ['layerNormEpsilon', 'scaleEmbeddings', 'embeddingNorm', 'geluApproximation'],
+  decoder: ['layerNormEpsilon', 'scaleEmbeddings', 'embeddingNorm', 'geluApproximation'],
+  encoder: ['layerNormEpsilon', 'scaleEmbeddings', 'embeddingNorm', 'geluApproximation', 'maskedLmTransform'],
+};
+
+/** An interchange field of a config, its default when absent. */
+export function option<K extends keyof typeof INTERCHANGE_DEFAULTS>(config: object, key: K): (typeof INTERCHANGE_DEFAULTS)[K] {
+  return ((config as Record<string, unknown>)[key] ?? INTERCHANGE_DEFAULTS[key]) as (typeof INTERCHANGE_DEFAULTS)[K];
+}
+
+/** A config without the interchange fields that hold their defaults (what model.json stores). */
+export function compactConfig<C extends object>(config: C): C {
+  const defaults = INTERCHANGE_DEFAULTS as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(config).filter(([k, v]) => v !== undefined && !(k in defaults && defaults[k] === v))) as C;
+}
 
 /** The defaults of every family, in one place. Vocabulary sizes have none: they come from the data. */
 export const DEFAULTS = {
@@ -120,7 +164,7 @@ export function resolveConfig(input: ModelConfigInput): ModelConfig {
   oneOf('arch', arch, ARCHS);
   const defaults = DEFAULTS[arch as Arch];
   const known = new Set<string>(['arch', ...Object.keys(defaults), ...REQUIRED[arch as Arch]]);
-  const unknown = Object.keys(input).filter((key) => !known.has(key));
+  const unknown = Object.keys(input).filter((key) => !known.has(key) && !OPTIONAL[arch as Arch].includes(key));
   if (unknown.length > 0) {
     throw new ConfigError(`unknown ${arch} config field ${show(unknown[0])} (known: ${[...known].join(', ')})`);
   }
@@ -170,6 +214,7 @@ export function validateConfig(config: ModelConfig): void {
   if (typeof config.tieEmbeddings !== 'boolean') {
     throw new ConfigError(`tieEmbeddings (${show(config.tieEmbeddings)}) must be true or false`);
   }
+  validateInterchange(config);
   const parameters = countParameters(config);
   if (parameters > MAX_PARAMETERS) {
     throw new ConfigError(`the config builds ${parameters} weights, more than the ${MAX_PARAMETERS} (1 GiB of float32) a model may have`);
@@ -182,6 +227,19 @@ export function validateConfig(config: ModelConfig): void {
         : `padId (${config.padId}) must be smaller than vocabSize (${vocabs[0]})`,
     );
   }
+}
+
+/** The optional interchange fields, when present. */
+function validateInterchange(config: ModelConfig): void {
+  const c = config as unknown as Record<string, unknown>;
+  for (const key of ['scaleEmbeddings', 'embeddingNorm', 'maskedLmTransform']) {
+    if (c[key] !== undefined && typeof c[key] !== 'boolean') throw new ConfigError(`${key} (${show(c[key])}) must be true or false`);
+  }
+  const epsilon = c.layerNormEpsilon;
+  if (epsilon !== undefined && (typeof epsilon !== 'number' || !(epsilon > 0 && epsilon <= 0.1))) {
+    throw new ConfigError(`layerNormEpsilon (${show(epsilon)}) must be in (0, 0.1]`);
+  }
+  if (c.geluApproximation !== undefined) oneOf('geluApproximation', c.geluApproximation, ['tanh', 'none']);
 }
 
 /** Most weights a model may have: 2^28 float32 values, 1 GiB (a model read from disk is held whole in memory). */
@@ -243,7 +301,7 @@ export function describeConfig(c: ModelConfig): string {
   return `${c.arch}: ${shape}, ${c.numLayers} layer${c.numLayers === 1 ? '' : 's'}, ${rest}, vocab ${c.vocabSize}${classes}`;
 }
 
-const CONFIG_KEYS = [...new Set([...Object.values(DEFAULTS).flatMap((d) => Object.keys(d)), ...Object.values(REQUIRED).flat(), 'arch'])];
+const CONFIG_KEYS = [...new Set([...Object.values(DEFAULTS).flatMap((d) => Object.keys(d)), ...Object.values(REQUIRED).flat(), 'arch', ...Object.keys(INTERCHANGE_DEFAULTS)])];
 
 /** camelCase → snake_case the way TF.js writes layer configs into model.json ("dFF" → "d_ff"). */
 function pythonic(key: string): string {
@@ -278,13 +336,15 @@ export function countParameters(c: ModelConfig): number {
   const norm = 2 * d;
   const positions = c.positionalEncoding === 'learned' ? c.maxLen * d : 0;
   const finalNorm = c.normPlacement === 'pre' ? norm : 0;
-  const selfStack = (vocab: number, layers: number) => vocab * d + positions + layers * (attention + feedForward + 2 * norm) + finalNorm;
+  const embeddingNorm = c.embeddingNorm === true ? norm : 0;
+  const selfStack = (vocab: number, layers: number) => vocab * d + positions + embeddingNorm + layers * (attention + feedForward + 2 * norm) + finalNorm;
   const output = (vocab: number) => (c.tieEmbeddings ? 0 : d * vocab) + vocab;
   if (c.arch === 'decoder') return selfStack(c.vocabSize, c.numLayers) + output(c.vocabSize);
   if (c.arch === 'encoder') {
     const classifier = c.numClasses > 0 ? d * c.numClasses + c.numClasses : 0;
-    return selfStack(c.vocabSize, c.numLayers) + output(c.vocabSize) + classifier;
+    const transform = c.maskedLmTransform === true ? d * d + d + norm : 0;
+    return selfStack(c.vocabSize, c.numLayers) + transform + output(c.vocabSize) + classifier;
   }
-  const decoder = c.tgtVocabSize * d + positions + c.numDecoderLayers * (2 * attention + feedForward + 3 * norm) + finalNorm;
+  const decoder = c.tgtVocabSize * d + positions + embeddingNorm + c.numDecoderLayers * (2 * attention + feedForward + 3 * norm) + finalNorm;
   return selfStack(c.srcVocabSize, c.numEncoderLayers) + decoder + output(c.tgtVocabSize);
 }

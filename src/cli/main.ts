@@ -10,8 +10,10 @@ import { classifyCommand } from './classify.js';
 import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
+import { exportCommand } from './export.js';
 import { fillMaskCommand } from './fill-mask.js';
 import { generateCommand } from './generate.js';
+import { importCommand } from './import.js';
 import { inspectCommand } from './inspect.js';
 import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
@@ -33,6 +35,8 @@ export async function main(argv: string[]): Promise<void> {
     .command(fillMaskCommand)
     .command(attentionCommand)
     .command(inspectCommand)
+    .command(importCommand)
+    .command(exportCommand)
     .command(serveCommand)
     .command(dataCommand)
     .command(benchCommand)

@@ -16,6 +16,8 @@ export type DataSpec =
   /** Which container the adjective refers to, as classification (encoder). */
   | { kind: 'referent'; size?: number }
   /** A user's corpus of 'source<TAB>target' pairs (translation). */
+  /** A checkpoint imported from another tool (`atencao import`): nothing to train on again. */
+  | { kind: 'import'; format: 'gpt2' | 'bert'; from: string }
   | {
       kind: 'corpus';
       /** The pairs ('source<TAB>target', Tatoeba, JSONL), or the source side when `target` is given. */

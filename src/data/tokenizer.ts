@@ -69,7 +69,7 @@ export class Tokenizer {
   /** bpe: the learned merges. */
   private readonly bpe?: BpeModel;
 
-  private constructor(kind: TokenizerKind, vocab: readonly string[], extraSpecials: readonly string[] = [], bpe?: BpeModel) {
+  protected constructor(kind: TokenizerKind, vocab: readonly string[], extraSpecials: readonly string[] = [], bpe?: BpeModel) {
     this.kind = kind;
     this.bpe = bpe;
     this.vocab = Object.freeze([...vocab]);

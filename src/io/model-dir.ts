@@ -4,6 +4,7 @@ import { resolveConfig, type ModelConfig, type ModelConfigInput } from '../confi
 import type { DataProvenance } from '../data/spec.js';
 import { checkpointWeightHashes, readChecksums, sha256 } from './checkpoint.js';
 import { MODEL_JSON, readModelDescription, readWeights, WEIGHTS_BIN, type ModelDescription } from './model-files.js';
+import { tokenizerFromJSON } from '../data/hf-tokenizer.js';
 import { Tokenizer } from '../data/tokenizer.js';
 import { ModelFormatError } from '../errors.js';
 import type { TrainingArgs, ValidationRecord } from './run-record.js';
@@ -84,7 +85,10 @@ export function readTokenizers(dir: string): { source: Tokenizer; target: Tokeni
 export function parseTokenizers(bytes: Buffer, path: string): { source: Tokenizer; target: Tokenizer } {
   const json = parseJsonFile(bytes, path) as { source?: unknown; target?: unknown };
   try {
-    return { source: Tokenizer.fromJSON(json?.source), target: Tokenizer.fromJSON(json?.target) };
+    const source = tokenizerFromJSON(json?.source);
+    // An imported checkpoint has one vocabulary, saved as both source and target: read it once.
+    const target = JSON.stringify(json?.target) === JSON.stringify(json?.source) ? source : tokenizerFromJSON(json?.target);
+    return { source, target };
   } catch (error) {
     throw new ModelFormatError(`${path}: ${(error as Error).message}`, { cause: error });
   }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { compactConfig } from '../config.js';
 import { AtencaoLayer, type Kwargs, type LayerOutput } from './base.js';
 import { blockArgs, type BlockArgs } from './encoder-layer.js';
 import { FeedForward } from './feed-forward.js';
@@ -59,14 +60,15 @@ export class DecoderLayer extends AtencaoLayer {
   constructor(args: BlockArgs) {
     super(args);
     this.args = blockArgs(args);
-    const { dModel, numHeads, dFF, dropout, activation } = this.args;
+    const { dModel, numHeads, dFF, dropout, activation, geluApproximation } = this.args;
     const keyDim = dModel / numHeads;
     this.selfAttention = this.child('self_attention', new MultiHeadAttention({ name: `${this.name}_self_attention`, numHeads, keyDim, dropout }));
     this.crossAttention = this.child('cross_attention', new MultiHeadAttention({ name: `${this.name}_cross_attention`, numHeads, keyDim, dropout }));
-    this.feedForward = this.child('feed_forward', new FeedForward({ name: `${this.name}_feed_forward`, dFF, activation, dropout }));
-    this.norm1 = this.child('norm1', new LayerNorm({ name: `${this.name}_norm1` }));
-    this.norm2 = this.child('norm2', new LayerNorm({ name: `${this.name}_norm2` }));
-    this.norm3 = this.child('norm3', new LayerNorm({ name: `${this.name}_norm3` }));
+    this.feedForward = this.child('feed_forward', new FeedForward({ name: `${this.name}_feed_forward`, dFF, activation, geluApproximation, dropout }));
+    const epsilon = this.args.layerNormEpsilon;
+    this.norm1 = this.child('norm1', new LayerNorm({ name: `${this.name}_norm1`, epsilon }));
+    this.norm2 = this.child('norm2', new LayerNorm({ name: `${this.name}_norm2`, epsilon }));
+    this.norm3 = this.child('norm3', new LayerNorm({ name: `${this.name}_norm3`, epsilon }));
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -155,7 +157,7 @@ export class DecoderLayer extends AtencaoLayer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), ...this.args };
+    return { ...super.getConfig(), ...compactConfig(this.args) };
   }
 }
 tf.serialization.registerClass(DecoderLayer);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Activation, NormPlacement } from '../config.js';
+import { compactConfig, type Activation, type GeluApproximation, type NormPlacement } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { AtencaoLayer, type Kwargs, type LayerArgs, type LayerOutput } from './base.js';
 import { FeedForward } from './feed-forward.js';
@@ -16,6 +16,10 @@ export interface BlockArgs extends LayerArgs {
   dropout?: number;
   activation?: Activation;
   normPlacement?: NormPlacement;
+  /** Epsilon of the block's layer norms. Default: 1e-5. */
+  layerNormEpsilon?: number;
+  /** GELU's form when activation is 'gelu'. Default: 'tanh'. */
+  geluApproximation?: GeluApproximation;
 }
 
 export interface EncoderLayerArgs extends BlockArgs {
@@ -56,11 +60,12 @@ export class EncoderLayer extends AtencaoLayer {
   constructor(args: EncoderLayerArgs) {
     super(args);
     this.args = { ...blockArgs(args), causal: args.causal ?? false };
-    const { dModel, numHeads, dFF, dropout, activation } = this.args;
+    const { dModel, numHeads, dFF, dropout, activation, geluApproximation } = this.args;
     this.selfAttention = this.child('self_attention', new MultiHeadAttention({ name: `${this.name}_self_attention`, numHeads, keyDim: dModel / numHeads, dropout }));
-    this.feedForward = this.child('feed_forward', new FeedForward({ name: `${this.name}_feed_forward`, dFF, activation, dropout }));
-    this.norm1 = this.child('norm1', new LayerNorm({ name: `${this.name}_norm1` }));
-    this.norm2 = this.child('norm2', new LayerNorm({ name: `${this.name}_norm2` }));
+    this.feedForward = this.child('feed_forward', new FeedForward({ name: `${this.name}_feed_forward`, dFF, activation, geluApproximation, dropout }));
+    const epsilon = this.args.layerNormEpsilon;
+    this.norm1 = this.child('norm1', new LayerNorm({ name: `${this.name}_norm1`, epsilon }));
+    this.norm2 = this.child('norm2', new LayerNorm({ name: `${this.name}_norm2`, epsilon }));
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -123,7 +128,7 @@ export class EncoderLayer extends AtencaoLayer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), ...this.args };
+    return { ...super.getConfig(), ...compactConfig(this.args) };
   }
 }
 tf.serialization.registerClass(EncoderLayer);
@@ -142,5 +147,7 @@ export function blockArgs(args: BlockArgs): Required<Omit<BlockArgs, keyof Layer
     dropout: args.dropout ?? 0,
     activation: args.activation ?? 'relu',
     normPlacement: args.normPlacement ?? 'pre',
+    layerNormEpsilon: args.layerNormEpsilon ?? 1e-5,
+    geluApproximation: args.geluApproximation ?? 'tanh',
   };
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Activation } from '../config.js';
+import type { Activation, GeluApproximation } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { AtencaoLayer, dropout, glorot, lastDim, zeros, type Kwargs, type LayerArgs, type LayerOutput, type LayerVariable } from './base.js';
 import { positiveInt } from './qkv-projection.js';
@@ -9,6 +9,8 @@ export interface FeedForwardArgs extends LayerArgs {
   dFF: number;
   /** 'relu' (the paper) or 'gelu' (tanh approximation, as in GPT-2). Default: 'relu'. */
   activation?: Activation;
+  /** GELU's form: 'tanh' (GPT-2) or 'none', exact with erf (BERT). Default: 'tanh'. */
+  geluApproximation?: GeluApproximation;
   /** Dropout on the hidden activations during training. Default: 0. */
   dropout?: number;
 }
@@ -18,6 +20,7 @@ export class FeedForward extends AtencaoLayer {
   static className = 'FeedForward';
   readonly dFF: number;
   readonly activation: Activation;
+  readonly geluApproximation: GeluApproximation;
   readonly dropoutRate: number;
   w1!: LayerVariable;
   b1!: LayerVariable;
@@ -30,6 +33,10 @@ export class FeedForward extends AtencaoLayer {
     this.activation = args.activation ?? 'relu';
     if (this.activation !== 'relu' && this.activation !== 'gelu') {
       throw new ConfigError(`activation ('${String(args.activation)}') must be one of relu, gelu`);
+    }
+    this.geluApproximation = args.geluApproximation ?? 'tanh';
+    if (this.geluApproximation !== 'tanh' && this.geluApproximation !== 'none') {
+      throw new ConfigError(`geluApproximation ('${String(args.geluApproximation)}') must be one of tanh, none`);
     }
     this.dropoutRate = args.dropout ?? 0;
   }
@@ -55,7 +62,7 @@ export class FeedForward extends AtencaoLayer {
   forward(x: tf.Tensor, options: { training?: boolean } = {}): LayerOutput {
     const output = tf.tidy(() => {
       const pre = tf.add(tf.matMul(x, this.w1.read()), this.b1.read()); // (B, T, d)·(d, dFF) + b1 → (B, T, dFF)
-      const hidden = this.activation === 'relu' ? tf.relu(pre) : gelu(pre);
+      const hidden = activate(pre, this.activation, this.geluApproximation);
       // Dropout (training only): zero a fraction of the hidden units, scale the rest by 1/(1 − rate).
       const dropped = dropout(hidden, this.dropoutRate, options.training);
       return tf.add(tf.matMul(dropped, this.w2.read()), this.b2.read()); // (B, T, dFF)·(dFF, d) + b2 → (B, T, d)
@@ -64,12 +71,24 @@ export class FeedForward extends AtencaoLayer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), dFF: this.dFF, activation: this.activation, dropout: this.dropoutRate };
+    const exact: tf.serialization.ConfigDict = this.geluApproximation === 'none' ? { geluApproximation: 'none' } : {};
+    return { ...super.getConfig(), dFF: this.dFF, activation: this.activation, dropout: this.dropoutRate, ...exact };
   }
 }
 tf.serialization.registerClass(FeedForward);
 
 const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** The feed-forward non-linearity by name. */
+export function activate(x: tf.Tensor, activation: Activation, approximation: GeluApproximation = 'tanh'): tf.Tensor {
+  if (activation === 'relu') return tf.relu(x);
+  return approximation === 'tanh' ? gelu(x) : geluExact(x);
+}
+
+/** GELU as defined, x·Φ(x) = 0.5·x·(1 + erf(x/√2)): BERT's "gelu". */
+export function geluExact(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
+}
 
 /** GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). x·x·x is ~9× faster than pow here. */
 export function gelu(x: tf.Tensor): tf.Tensor {

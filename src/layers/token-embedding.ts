@@ -6,6 +6,8 @@ import { positiveInt } from './qkv-projection.js';
 export interface TokenEmbeddingArgs extends LayerArgs {
   vocabSize: number;
   dModel: number;
+  /** Multiply by √dModel (the paper). GPT-2 and BERT do not. Default: true. */
+  scale?: boolean;
 }
 
 /**
@@ -16,12 +18,14 @@ export class TokenEmbedding extends AtencaoLayer {
   static className = 'TokenEmbedding';
   readonly vocabSize: number;
   readonly dModel: number;
+  readonly scale: boolean;
   table!: LayerVariable;
 
   constructor(args: TokenEmbeddingArgs) {
     super(args);
     this.vocabSize = positiveInt('vocabSize', args.vocabSize);
     this.dModel = positiveInt('dModel', args.dModel);
+    this.scale = args.scale ?? true;
   }
 
   override build(_inputShape: tf.Shape | tf.Shape[]): void {
@@ -42,7 +46,10 @@ export class TokenEmbedding extends AtencaoLayer {
   /** ids (B, T) int32 → (B, T, d). */
   forward(ids: tf.Tensor): LayerOutput {
     if (ids.dtype !== 'int32') throw new ShapeError(`${this.name}: token ids must be int32, got ${ids.dtype}`);
-    return { output: tf.tidy(() => tf.mul(tf.gather(this.table.read(), ids), Math.sqrt(this.dModel))) }; // (B, T, d)
+    return { output: tf.tidy(() => {
+      const vectors = tf.gather(this.table.read(), ids); // (B, T, d)
+      return this.scale ? tf.mul(vectors, Math.sqrt(this.dModel)) : vectors;
+    }) };
   }
 
   /** h (…, d) · tableᵀ → (…, vocabSize): scores for every token, with this layer's matrix. */
@@ -51,7 +58,7 @@ export class TokenEmbedding extends AtencaoLayer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), vocabSize: this.vocabSize, dModel: this.dModel };
+    return { ...super.getConfig(), vocabSize: this.vocabSize, dModel: this.dModel, ...(this.scale ? {} : { scale: false }) };
   }
 }
 tf.serialization.registerClass(TokenEmbedding);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Arch, ModelConfig } from '../config.js';
+import { compactConfig, type Arch, type ModelConfig } from '../config.js';
 import { ShapeError } from '../errors.js';
 import { AtencaoLayer, type Kwargs } from '../layers/base.js';
 import { maskedCrossEntropy } from './loss.js';
@@ -26,7 +26,8 @@ export abstract class ModelBase<C extends ModelConfig> extends AtencaoLayer impl
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), ...this.config };
+    // Interchange fields at their defaults are left out: trained models save as they always have.
+    return { ...super.getConfig(), ...compactConfig(this.config) };
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {

@@ -47,6 +47,10 @@ export class DecoderOnly extends ModelBase<DecoderConfig> {
         normPlacement: c.normPlacement,
         maxLen: c.maxLen,
         positionalEncoding: c.positionalEncoding,
+        layerNormEpsilon: c.layerNormEpsilon,
+        scaleEmbeddings: c.scaleEmbeddings,
+        embeddingNorm: c.embeddingNorm,
+        geluApproximation: c.geluApproximation,
       }),
     );
   }

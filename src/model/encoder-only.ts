@@ -4,6 +4,8 @@ import { paddingMask } from '../attention/masks.js';
 import { normalizeConfigKeys, resolveConfig, type EncoderConfig, type EncoderConfigInput } from '../config.js';
 import { ShapeError } from '../errors.js';
 import { glorot, zeros, type Kwargs, type LayerArgs, type LayerVariable } from '../layers/base.js';
+import { activate } from '../layers/feed-forward.js';
+import { LayerNorm } from '../layers/layer-norm.js';
 import { ModelBase, splitLayerArgs } from './base.js';
 import { notPadding } from './loss.js';
 import type { AttentionInputs, AttentionWeights, Batch, ForwardOptions, Objective, Scored } from './model.js';
@@ -26,6 +28,10 @@ export class EncoderOnly extends ModelBase<EncoderConfig> {
   /** Masked-LM projection (d, V); absent when tied to the token embedding. */
   outputKernel?: LayerVariable;
   outputBias!: LayerVariable;
+  /** BERT's masked-LM transform before the projection: dense (d, d) + activation + layer norm, when the config asks for it. */
+  transformKernel?: LayerVariable;
+  transformBias?: LayerVariable;
+  transformNorm?: LayerNorm;
   /** [CLS] classifier (d, C) and (C), when numClasses > 0. */
   classifierKernel?: LayerVariable;
   classifierBias?: LayerVariable;
@@ -50,8 +56,15 @@ export class EncoderOnly extends ModelBase<EncoderConfig> {
         normPlacement: c.normPlacement,
         maxLen: c.maxLen,
         positionalEncoding: c.positionalEncoding,
+        layerNormEpsilon: c.layerNormEpsilon,
+        scaleEmbeddings: c.scaleEmbeddings,
+        embeddingNorm: c.embeddingNorm,
+        geluApproximation: c.geluApproximation,
       }),
     );
+    if (c.maskedLmTransform === true) {
+      this.transformNorm = this.child('mlm_norm', new LayerNorm({ name: `${this.name}_mlm_norm`, epsilon: c.layerNormEpsilon }));
+    }
   }
 
   override build(_inputShape?: tf.Shape | tf.Shape[]): void {
@@ -59,6 +72,11 @@ export class EncoderOnly extends ModelBase<EncoderConfig> {
     this.buildChild(this.encoder, [null, null]);
     if (!c.tieEmbeddings) this.outputKernel = this.weight('output_kernel', [c.dModel, c.vocabSize], glorot());
     this.outputBias = this.weight('output_bias', [c.vocabSize], zeros());
+    if (this.transformNorm) {
+      this.transformKernel = this.weight('mlm_dense_kernel', [c.dModel, c.dModel], glorot());
+      this.transformBias = this.weight('mlm_dense_bias', [c.dModel], zeros());
+      this.buildChild(this.transformNorm, [null, null, c.dModel]);
+    }
     if (c.numClasses > 0) {
       this.classifierKernel = this.weight('classifier_kernel', [c.dModel, c.numClasses], glorot());
       this.classifierBias = this.weight('classifier_bias', [c.numClasses], zeros());
@@ -84,9 +102,10 @@ export class EncoderOnly extends ModelBase<EncoderConfig> {
   /** Contextual vectors (…, d) → masked-LM logits over the vocabulary (…, V). */
   predictTokens(hidden: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
+      const h = this.transformNorm ? this.transformNorm.forward(activate(tf.add(tf.matMul(hidden, this.transformKernel!.read()), this.transformBias!.read()), this.config.activation, this.config.geluApproximation)).output : hidden; // (…, d)
       const bias = this.outputBias.read();
-      if (this.outputKernel) return tf.add(tf.matMul(hidden, this.outputKernel.read()), bias); // (…, d)·(d, V) + (V)
-      return tf.add(this.encoder.embedding.unembed(hidden), bias);
+      if (this.outputKernel) return tf.add(tf.matMul(h, this.outputKernel.read()), bias); // (…, d)·(d, V) + (V)
+      return tf.add(this.encoder.embedding.unembed(h), bias);
     });
   }
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { registerLayerClass } from '../layers/registry.js';
-import type { PositionalEncodingKind } from '../config.js';
+import { compactConfig, type PositionalEncodingKind } from '../config.js';
 import { AtencaoLayer, dropout, type Kwargs, type LayerArgs, type LayerOutput } from '../layers/base.js';
 import { DecoderLayer, type LayerCache } from '../layers/decoder-layer.js';
 import { blockArgs, EncoderLayer, type BlockArgs } from '../layers/encoder-layer.js';
@@ -15,6 +15,10 @@ export interface StackArgs extends BlockArgs {
   numLayers: number;
   maxLen: number;
   positionalEncoding?: PositionalEncodingKind;
+  /** Multiply token embeddings by √dModel. Default: true. */
+  scaleEmbeddings?: boolean;
+  /** Layer norm on embeddings + positions before the first block (BERT). Default: false. */
+  embeddingNorm?: boolean;
 }
 
 export interface StackCallArgs {
@@ -33,6 +37,7 @@ abstract class Stack<L extends EncoderLayer | DecoderLayer> extends AtencaoLayer
   readonly positions: PositionalEncoding;
   readonly blocks: L[];
   readonly finalNorm?: LayerNorm;
+  readonly embeddingNorm?: LayerNorm;
 
   constructor(args: StackArgs, makeBlock: (args: BlockArgs) => L) {
     super(args);
@@ -43,15 +48,20 @@ abstract class Stack<L extends EncoderLayer | DecoderLayer> extends AtencaoLayer
       numLayers: positiveInt('numLayers', args.numLayers),
       maxLen: positiveInt('maxLen', args.maxLen),
       positionalEncoding: args.positionalEncoding ?? 'sinusoidal',
+      scaleEmbeddings: args.scaleEmbeddings ?? true,
+      embeddingNorm: args.embeddingNorm ?? false,
     };
-    const { vocabSize, dModel, maxLen, positionalEncoding, numLayers } = this.stackArgs;
-    this.embedding = this.child('embedding', new TokenEmbedding({ name: `${this.name}_embedding`, vocabSize, dModel }));
+    const { vocabSize, dModel, maxLen, positionalEncoding, numLayers, scaleEmbeddings, layerNormEpsilon: epsilon } = this.stackArgs;
+    this.embedding = this.child('embedding', new TokenEmbedding({ name: `${this.name}_embedding`, vocabSize, dModel, scale: scaleEmbeddings }));
     this.positions = this.child('positions', new PositionalEncoding({ name: `${this.name}_positions`, maxLen, kind: positionalEncoding }));
     this.blocks = Array.from({ length: numLayers }, (_, i) =>
       this.child(`layer_${i}`, makeBlock({ ...block, name: `${this.name}_layer_${i}` })),
     );
     if (block.normPlacement === 'pre') {
-      this.finalNorm = this.child('final_norm', new LayerNorm({ name: `${this.name}_final_norm` }));
+      this.finalNorm = this.child('final_norm', new LayerNorm({ name: `${this.name}_final_norm`, epsilon }));
+    }
+    if (this.stackArgs.embeddingNorm) {
+      this.embeddingNorm = this.child('embedding_norm', new LayerNorm({ name: `${this.name}_embedding_norm`, epsilon }));
     }
   }
 
@@ -61,6 +71,7 @@ abstract class Stack<L extends EncoderLayer | DecoderLayer> extends AtencaoLayer
     this.buildChild(this.positions, hidden);
     for (const block of this.blocks) this.buildChild(block, blockShape);
     if (this.finalNorm) this.buildChild(this.finalNorm, hidden);
+    if (this.embeddingNorm) this.buildChild(this.embeddingNorm, hidden);
     this.built = true;
   }
 
@@ -68,7 +79,8 @@ abstract class Stack<L extends EncoderLayer | DecoderLayer> extends AtencaoLayer
   embed(ids: tf.Tensor, training: boolean | undefined, offset = 0): tf.Tensor {
     return tf.tidy(() => {
       const x = this.positions.forward(this.embedding.forward(ids).output, { offset }).output;
-      return dropout(x, this.stackArgs.dropout, training);
+      const normed = this.embeddingNorm ? this.embeddingNorm.forward(x).output : x;
+      return dropout(normed, this.stackArgs.dropout, training);
     });
   }
 
@@ -78,7 +90,7 @@ abstract class Stack<L extends EncoderLayer | DecoderLayer> extends AtencaoLayer
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), ...this.stackArgs };
+    return { ...super.getConfig(), ...compactConfig(this.stackArgs) };
   }
 }
 

@@ -59,6 +59,10 @@ export class Transformer extends ModelBase<EncoderDecoderConfig> {
       normPlacement: c.normPlacement,
       maxLen: c.maxLen,
       positionalEncoding: c.positionalEncoding,
+      layerNormEpsilon: c.layerNormEpsilon,
+      scaleEmbeddings: c.scaleEmbeddings,
+      embeddingNorm: c.embeddingNorm,
+      geluApproximation: c.geluApproximation,
     };
     this.encoder = this.child('encoder', new Encoder({ ...shared, name: `${this.name}_encoder`, vocabSize: c.srcVocabSize, numLayers: c.numEncoderLayers }));
     this.decoder = this.child('decoder', new Decoder({ ...shared, name: `${this.name}_decoder`, vocabSize: c.tgtVocabSize, numLayers: c.numDecoderLayers }));
