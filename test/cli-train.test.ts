@@ -115,10 +115,14 @@ describe('atencao train and eval on a small corpus', () => {
       expect(tokenizers[side].vocab.length).toBeLessThanOrEqual(300);
       expect(tokenizers[side].bpe.merges.length).toBeGreaterThan(0);
     }
-    // A word the corpus never had is spelled in subwords and bytes, never <unk>.
+    // A word the corpus never had is spelled in subwords and bytes, never <unk>; the characters
+    // the corpus never had ("Z", "é", "-": its Portuguese has "ê" but no "é") are named.
     const t = run('translate', '--model', out, '--json', 'um Zé-ninguém');
     expect(t.status, t.stderr).toBe(0);
-    expect(JSON.parse(t.stdout).unknown).toEqual([]);
+    expect(JSON.parse(t.stdout).unknown).toEqual(['Z', 'é', '-']);
+    expect(JSON.parse(t.stdout).output).not.toContain('<unk>');
+    const plain = run('translate', '--model', out, 'um Zé-ninguém');
+    expect(plain.stderr).toContain('warning: characters the model never saw in training, read as bytes: Z, é, -');
     expectCleanError(run('train', '--data', corpus, '--tokenizer', 'word', '--vocab-size', '300', '--out', join(dir, 'x')), 2, '--vocab-size goes with --tokenizer bpe');
   });
 

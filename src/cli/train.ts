@@ -27,6 +27,10 @@ interface TrainArgs {
   'valid-fraction'?: number;
   tokenizer?: string;
   'vocab-size'?: number;
+  'min-count'?: number;
+  'max-vocab'?: number;
+  lowercase?: boolean;
+  'fold-accents'?: boolean;
   symbols?: number;
   lengths?: string;
   size?: number;
@@ -75,7 +79,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   describe: 'Train a model on a task or a corpus and save it to a folder',
   builder: (y: Argv) =>
     y
-      .group(['arch', 'task', 'data', 'source', 'target', 'valid', 'test', 'valid-fraction', 'tokenizer', 'vocab-size', 'symbols', 'lengths', 'size'], 'Data:')
+      .group(['arch', 'task', 'data', 'source', 'target', 'valid', 'test', 'valid-fraction', 'tokenizer', 'vocab-size', 'min-count', 'max-vocab', 'lowercase', 'fold-accents', 'symbols', 'lengths', 'size'], 'Data:')
       .option('arch', {
         type: 'string',
         choices: ARCHS,
@@ -94,6 +98,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('valid-fraction', { type: 'number', describe: 'Fraction of --data held out for validation, and for testing [default: 0.05 each, at most 1,000 pairs]' })
       .option('tokenizer', { type: 'string', choices: ['char', 'word', 'bpe'], describe: 'Tokens of --data: characters, words, or subwords learned by byte-pair encoding (no input is ever unknown; spacing restored exactly) [default: bpe]' })
       .option('vocab-size', { type: 'number', describe: 'With --tokenizer bpe: vocabulary size per language, reserved and 256 byte tokens included [default: 4000]' })
+      .option('min-count', { type: 'number', describe: 'With --tokenizer word: words seen fewer times become <unk> in training, so the model learns what to do with unknown words [default: 2]' })
+      .option('max-vocab', { type: 'number', describe: 'With --tokenizer word: keep at most this many tokens (the most frequent) per language' })
+      .option('lowercase', { type: 'boolean', describe: 'Read both sides lowercased (smaller vocabularies, "ELA" = "ela"); translations get their usual case back' })
+      .option('fold-accents', { type: 'boolean', describe: 'Read the source without accents, so "agua" and "água" are the same word' })
       .option('symbols', { type: 'number', describe: 'Synthetic tasks: distinct symbols [default: 10]' })
       .option('lengths', { type: 'string', describe: 'Synthetic tasks: sequence length N or MIN:MAX [default: 10]' })
       .option('size', { type: 'number', describe: 'pt-en, pt, referent: training examples to generate [default: 6000]' })
@@ -279,10 +287,17 @@ function dataSpec(args: TrainArgs, arch: Arch): DataSpec {
     const tokenizer = (args.tokenizer ?? 'bpe') as TokenizerKind;
     if (args['vocab-size'] !== undefined && tokenizer !== 'bpe') throw new UsageError('--vocab-size goes with --tokenizer bpe');
     positiveInt('vocab-size', args['vocab-size']);
+    for (const flag of ['min-count', 'max-vocab'] as const) {
+      if (args[flag] !== undefined && tokenizer !== 'word') throw new UsageError(`--${flag} goes with --tokenizer word`);
+      positiveInt(flag, args[flag]);
+    }
+    if ((args.lowercase !== undefined || args['fold-accents'] !== undefined) && kind !== 'corpus') throw new UsageError('--lowercase and --fold-accents go with translation pairs');
+    const words = tokenizer === 'word' ? { minCount: args['min-count'] ?? 2, ...(args['max-vocab'] !== undefined ? { maxVocab: args['max-vocab'] } : {}) } : {};
+    const form = { ...(args.lowercase === true ? { lowercase: true } : {}), ...(args['fold-accents'] === true ? { foldAccents: true } : {}) };
     if (args.test !== undefined && kind !== 'corpus') throw new UsageError('--test goes with a translation corpus (--arch encoder-decoder)');
-    return { kind, file, ...(args.target !== undefined ? { target: args.target } : {}), valid: args.valid, ...(args.test !== undefined ? { test: args.test } : {}), validFraction: args['valid-fraction'], tokenizer, ...(args['vocab-size'] !== undefined ? { vocabSize: args['vocab-size'] } : {}) } as DataSpec;
+    return { kind, file, ...(args.target !== undefined ? { target: args.target } : {}), valid: args.valid, ...(args.test !== undefined ? { test: args.test } : {}), validFraction: args['valid-fraction'], tokenizer, ...(args['vocab-size'] !== undefined ? { vocabSize: args['vocab-size'] } : {}), ...(kind === 'corpus' ? { ...words, ...form } : {}) } as DataSpec;
   }
-  for (const flag of ['valid', 'test', 'valid-fraction', 'tokenizer', 'vocab-size'] as const) {
+  for (const flag of ['valid', 'test', 'valid-fraction', 'tokenizer', 'vocab-size', 'min-count', 'max-vocab', 'lowercase', 'fold-accents'] as const) {
     if (args[flag] !== undefined) throw new UsageError(`--${flag} goes with --data or --source/--target, not --task`);
   }
   if (args.task === 'pt-en' || args.task === 'pt' || args.task === 'referent') {

@@ -29,6 +29,13 @@ export type DataSpec =
       validFraction?: number;
       tokenizer: TokenizerKind;
       vocabSize?: number;
+      /** Word tokens: leave out words seen fewer times (they train <unk>), keep at most this many. */
+      minCount?: number;
+      maxVocab?: number;
+      /** Both sides read lowercased; output gets its usual case back. */
+      lowercase?: boolean;
+      /** The source side read without accents. */
+      foldAccents?: boolean;
     }
   /** A user's plain text, one example per line (decoder: language model; encoder: masked LM). */
   | { kind: 'text'; file: string; valid?: string; validFraction?: number; tokenizer: TokenizerKind; vocabSize?: number };

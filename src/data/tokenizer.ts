@@ -1,5 +1,6 @@
 import { ConfigError, ModelFormatError } from '../errors.js';
 import { BpeModel, BYTE_TOKENS, trainBpe, type BpeModelJSON } from './bpe.js';
+import { checkTextForm, learnCasing, normalizeText, restoreCase, type TextForm } from './case.js';
 
 export const PAD = '<pad>';
 export const BOS = '<bos>';
@@ -28,6 +29,8 @@ export interface TokenizerJSON {
   extraSpecials?: string[];
   /** bpe: the characters kept and the merges, in the order learned (see data/bpe.ts). */
   bpe?: BpeModelJSON;
+  /** Lowercased and/or accent-folded text, and how to give case back (see data/case.ts). */
+  form?: TextForm;
 }
 
 export interface BuildOptions {
@@ -39,6 +42,17 @@ export interface BuildOptions {
   extraSpecials?: readonly string[];
   /** bpe: the vocabulary size to learn, reserved and byte tokens included. Default 4,000. */
   vocabSize?: number;
+  /** Read text lowercased; decoded text gets the usual case of its words back (learned from `texts`). */
+  lowercase?: boolean;
+  /** Read text without accents ("água" = "agua"); for the input side (output keeps what it learned). */
+  foldAccents?: boolean;
+}
+
+/** The text form the options ask for, with its case table learned from the texts. */
+function textForm(texts: readonly string[], options: BuildOptions): TextForm {
+  const lowercase = options.lowercase === true;
+  const foldAccents = options.foldAccents === true;
+  return { lowercase, foldAccents, ...(lowercase ? learnCasing(texts, foldAccents) : {}) };
 }
 
 /**
@@ -68,10 +82,13 @@ export class Tokenizer {
   private readonly ids: ReadonlyMap<string, number>;
   /** bpe: the learned merges. */
   private readonly bpe?: BpeModel;
+  /** Lowercasing (case given back on output) and accent folding, when the vocabulary was built so. */
+  readonly form?: TextForm;
 
-  protected constructor(kind: TokenizerKind, vocab: readonly string[], extraSpecials: readonly string[] = [], bpe?: BpeModel) {
+  protected constructor(kind: TokenizerKind, vocab: readonly string[], extraSpecials: readonly string[] = [], bpe?: BpeModel, form?: TextForm) {
     this.kind = kind;
     this.bpe = bpe;
+    if (form !== undefined && (form.lowercase === true || form.foldAccents === true)) this.form = form;
     this.vocab = Object.freeze([...vocab]);
     this.extraSpecials = Object.freeze([...extraSpecials]);
     this.ids = new Map(vocab.map((token, id) => [token, id]));
@@ -99,7 +116,13 @@ export class Tokenizer {
     }
     const extra = [...(options.extraSpecials ?? [])];
     const reserved = [...SPECIALS, ...extra];
-    if (kind === 'bpe') return Tokenizer.buildBpe(texts, reserved, extra, options.vocabSize ?? 4000, minCount);
+    let form: TextForm | undefined;
+    if (options.lowercase === true || options.foldAccents === true) {
+      const list = [...texts];
+      form = textForm(list, options);
+      texts = list.map((t) => normalizeText(t, form));
+    }
+    if (kind === 'bpe') return Tokenizer.buildBpe(texts, reserved, extra, options.vocabSize ?? 4000, minCount, form);
     const tokenizer = new Tokenizer(kind, reserved);
     // A Map iterates in insertion order, i.e. first appearance; the stable sort keeps it for ties.
     const counts = new Map<string, number>();
@@ -111,19 +134,19 @@ export class Tokenizer {
       .sort((a, b) => b[1] - a[1])
       .slice(0, maxVocab - reserved.length)
       .map(([token]) => token);
-    return new Tokenizer(kind, [...reserved, ...ranked], extra);
+    return new Tokenizer(kind, [...reserved, ...ranked], extra, undefined, form);
   }
 
   /**
    * Subwords learned by byte-pair encoding: the reserved tokens, the 256 byte tokens (the fallback
    * for any character), then the characters and merges learned, up to `vocabSize` ids.
    */
-  private static buildBpe(texts: Iterable<string>, reserved: string[], extra: string[], vocabSize: number, minCount: number): Tokenizer {
+  private static buildBpe(texts: Iterable<string>, reserved: string[], extra: string[], vocabSize: number, minCount: number, form: TextForm | undefined): Tokenizer {
     const floor = reserved.length + BYTE_TOKENS.length + 1;
     if (!Number.isInteger(vocabSize) || vocabSize < floor) throw new ConfigError(`vocabSize (${vocabSize}) must be an integer of at least ${floor} (reserved and byte tokens, and one more)`);
     const json = trainBpe(texts, { symbols: vocabSize - reserved.length - BYTE_TOKENS.length, minCharCount: Math.max(2, minCount) });
     const bpe = new BpeModel(json);
-    return new Tokenizer('bpe', [...reserved, ...BYTE_TOKENS, ...bpe.symbols()], extra, bpe);
+    return new Tokenizer('bpe', [...reserved, ...BYTE_TOKENS, ...bpe.symbols()], extra, bpe, form);
   }
 
   /** Read a saved tokenizer; any structural problem is a `ModelFormatError` naming it. */
@@ -131,7 +154,8 @@ export class Tokenizer {
     if (typeof json !== 'object' || json === null || Array.isArray(json)) {
       throw new ModelFormatError(`tokenizer must be a JSON object (got ${show(json)})`);
     }
-    const { kind, version, vocab, extraSpecials = [], bpe } = json as Record<string, unknown>;
+    const { kind, version, vocab, extraSpecials = [], bpe, form: savedForm } = json as Record<string, unknown>;
+    const form = checkTextForm(savedForm, (m) => new ModelFormatError(m));
     if (kind !== 'char' && kind !== 'word' && kind !== 'bpe') throw new ModelFormatError(`tokenizer kind (${show(kind)}) must be 'char', 'word' or 'bpe'`);
     if (version !== 1) throw new ModelFormatError(`tokenizer version (${show(version)}) must be 1`);
     if (!Array.isArray(vocab)) throw new ModelFormatError(`tokenizer vocab (${show(vocab)}) must be an array of strings`);
@@ -149,19 +173,20 @@ export class Tokenizer {
       if (earlier !== undefined) throw new ModelFormatError(`tokenizer vocab has ${show(token)} twice (ids ${earlier} and ${id})`);
       first.set(token, id);
     });
-    if (kind !== 'bpe') return new Tokenizer(kind, vocab as string[], extraSpecials as string[]);
+    if (kind !== 'bpe') return new Tokenizer(kind, vocab as string[], extraSpecials as string[], undefined, form);
     const model = new BpeModel(checkBpe(bpe));
     const expected = [...SPECIALS, ...(extraSpecials as string[]), ...BYTE_TOKENS, ...model.symbols()];
     const differs = expected.findIndex((t, i) => vocab[i] !== t);
     if (differs >= 0 || expected.length !== vocab.length) {
       throw new ModelFormatError(`tokenizer vocab does not match its bpe merges (first difference at id ${differs >= 0 ? differs : Math.min(expected.length, vocab.length)})`);
     }
-    return new Tokenizer(kind, vocab as string[], extraSpecials as string[], model);
+    return new Tokenizer(kind, vocab as string[], extraSpecials as string[], model, form);
   }
 
   toJSON(): TokenizerJSON {
     const json: TokenizerJSON = { kind: this.kind, vocab: [...this.vocab], version: 1 };
     if (this.extraSpecials.length > 0) json.extraSpecials = [...this.extraSpecials];
+    if (this.form !== undefined) json.form = this.form;
     if (this.bpe !== undefined) json.bpe = { alphabet: [...this.bpe.json.alphabet], merges: this.bpe.json.merges.map(([a, b]) => [a, b]) };
     return json;
   }
@@ -172,7 +197,7 @@ export class Tokenizer {
 
   /** Split text into tokens (no ids yet). */
   tokenize(text: string): string[] {
-    const normal = text.normalize('NFC');
+    const normal = normalizeText(text, this.form);
     if (this.kind === 'char') return [...normal];
     if (this.bpe !== undefined) return this.bpe.tokenize(normal);
     return normal.match(WORD_TOKEN) ?? [];
@@ -205,7 +230,10 @@ export class Tokenizer {
 
   /** Ids → text: characters concatenated, or words joined by single spaces except around punctuation. */
   decode(ids: readonly number[]): string {
-    const tokens = this.tokensOf(ids);
+    return restoreCase(this.joinTokens(this.tokensOf(ids)), this.form);
+  }
+
+  private joinTokens(tokens: string[]): string {
     if (this.kind === 'char') return tokens.join('');
     if (this.bpe !== undefined) return this.bpe.detokenize(tokens).trim();
     let text = '';
@@ -222,7 +250,7 @@ export class Tokenizer {
    * training rarely or never showed). Distinct, in order of appearance.
    */
   unseen(text: string): string[] {
-    const found = this.bpe !== undefined ? [...text.normalize('NFC')].filter((c) => !/\s/u.test(c) && !this.bpe!.knows(c)) : this.tokenize(text).filter((t) => this.id(t) === UNK_ID);
+    const found = this.bpe !== undefined ? [...normalizeText(text, this.form)].filter((c) => !/\s/u.test(c) && !this.bpe!.knows(c)) : this.tokenize(text).filter((t) => this.id(t) === UNK_ID);
     return [...new Set(found)];
   }
 

@@ -91,8 +91,9 @@ function prepareCorpus(spec: Extract<DataSpec, { kind: 'corpus' }>, options: Pre
   const read = (file: string) => (spec.target !== undefined && file === spec.file ? readAlignedPairs(spec.file, spec.target) : readPairs(file));
   const { train, valid, test, sha256 } = corpusThreeSplits({ train: spec.file, valid: spec.valid, test: spec.test }, spec.validFraction, options.seed, reporter, read);
   warnIfChanged(spec.file, sha256, options, reporter);
-  const source = options.tokenizers?.source ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.source), { vocabSize: spec.vocabSize });
-  const target = options.tokenizers?.target ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.target), { vocabSize: spec.vocabSize });
+  const shared = { vocabSize: spec.vocabSize, minCount: spec.minCount, maxVocab: spec.maxVocab, lowercase: spec.lowercase };
+  const source = options.tokenizers?.source ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.source), { ...shared, foldAccents: spec.foldAccents });
+  const target = options.tokenizers?.target ?? Tokenizer.build(spec.tokenizer, train.map((p) => p.target), shared);
   const encoded = encodeAll({ train, valid, test }, source, target, options.maxLen, reporter);
   reporter.info(`${basename(spec.file)}: ${encoded.train.length} training, ${encoded.valid.length} validation and ${encoded.test!.length} test pairs; vocabularies ${source.size} → ${target.size} (${spec.tokenizer})`);
   return {
