@@ -3,6 +3,8 @@ import { UsageError } from '../errors.js';
 import { attentionLayers, attentionMaps, checkKinds, decoderPrompt, type ModelAttention } from '../infer/attention-maps.js';
 import { encoderIds } from '../infer/classify.js';
 import { loadModelDir, type LoadedModel } from '../infer/load.js';
+import { readFilm } from '../train/film.js';
+import { renderFilmHtml } from '../viz/film.js';
 import { renderHtml } from '../viz/html.js';
 import { ATTENTION_KINDS, attentionPanels, describeText, visibleText, type Panel } from '../viz/panels.js';
 import { renderSvg } from '../viz/svg.js';
@@ -11,7 +13,8 @@ import { backendOption, positiveInt, startBackend, writeOutput } from './options
 
 interface AttentionArgs {
   model: string;
-  text: string;
+  text?: string;
+  film: boolean;
   kind: string;
   layer?: number;
   head?: number;
@@ -29,7 +32,8 @@ export const attentionCommand: CommandModule<object, AttentionArgs> = {
   builder: (y) =>
     y
       .option('model', { type: 'string', demandOption: true, describe: 'Model folder made by atencao train' })
-      .option('text', { type: 'string', demandOption: true, describe: 'The source sentence (encoder–decoder), the prompt (decoder) or the sentence, [MASK] allowed (encoder)' })
+      .option('text', { type: 'string', describe: 'The source sentence (encoder–decoder), the prompt (decoder) or the sentence, [MASK] allowed (encoder)' })
+      .option('film', { type: 'boolean', default: false, describe: 'Play the film recorded while the model trained (train --film): --format html only' })
       .option('kind', {
         type: 'string',
         choices: [...ATTENTION_KINDS, 'all'],
@@ -46,9 +50,12 @@ export const attentionCommand: CommandModule<object, AttentionArgs> = {
       .option('backend', backendOption)
       .example('$0 attention --model models/pt-en --text "Ela derramou água da jarra para o copo até que ficasse cheio." --kind cross --layer 2', 'heatmaps in the terminal')
       .example('$0 attention --model models/pt-en --text "…" --format html --out attention.html', 'an interactive page')
+      .example('$0 attention --model models/copy --film --format html --out film.html', 'a page that plays the attention as the model learned (recorded by train --film)')
       .example('$0 attention --model models/gpt-pt --text "O menino derramou leite" --numbers', 'a decoder: causal self-attention over the prompt and what it writes')
       .example('$0 attention --model models/bert-pt --text "O menino bebeu [MASK] ." --format svg --out bert.svg', 'an encoder: bidirectional self-attention'),
   handler: async (args) => {
+    if (args.film) return playFilm(args);
+    if (args.text === undefined) throw new UsageError('--text is required (or --film, to play the film recorded in training)');
     positiveInt('layer', args.layer);
     positiveInt('head', args.head);
     if (String(args.text).trim() === '') throw new UsageError('--text is empty: there is nothing to show the attention of');
@@ -83,6 +90,15 @@ export const attentionCommand: CommandModule<object, AttentionArgs> = {
     }
   },
 };
+
+/** `--film`: the model folder's film.jsonl as a self-contained page. */
+function playFilm(args: AttentionArgs): void {
+  if (args.text !== undefined) throw new UsageError('--film plays the recorded probe: leave out --text');
+  if (args.format !== 'html') throw new UsageError(`--film needs --format html (got ${args.format})`);
+  const frames = readFilm(args.model);
+  const last = frames.at(-1)!;
+  writeOutput(renderFilmHtml({ title: `Attention of ${args.model} while it trained (${frames.length} frames, steps ${frames[0]!.step}–${last.step})`, frames }), args.out);
+}
 
 /** Tokens the model reads for `text` (special ones included), before any cut to maxLen. */
 function inputLength(loaded: LoadedModel, text: string): number {

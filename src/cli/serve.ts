@@ -4,7 +4,7 @@ import { isLoopback, startServer } from '../web/server.js';
 import { nonNegativeInt, startBackend } from './options.js';
 
 interface ServeArgs {
-  model: string;
+  model?: string;
   port: number;
   host: string;
   'allow-host'?: string[];
@@ -12,14 +12,15 @@ interface ServeArgs {
 
 export const serveCommand: CommandModule<object, ServeArgs> = {
   command: 'serve',
-  describe: 'Serve the page of a model of any family (translate, continue a prompt, read a sentence) with its attention explorer, to open in a browser',
+  describe: 'Serve the page of a model of any family (translate, continue a prompt, read a sentence) with its attention explorer and the training studio, to open in a browser',
   builder: (y) =>
     y
-      .option('model', { type: 'string', demandOption: true, describe: 'Model folder made by atencao train (any family)' })
+      .option('model', { type: 'string', describe: 'Model folder made by atencao train (any family); without it, the page trains its own (the Train view)' })
       .option('port', { type: 'number', default: 8080, describe: 'Port (0: any free port)' })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every network interface)' })
       .option('allow-host', { type: 'string', array: true, describe: 'Another name the page is reached by, e.g. behind a reverse proxy (requests naming any other host are refused)' })
       .example('$0 serve --model models/pt-en', 'then open http://127.0.0.1:8080/')
+      .example('$0 serve', 'the training studio alone: train a model in the browser, watch its attention form, download it')
       .example('$0 serve --model models/gpt-pt --port 8081', 'a decoder: the page continues prompts')
       .example('$0 serve --model models/bert-referent --port 0', 'an encoder: the page reads sentences, [MASK] allowed; any free port')
       .example('$0 serve --model models/pt-en --host 0.0.0.0 --allow-host atencao.example.org', 'reachable from the network, and by the name a proxy forwards'),
@@ -40,7 +41,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     if (!isLoopback(args.host)) {
       process.stderr.write(`warning: listening on ${args.host}, not only on this machine: anyone who can reach it can use the page and download the model files\n`);
     }
-    process.stderr.write(`serving ${args.model} at ${server.url} (Ctrl-C to stop)\n`);
+    process.stderr.write(`serving ${args.model ?? 'the training studio'} at ${server.url} (Ctrl-C to stop)\n`);
     const stop = () => {
       // Whatever the clients do (a request held half-sent), the process is gone within a second.
       setTimeout(() => process.exit(0), 1000).unref();

@@ -15,6 +15,7 @@ import { backendOption, nonNegativeInt, numberIn, positiveInt, positiveNumber, s
 import { formatSeconds, pct, ProgressReporter } from './progress.js';
 import { readRunConfig } from '../io/model-dir.js';
 import { checkResumeFlags } from './resume-flags.js';
+import { filmObserver } from '../train/film.js';
 
 interface TrainArgs {
   arch?: string;
@@ -68,11 +69,13 @@ interface TrainArgs {
   backend: string;
   json: boolean;
   'log-every'?: number;
+  film: boolean;
+  'film-every'?: number;
 }
 
 const TASKS = [...SYNTHETIC_TASKS, 'pt-en', 'pt', 'referent'];
 /** Flags that --resume may change; everything else comes from the run's config.json. */
-const RESUMABLE = new Set(['steps', 'until-exact', 'until-bleu', 'patience', 'valid-every', 'backend', 'out', 'resume', 'workers', 'stepper', 'json', 'log-every']);
+const RESUMABLE = new Set(['film', 'film-every', 'steps', 'until-exact', 'until-bleu', 'patience', 'valid-every', 'backend', 'out', 'resume', 'workers', 'stepper', 'json', 'log-every']);
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
@@ -144,9 +147,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         describe: 'How steps run: flat (SIMD Adam, one thread), parallel (flat Adam, batch split over --workers threads), device (tf.train.adam on the backend) [default: parallel on wasm/cpu with 2+ cores, else flat]',
       })
       .option('backend', backendOption)
-      .group(['json', 'log-every'], 'Log:')
+      .group(['json', 'log-every', 'film', 'film-every'], 'Log:')
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per logged step on stdout ({"event":"step", step, loss, tokensPerSecond, backend, …}), then each validation and the result; progress stays on stderr' })
       .option('log-every', { type: 'number', describe: 'Log every N steps with --json; a device backend reads its losses back this often [default: 10 on a device backend, else 1]' })
+      .option('film', { type: 'boolean', default: false, describe: 'Record a film: the attention of one fixed input every --film-every steps, into film.jsonl (play it with: atencao attention --model DIR --film --format html --out film.html)' })
+      .option('film-every', { type: 'number', describe: 'With --film: steps between frames (the film thins itself to at most 200 frames) [default: 50]' })
       .conflicts('task', 'data')
       .conflicts('task', 'source')
       .conflicts('data', 'source')
@@ -161,6 +166,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .example('$0 train --arch decoder --data book.txt --out models/gpt', 'a language model of your text')
       .example('$0 train --arch encoder --task referent --out models/bert-referent', 'BERT-style classifier: which container is full?')
       .example('$0 train --out models/copy --resume --steps 5000', 'continue a run')
+      .example('$0 train --task copy --out models/copy --film --film-every 10', 'record how the attention forms')
       .example('$0 train --task copy --out models/copy --backend webgpu --json --log-every 50', 'on a GPU, a JSON line every 50 steps'),
   handler: async (args) => {
     const given = explicitFlags(args);
@@ -179,7 +185,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     const progress = new ProgressReporter();
     const stop = interruptFlag(progress);
     const json = args.json ? jsonLog(info.name, logEvery ?? (isDeviceBackend(info.name) ? 10 : 1)) : undefined;
+    const filmEvery = positiveInt('film-every', args['film-every']) ?? 50;
+    if (args['film-every'] !== undefined && !args.film) throw new UsageError('--film-every goes with --film');
     const reporter: RunReporter = {
+      ...(args.film ? { observe: filmObserver({ every: filmEvery }) } : {}),
       info: (m) => progress.info(m),
       warn: (m) => progress.warn(m),
       step: (e) => {

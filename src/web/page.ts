@@ -1,18 +1,21 @@
+import { FILM_CSS, FILM_MARKUP, FILM_SCRIPT } from '../viz/film.js';
 import { EXPLORER_CSS, EXPLORER_MARKUP, EXPLORER_SCRIPT } from '../viz/html.js';
+import { STUDIO_CSS, STUDIO_MARKUP } from './studio-page.js';
 
 /**
  * The browser page. One page serves every family: app.js (the bundle of src/web/main.ts) reads the
  * served folder's config.json, learns the family and shows its part — translate (encoder–decoder),
  * continue a prompt (decoder), fill [MASK] and classify (encoder) — above the same attention
- * explorer as the HTML report.
+ * explorer as the HTML report. The Train view (studio-page.ts) trains a model in the page and
+ * plays its film; `chartCss` is the chart library's stylesheet, inlined.
  */
-export function webPage(): string {
+export function webPage(chartCss = ''): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>atencao — attention explorer</title>
+<title>atencao — attention explorer and training studio</title>
 <link rel="icon" href="data:,">
 <style>
 ${EXPLORER_CSS}
@@ -30,10 +33,14 @@ ${EXPLORER_CSS}
   [hidden] { display: none !important; }
   progress { width: 240px; vertical-align: middle; }
   #inspect-out svg { max-width: 100%; height: auto; }
+${FILM_CSS}${STUDIO_CSS}${chartCss}
 </style>
 </head>
 <body>
 <h1>atencao — attention explorer</h1>
+<nav class="views"><button type="button" id="view-explore" class="selected">Translate / Explore</button><button type="button" id="view-train">Train</button></nav>
+${STUDIO_MARKUP}
+<div id="explore-view">
 <p class="muted" id="about">A small transformer running in your browser with TensorFlow.js.</p>
 <p class="muted" id="model-info"></p>
 <div id="status"><span id="status-text">Loading…</span> <progress id="progress" max="1" value="0"></progress></div>
@@ -87,8 +94,11 @@ ${EXPLORER_CSS}
 </div>
 <div id="explorer" hidden>
 ${EXPLORER_MARKUP.replace('<label id="example-label">Sentence', '<label id="example-label">View')}</div>
+</div>
 <script>
 ${EXPLORER_SCRIPT}</script>
+<script>
+${FILM_SCRIPT}</script>
 <script type="module" src="app.js"></script>
 </body>
 </html>

@@ -10,8 +10,8 @@ import { loadModelFolder } from '../infer/load.js';
 import { readModelFolder, SERVED_FILES } from '../io/model-dir.js';
 
 export interface ServeOptions {
-  /** Model folder made by `atencao train`, of any family. */
-  model: string;
+  /** Model folder made by `atencao train`, of any family; without one the page offers the training studio alone. */
+  model?: string;
   /** Default: 8080; 0 picks a free port. */
   port?: number;
   /** Default: 127.0.0.1 (only this machine). */
@@ -42,7 +42,9 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 /**
- * Serve the attention explorer page and, read-only, the few files of one model folder. Every file
+ * Serve the attention explorer page (with its training studio and the studio's worker) and,
+ * read-only, the few files of one model folder, if given: without one, the page offers the
+ * studio alone. Every file
  * is read and checked once, at start (the model files by the same checks as every command, then
  * a model is built from those very bytes), and the bytes are served from memory: replacing a file
  * of the folder afterwards — by a link to another file, a FIFO, anything — changes nothing served.
@@ -52,18 +54,22 @@ const REQUEST_TIMEOUT_MS = 30_000;
  */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   // Check the model before serving it: a broken folder is a clear error now, not a broken page later.
-  const folder = readModelFolder(options.model);
-  loadModelFolder(folder).model.dispose();
+  const folder = options.model === undefined ? undefined : readModelFolder(options.model);
+  if (folder !== undefined) loadModelFolder(folder).model.dispose();
   const web = fileURLToPath(new URL('../../dist/web/', import.meta.url)); // from src/web or dist/web alike
   if (!existsSync(join(web, 'app.js'))) throw new AtencaoError(`the page is not built (no ${join(web, 'app.js')}); run 'npm run build'`);
   const wasmDir = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
-  const page = readFileSync(join(web, 'index.html'));
+  // The page learns from this tag that a model is served (without it: the training studio alone).
+  const built = readFileSync(join(web, 'index.html'), 'utf8');
+  const page = Buffer.from(folder === undefined ? built : built.replace('<head>', '<head>\n<meta name="atencao-model" content="/model/">'), 'utf8');
   const routes = new Map<string, { bytes: Buffer; type: string }>([
     ['/', { bytes: page, type: TYPES.html! }],
     ['/index.html', { bytes: page, type: TYPES.html! }],
     ['/app.js', { bytes: readFileSync(join(web, 'app.js')), type: TYPES.js! }],
   ]);
-  for (const f of SERVED_FILES) routes.set(`/model/${f}`, { bytes: folder.files[f], type: TYPES[f.split('.').pop()!]! });
+  // The training studio's worker (absent from a page built before it existed).
+  if (existsSync(join(web, 'studio-worker.js'))) routes.set('/studio-worker.js', { bytes: readFileSync(join(web, 'studio-worker.js')), type: TYPES.js! });
+  if (folder !== undefined) for (const f of SERVED_FILES) routes.set(`/model/${f}`, { bytes: folder.files[f], type: TYPES[f.split('.').pop()!]! });
   for (const f of WASM_FILES) if (existsSync(join(wasmDir, f))) routes.set(`/wasm/${f}`, { bytes: readFileSync(join(wasmDir, f)), type: TYPES.wasm! });
 
   const host = options.host ?? '127.0.0.1';
