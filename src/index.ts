@@ -77,7 +77,7 @@ export { Tokenizer, PAD_ID, BOS_ID, EOS_ID, UNK_ID, CLS_ID, SEP, MASK, type Toke
 export { trainBpe, BpeModel, pieces, BYTE_TOKENS, type BpeModelJSON } from './data/bpe.js';
 export { SyntheticTask, SYNTHETIC_TASKS, solve, type SyntheticTaskName, type SyntheticOptions } from './data/tasks.js';
 export { generatePtEn, referentSentence, SEED_PAIRS, CONTAINERS, toTsv, type ReferentCase, type PtEnCorpus, type PtEnOptions } from './data/pt-en.js';
-export { readCorpus, parseCorpus, holdOut, describeSkips, readDataFile, readTextFile, MAX_DATA_BYTES, MAX_LINE_BYTES, type Corpus, type DataFile } from './data/corpus.js';
+export { readCorpus, readAlignedCorpus, parseCorpus, holdOut, describeSkips, readDataFile, readTextFile, MAX_DATA_BYTES, MAX_LINE_BYTES, type Corpus, type DataFile } from './data/corpus.js';
 export { generateReferent, referentNouns, REFERENT_LABELS, type ReferentCorpus } from './data/pt-en.js';
 export { BATCHERS, disposeBatch, makeBatch, makeLanguageModelBatch, makeMaskedBatch, makeClassificationBatch, type Example, type EncodedPair, type SpecialIds } from './data/batching.js';
 export type { DataSpec, DataProvenance } from './data/spec.js';
@@ -91,8 +91,12 @@ export { maskedCrossEntropy } from './model/loss.js';
 export { learningRate, type ScheduleOptions } from './train/schedule.js';
 export { corpusBleu, exactMatch, sacreBleu, chrF, tokenize13a, type BleuResult, type SacreBleuResult, type SacreBleuOptions, type ChrfOptions, type References } from './train/metrics.js';
 export { evaluate, type EvalMetrics, type EvalOptions } from './train/evaluate.js';
-export { train, type TrainOptions, type TrainHooks, type ValidationRecord, type StepEvent } from './train/trainer.js';
+export { train, betterValidation, type TrainOptions, type TrainResult, type TrainHooks, type ValidationRecord, type StepEvent } from './train/trainer.js';
 export { startRun, resumeRun, type RunOptions, type RunSummary, type RunReporter } from './train/run.js';
+export { fitCorpus, scheduleFor, FIT_BATCH_SIZE, type CorpusSize } from './train/fit.js';
+export { measureStepSeconds, planLine } from './train/plan.js';
+export { BestKeeper, BEST_DIR } from './train/best.js';
+export { normalizeText, learnCasing, restoreCase, type TextForm } from './data/case.js';
 export { prepareData, type PreparedData } from './train/prepare-data.js';
 export { RECIPES, FAMILY_RECIPES, recipeFor, type TrainingArgs, type ModelArgs } from './train/defaults.js';
 export { DECODER_RECIPES } from './train/recipes/decoder.js';
@@ -136,6 +140,20 @@ export { explorerPage } from './inspect/explorer.js';
 export { LstmSeq2Seq, createLstmSeq2Seq, type LstmSeq2SeqConfig } from './rnn/seq2seq.js';
 export { LstmCell, type LstmState } from './rnn/lstm.js';
 export { readReferent, generateDistanceCases, type ReferentReading, type DistanceCase, type DistanceOptions } from './data/pt-en.js';
+
+// Films: the attention of one input as a model learns.
+export { filmObserver, filmProbe, recordFrame, FilmRecorder, parseFilm, readFilm, FILM_JSONL, FILM_MAX_FRAMES, FILM_MAX_BYTES, type FilmFrame, type FilmMap, type FilmProbe, type FilmOptions } from './train/film.js';
+export { renderFilmHtml } from './viz/film.js';
+export { readArchive, writeArchive, unpackModelArchive, type ArchiveFile } from './io/archive.js';
+
+// From and to other tools: Hugging Face checkpoints in, safetensors and ONNX out.
+export { importCheckpoint, readCheckpoint, type ImportedCheckpoint } from './interchange/import.js';
+export { readHfConfig, HF_FAMILIES, type HfModel, type HfFamily } from './interchange/hf-config.js';
+export { exportModel, exportSafetensors, safetensorsName, EXPORT_FORMATS, type ExportFormat, type ExportedFile } from './interchange/export.js';
+export { exportOnnx, OPSET, type OnnxPart } from './interchange/onnx-export.js';
+export { readSafetensors, encodeSafetensors, SafetensorsFile, type SafetensorsEntry } from './interchange/safetensors.js';
+export { HfTokenizer, tokenizerFromJSON, type HfTokenizerJSON } from './data/hf-tokenizer.js';
+export { INTERCHANGE_DEFAULTS, type GeluApproximation } from './config.js';
 
 // Named errors.
 export { AtencaoError, ConfigError, BackendError, ShapeError, ModelFormatError, UsageError, DataError, TrainingError, WriteError, LockedError } from './errors.js';
