@@ -1,8 +1,10 @@
-import type { Arch } from '../config.js';
+import type { Arch, ModelConfigInput } from '../config.js';
+import type { ModelArgs } from './defaults.js';
 import type { EncodedPair } from '../data/batching.js';
 import type { DataProvenance, DataSpec } from '../data/spec.js';
 import type { ReferentCase } from '../data/pt-en.js';
-import type { Tokenizer } from '../data/tokenizer.js';
+import { BOS_ID, EOS_ID, PAD_ID, type Tokenizer } from '../data/tokenizer.js';
+import type { EvalOptions } from './evaluate.js';
 import { DataError } from '../errors.js';
 import type { Model, Objective } from '../model/model.js';
 import { prepareContinuation } from './prepare/continuation.js';
@@ -57,6 +59,25 @@ const PREPARERS: Record<Arch, (spec: DataSpec, options: PrepareOptions, reporter
   decoder: prepareContinuation,
   encoder: prepareEncoderData,
 };
+
+/** The model config a family needs for prepared data: the vocabulary sizes (and classes) come from the data. */
+export function modelConfigFor(arch: Arch, model: ModelArgs, prepared: PreparedData): ModelConfigInput {
+  const shared = { ...model, maxLen: model.maxLen ?? prepared.maxLen, padId: PAD_ID };
+  if (arch === 'encoder-decoder') return { ...shared, arch, srcVocabSize: prepared.source.size, tgtVocabSize: prepared.target.size } as ModelConfigInput;
+  if (arch === 'decoder') return { ...shared, arch, vocabSize: prepared.source.size } as ModelConfigInput;
+  return { ...shared, arch, vocabSize: prepared.source.size, numClasses: prepared.labels?.length ?? 0 } as ModelConfigInput;
+}
+
+/** How prepared data is evaluated: its objective, the special ids, BLEU on detokenized text for translation. */
+export function evaluationOf(prepared: PreparedData): EvalOptions {
+  return {
+    objective: prepared.objective,
+    ids: { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID },
+    bleu: prepared.bleu,
+    tokensOf: (ids) => prepared.target.tokensOf(ids),
+    detokenize: (ids) => prepared.target.decode(ids),
+  };
+}
 
 /** Tokenize, split and encode a run's data for the family that trains on it. */
 export function prepareData(spec: DataSpec, options: PrepareOptions, reporter: Reporter): PreparedData {

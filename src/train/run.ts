@@ -1,8 +1,7 @@
 import { definedOnly } from '../util/objects.js';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { describeConfig, type Arch, type ModelConfig, type ModelConfigInput } from '../config.js';
-import { BOS_ID, EOS_ID, PAD_ID } from '../data/tokenizer.js';
+import { describeConfig, type Arch, type ModelConfig } from '../config.js';
 import { AtencaoError, ModelFormatError, UsageError, WriteError } from '../errors.js';
 import { restoreOptimizer, saveCheckpoint, type TrainingState } from '../io/checkpoint.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -12,12 +11,12 @@ import { readRunConfig, readMetrics, readTokenizers, writeMetrics, writeRunConfi
 import { createModel } from '../model/create.js';
 import { loadModelFiles } from '../model/load-files.js';
 import type { Model } from '../model/model.js';
-import { evaluate, type EvalMetrics, type EvalOptions } from './evaluate.js';
+import { evaluate, type EvalMetrics } from './evaluate.js';
 import { initFrom } from './init.js';
-import { prepareData, type DataSpec, type PreparedData } from './prepare-data.js';
+import { evaluationOf, modelConfigFor, prepareData, type DataSpec, type PreparedData } from './prepare-data.js';
 import { defaultWorkers } from './parallel.js';
 import { createStepper, type Stepper, type StepperKind } from './stepper.js';
-import { train, type StepEvent, type TrainResult, type ValidationRecord } from './trainer.js';
+import { loopOptions, train, type StepEvent, type TrainResult, type ValidationRecord } from './trainer.js';
 import type { ModelArgs, TrainingArgs } from './defaults.js';
 import { fitCorpus, scheduleFor } from './fit.js';
 import { measureStepSeconds, planLine } from './plan.js';
@@ -276,14 +275,6 @@ export function absoluteSpec(spec: DataSpec): DataSpec {
   };
 }
 
-/** The model config a family needs for prepared data: the vocabulary sizes (and classes) come from the data. */
-function modelConfigFor(arch: Arch, model: ModelArgs, prepared: PreparedData): ModelConfigInput {
-  const shared = { ...model, maxLen: model.maxLen ?? prepared.maxLen, padId: PAD_ID };
-  if (arch === 'encoder-decoder') return { ...shared, arch, srcVocabSize: prepared.source.size, tgtVocabSize: prepared.target.size } as ModelConfigInput;
-  if (arch === 'decoder') return { ...shared, arch, vocabSize: prepared.source.size } as ModelConfigInput;
-  return { ...shared, arch, vocabSize: prepared.source.size, numClasses: prepared.labels?.length ?? 0 } as ModelConfigInput;
-}
-
 async function runLoop(
   dir: string,
   model: Model,
@@ -295,37 +286,14 @@ async function runLoop(
   reporter: RunReporter,
 ): Promise<RunSummary> {
   const t = config.training;
-  const evalOptions: EvalOptions = {
-    objective: prepared.objective,
-    ids: { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID },
-    bleu: prepared.bleu,
-    tokensOf: (ids) => prepared.target.tokensOf(ids),
-    detokenize: (ids) => prepared.target.decode(ids),
-  };
+  const evalOptions = evaluationOf(prepared);
   try {
     const afterStep = reporter.observe?.({ model, dir, prepared });
     const best = new BestKeeper(dir, model);
     const result = await train(
       model,
       stepper,
-      {
-        data: prepared.train,
-        valid: prepared.valid,
-        evaluation: evalOptions,
-        start,
-        steps: t.steps,
-        batchSize: t.batchSize,
-        schedule: { lr: t.lr, warmup: t.warmup, kind: t.schedule },
-        labelSmoothing: t.labelSmoothing,
-        clipNorm: t.clip,
-        validEvery: t.validEvery,
-        untilExact: t.untilExact,
-        untilBleu: t.untilBleu,
-        patience: t.patience,
-        timeLimitSeconds: t.timeLimit,
-        seed: t.seed,
-        readLossEvery: reporter.stepEvery,
-      },
+      loopOptions(t, { data: prepared.train, valid: prepared.valid, evaluation: evalOptions, start, readLossEvery: reporter.stepEvery }),
       {
         onStep: (e) => reporter.step?.(e),
         onValidation: (r) => {

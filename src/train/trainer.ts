@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { BATCHERS, type Example } from '../data/batching.js';
 import { TrainingError } from '../errors.js';
 import type { TrainingState } from '../io/checkpoint.js';
-import type { EvalMetrics, ValidationRecord } from '../io/run-record.js';
+import type { EvalMetrics, TrainingArgs, ValidationRecord } from '../io/run-record.js';
 import type { Model } from '../model/model.js';
 import { mixSeed } from '../util/random.js';
 import { evaluate, type EvalOptions } from './evaluate.js';
@@ -50,6 +50,24 @@ export interface TrainOptions {
    * asynchronously; steps report to `onStep` then. Default 10. Losses given as numbers report at once.
    */
   readLossEvery?: number;
+}
+
+/** The loop's options from a run's recorded training settings, for the given data and starting point. */
+export function loopOptions(t: TrainingArgs, run: Pick<TrainOptions, 'data' | 'valid' | 'evaluation' | 'start' | 'readLossEvery'>): TrainOptions {
+  return {
+    ...run,
+    steps: t.steps,
+    batchSize: t.batchSize,
+    schedule: { lr: t.lr, warmup: t.warmup, kind: t.schedule },
+    labelSmoothing: t.labelSmoothing,
+    clipNorm: t.clip,
+    validEvery: t.validEvery,
+    untilExact: t.untilExact,
+    untilBleu: t.untilBleu,
+    patience: t.patience,
+    timeLimitSeconds: t.timeLimit,
+    seed: t.seed,
+  };
 }
 
 export interface StepEvent {

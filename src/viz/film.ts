@@ -6,6 +6,7 @@
  * the browser page's training studio, where frames arrive while the model trains.
  */
 import type { FilmFrame } from '../train/film.js';
+import { HEATMAP_HELPERS } from './html.js';
 import { escapeMarkup } from './panels.js';
 
 export const FILM_CSS = `  .film .controls { display: flex; gap: 14px; align-items: center; margin: 10px 0; flex-wrap: wrap; }
@@ -46,11 +47,7 @@ export const FILM_MARKUP = `<div class="film" id="film">
 export const FILM_SCRIPT = `(function () {
   var frames = [], at = 0, kind = '', layer = 0, head = 0, timer = null;
   function $(id) { return document.getElementById(id); }
-  function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
-  function colour(w) {
-    var x = Math.sqrt(Math.max(0, Math.min(1, w)));
-    return 'rgb(' + Math.round(247 - 239 * x) + ',' + Math.round(251 - 203 * x) + ',' + Math.round(255 - 148 * x) + ')';
-  }
+${HEATMAP_HELPERS}
   function mapOf(frame) {
     for (var i = 0; i < frame.maps.length; i++) if (frame.maps[i].kind === kind) return frame.maps[i];
     return frame.maps[frame.maps.length - 1];
@@ -86,14 +83,7 @@ export const FILM_SCRIPT = `(function () {
     layer = Math.min(layer, m.weights.length - 1); head = Math.min(head, m.weights[0].length - 1);
     var w = m.weights[layer][head], t = $('film-heat'); t.textContent = '';
     $('film-heat-title').textContent = (m.title || m.kind) + ', layer ' + (layer + 1) + ', head ' + (head + 1);
-    var tr = el('tr'); tr.appendChild(el('th'));
-    m.cols.forEach(function (c) { tr.appendChild(el('th', 'col', c)); }); t.appendChild(tr);
-    w.forEach(function (row, r) {
-      var line = el('tr'); line.appendChild(el('th', null, m.rows[r]));
-      row.forEach(function (x, c) { var td = el('td', null, x >= 0.1 ? x.toFixed(2).replace(/^0/, '') : ''); td.style.background = colour(x);
-        td.style.color = x > 0.5 ? 'white' : '#1b1f24'; td.title = m.rows[r] + ' → ' + m.cols[c] + ': ' + x.toFixed(3); line.appendChild(td); });
-      t.appendChild(line);
-    });
+    heatTable(t, m.rows, m.cols, w);
   }
   function render() {
     var box = $('film');

@@ -92,6 +92,26 @@ Weight <span class="scale"></span> 0 → 1.</p>
  * window.atencaoExplorer.show(examples) and shows the examples of an #attention-data JSON block if
  * the page has one. Tokens reach the page only through textContent.
  */
+/**
+ * Script helpers shared by the explorer and the film player (plain ES5, inlined): elements, the
+ * colour scale, and a heatmap table (rows are queries, columns keys; weights ≥ 0.1 printed).
+ */
+export const HEATMAP_HELPERS = `  function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
+  function colour(w) {
+    var x = Math.sqrt(Math.max(0, Math.min(1, w)));
+    return 'rgb(' + Math.round(247 - 239 * x) + ',' + Math.round(251 - 203 * x) + ',' + Math.round(255 - 148 * x) + ')';
+  }
+  function heatTable(t, rows, cols, w) {
+    var head = el('tr'); head.appendChild(el('th'));
+    cols.forEach(function (c) { head.appendChild(el('th', 'col', c)); }); t.appendChild(head);
+    w.forEach(function (row, r) {
+      var tr = el('tr'); tr.appendChild(el('th', null, rows[r]));
+      row.forEach(function (x, c) { var td = el('td', null, x >= 0.1 ? x.toFixed(2).replace(/^0/, '') : ''); td.style.background = colour(x);
+        td.style.color = x > 0.5 ? 'white' : '#1b1f24'; td.title = rows[r] + ' → ' + cols[c] + ': ' + x.toFixed(3); tr.appendChild(td); });
+      t.appendChild(tr);
+    });
+  }`;
+
 export const EXPLORER_SCRIPT = `(function () {
   var ALL, D;
   function use(i) {
@@ -104,11 +124,7 @@ export const EXPLORER_SCRIPT = `(function () {
     return D.maps[D.maps.length - 1];
   }
   var state;
-  function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
-  function colour(w) {
-    var x = Math.sqrt(Math.max(0, Math.min(1, w)));
-    return 'rgb(' + Math.round(247 - 239 * x) + ',' + Math.round(251 - 203 * x) + ',' + Math.round(255 - 148 * x) + ')';
-  }
+${HEATMAP_HELPERS}
   function weights(layer, head) {
     var heads = current().weights[layer];
     if (head >= 0) return heads[head];
@@ -153,14 +169,7 @@ export const EXPLORER_SCRIPT = `(function () {
   function heat() {
     var k = current(), w = weights(state.layer, state.head), t = document.getElementById('heat'); t.textContent = '';
     document.getElementById('heat-title').textContent = k.title + ', layer ' + (state.layer + 1) + ', ' + (state.head < 0 ? 'mean of heads' : 'head ' + (state.head + 1));
-    var head = el('tr'); head.appendChild(el('th'));
-    k.cols.forEach(function (c) { head.appendChild(el('th', 'col', c)); }); t.appendChild(head);
-    w.forEach(function (row, r) {
-      var tr = el('tr'); tr.appendChild(el('th', null, k.rows[r]));
-      row.forEach(function (x, c) { var td = el('td', null, x >= 0.1 ? x.toFixed(2).replace(/^0/, '') : ''); td.style.background = colour(x);
-        td.style.color = x > 0.5 ? 'white' : '#1b1f24'; td.title = k.rows[r] + ' → ' + k.cols[c] + ': ' + x.toFixed(3); tr.appendChild(td); });
-      t.appendChild(tr);
-    });
+    heatTable(t, k.rows, k.cols, w);
   }
   function headView() {
     var k = current(), w = weights(state.layer, state.head), box = document.getElementById('headview'); box.textContent = '';

@@ -13,8 +13,6 @@ import '@tensorflow/tfjs-backend-webgpu';
 import '../backend.js'; // the registered gradients and wasm kernels every training run uses
 import { readdirSync, readFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Arch, ModelConfigInput } from '../config.js';
-import { BOS_ID, EOS_ID, PAD_ID } from '../data/tokenizer.js';
 import { ARCHIVE_FILES, readArchive, writeArchive } from '../io/archive.js';
 import { restoreOptimizer, saveCheckpoint, type TrainingState } from '../io/checkpoint.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -25,11 +23,10 @@ import { createModel } from '../model/create.js';
 import { loadModelFiles } from '../model/load-files.js';
 import type { Model } from '../model/model.js';
 import { registerWasmOverrides } from '../ops/wasm-kernels.js';
-import type { EvalOptions } from '../train/evaluate.js';
 import { FILM_JSONL, filmProbe, FilmRecorder, parseFilm, recordFrame, type FilmFrame } from '../train/film.js';
-import { prepareData, type PreparedData } from '../train/prepare-data.js';
+import { evaluationOf, modelConfigFor, prepareData, type PreparedData } from '../train/prepare-data.js';
 import { createStepper, type Stepper } from '../train/stepper.js';
-import { train } from '../train/trainer.js';
+import { loopOptions, train } from '../train/trainer.js';
 import { putFile } from './shims/fs.js';
 import type { BackendReport, FromWorker, ToWorker } from './studio-protocol.js';
 import { DROPPED_DIR, planStudioRun, STUDIO_VALID_EXAMPLES, type StudioSettings } from './studio-settings.js';
@@ -83,14 +80,6 @@ async function startBackend(requested: StudioSettings['backend']): Promise<Backe
   throw new Error(requested === 'auto' ? `no backend could start (${skipped.join('; ')})` : `the ${requested} backend could not start in this browser (${skipped[0]})`);
 }
 
-/** The model config for prepared data (as `atencao train`: vocabulary sizes and classes from the data). */
-function modelConfig(arch: Arch, model: object, prepared: PreparedData): ModelConfigInput {
-  const shared = { ...model, maxLen: (model as { maxLen?: number }).maxLen ?? prepared.maxLen, padId: PAD_ID };
-  if (arch === 'encoder-decoder') return { ...shared, arch, srcVocabSize: prepared.source.size, tgtVocabSize: prepared.target.size } as ModelConfigInput;
-  if (arch === 'decoder') return { ...shared, arch, vocabSize: prepared.source.size } as ModelConfigInput;
-  return { ...shared, arch, vocabSize: prepared.source.size, numClasses: prepared.labels?.length ?? 0 } as ModelConfigInput;
-}
-
 /** The run in progress or finished: what the archive is made of. */
 interface Session {
   name: string;
@@ -113,7 +102,7 @@ async function run(settings: StudioSettings, file?: { name: string; kind: 'corpu
   const backend = await startBackend(settings.backend);
   post({ type: 'backend', backend });
   const prepared = prepareData(plan.data, { arch: plan.arch, maxLen: plan.model.maxLen, seed: plan.training.seed }, QUIET);
-  const model = createModel(modelConfig(plan.arch, plan.model, prepared), { seed: plan.training.seed });
+  const model = createModel(modelConfigFor(plan.arch, plan.model, prepared), { seed: plan.training.seed });
   let stepper: Stepper;
   try {
     stepper = await createStepper(model, { lr: plan.training.lr, backend: backend.name, threads: 1 });
@@ -190,30 +179,11 @@ async function trainSession(next: Session, validExamples: number): Promise<void>
   let hookEnd = performance.now();
   let stepEvent = 0;
   const clock = () => (performance.now() - began - excluded) / 1000;
-  const evaluation: EvalOptions = {
-    objective: prepared.objective,
-    ids: { pad: PAD_ID, bos: BOS_ID, eos: EOS_ID },
-    bleu: prepared.bleu,
-    tokensOf: (ids) => prepared.target.tokensOf(ids),
-    detokenize: (ids) => prepared.target.decode(ids),
-  };
+  const evaluation = evaluationOf(prepared);
   const result = await train(
     model,
     stepper,
-    {
-      data: prepared.train,
-      valid: prepared.valid.slice(0, validExamples),
-      evaluation,
-      start: next.state,
-      steps: t.steps,
-      batchSize: t.batchSize,
-      schedule: { lr: t.lr, warmup: t.warmup, kind: t.schedule },
-      labelSmoothing: t.labelSmoothing,
-      clipNorm: t.clip,
-      validEvery: t.validEvery,
-      untilExact: t.untilExact,
-      seed: t.seed,
-    },
+    loopOptions(t, { data: prepared.train, valid: prepared.valid.slice(0, validExamples), evaluation, start: next.state }),
     {
       onStep: (e) => {
         stepEvent = performance.now();
