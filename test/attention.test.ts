@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { causalMask, paddingMask, scaledDotProductAttention, ShapeError } from '../src/index.js';
+import { causalMask, MultiHeadAttention, paddingMask, scaledDotProductAttention, ShapeError } from '../src/index.js';
 import { describeEachBackend, expectClose, expectNoLeak, randomArray, rng } from './helpers.js';
 import { attentionRef, flat, type Matrix } from './reference.js';
 
@@ -169,4 +169,26 @@ describeEachBackend('masks', () => {
     mask.dispose();
     expect(() => causalMask(0)).toThrow('causalMask length (0) must be a positive integer');
   });
+});
+
+describeEachBackend('causal attention of the last Tq of Tk positions (decoding with a cache)', () => {
+  // Query i sits at key position Tk − Tq + i and sees keys 0 … Tk − Tq + i; one query sees every key.
+  for (const [tq, tk] of [[2, 5], [1, 4], [3, 3]] as const) {
+    it(`weights equal the plain-loop reference, Tq ${tq}, Tk ${tk}, and no tensors leak`, () => {
+      const random = rng(40 + tq * tk);
+      const rand = (t: number, d: number) => randomArray([1, H, t, d], random) as Matrix[][];
+      const [q, k, v] = [rand(tq, DK), rand(tk, DK), rand(tk, DK)];
+      const layer = new MultiHeadAttention({ numHeads: H, keyDim: DK });
+      layer.build([[1, tq, H * DK], [1, tk, H * DK], [1, tk, H * DK]]);
+      const before = tf.memory().numTensors;
+      const [qt, kt, vt] = [q, k, v].map((x) => tf.tensor4d(flat(x), [1, H, x[0]![0]!.length, DK]));
+      const r = layer.forwardProjected(qt!, kt!, vt!, { useCausalMask: true, returnAttentionScores: true });
+      const mask: Matrix = Array.from({ length: tq }, (_, i) => Array.from({ length: tk }, (_, j) => (j <= tk - tq + i ? 1 : 0)));
+      const want = flat([q[0]!.map((qh, h) => attentionRef(qh, k[0]![h]!, v[0]![h]!, mask).weights)]);
+      expectClose(Array.from(r.weights!.dataSync()), want, 1e-5);
+      tf.dispose([qt!, kt!, vt!, r.output, r.weights!]);
+      expect(tf.memory().numTensors).toBe(before);
+      layer.dispose();
+    });
+  }
 });

@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runPeer } from '../src/bench/peer.js';
 import { BENCH_CONFIGS, measureTrainSpeed, trainingFlops, type BenchShape } from '../src/bench/train-speed.js';
+import { MemoryPeaks } from '../src/bench/memory.js';
+import { instrumentKernels } from '../src/bench/instrument.js';
+import { profileTable, profileTrainStep } from '../src/bench/profile.js';
 
 it('the FLOP count of a training step matches a count by hand for both standard configs', () => {
   // small: B 64, T 16, d 64, ff 256, 2 + 2 layers, vocab 32; N = B·T = 1024 tokens per side.
@@ -43,6 +46,7 @@ describe('training speed of a tiny shape, through the training stepper', () => {
       expect(tf.memory().numTensors).toBe(before);
       expect(r).toMatchObject({ config: 'tiny', arch, backend: tf.getBackend(), workers: 1, steps: 2, params });
       expect(r.msPerStep).toBeGreaterThan(0);
+      expect(r.kernelCalls).toBeGreaterThan(50);
       // tokens/s is the predicted tokens of a batch over the time of a step (both rounded).
       expect(Math.abs(r.tokensPerSecond - tokens / (r.msPerStep / 1000))).toBeLessThan(0.01 * r.tokensPerSecond + 1);
     });
@@ -86,4 +90,49 @@ describe('the reference trainer', () => {
       expect(row.ms_per_step).toBeGreaterThan(0);
     }
   });
+});
+
+describe('the kernel profile', () => {
+  it('counts each kernel call once, forward and backward apart, and puts the kernels back', () => {
+    const before = tf.memory().numTensors;
+    const x = tf.tidy(() => tf.variable(tf.tensor2d([[1, 2], [3, 4]])));
+    const kernel = tf.getKernel(tf.Multiply, tf.getBackend());
+    const { tally, restore } = instrumentKernels(tf.getBackend());
+    // Forward: one Multiply and one Sum; backward: the gradient of Sum and of Multiply (x·x).
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(x, x)), [x]);
+    restore();
+    expect(tf.getKernel(tf.Multiply, tf.getBackend())).toBe(kernel);
+    expect(tally.get('Multiply')?.calls).toBe(1);
+    expect(tally.get('Sum')?.calls).toBe(1);
+    expect(tally.get('Multiply (backward)')?.calls).toBeGreaterThanOrEqual(2);
+    expect(Array.from(grads[x.name]!.dataSync())).toEqual([2, 4, 6, 8]);
+    tf.dispose([value, ...Object.values(grads), x]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a tiny model\'s step: calls and milliseconds per kernel add up to the totals, and nothing leaks', async () => {
+    const tiny: BenchShape = { dModel: 16, numHeads: 2, layers: 1, dFF: 32, vocab: 12, length: 4, batch: 3 };
+    const before = tf.memory().numTensors;
+    const p = await profileTrainStep('tiny', tiny, 'decoder', 2, 1);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(p.kernels.length).toBeGreaterThan(5);
+    const calls = p.kernels.reduce((s, k) => s + k.calls, 0);
+    expect(Math.abs(calls - p.kernelCalls)).toBeLessThan(0.5);
+    expect(p.forwardCalls).toBeLessThan(p.kernelCalls);
+    expect(p.kernels.some((k) => k.kernel === 'BatchMatMul (backward)')).toBe(true);
+    expect(profileTable(p, 3)).toMatch(/^tiny decoder on \w+: [\d.]+ ms\/step, [\d.]+ ms in [\d.]+ kernel calls/);
+  });
+});
+
+it('memory peaks are at least the memory in use when they are read', () => {
+  const peaks = new MemoryPeaks(1000);
+  const big = new Float32Array(4_000_000); // 16 MB outside the JavaScript heap
+  peaks.sample();
+  const m = peaks.stop('test');
+  const now = process.memoryUsage();
+  expect(m.kind).toBe('memory');
+  expect(m.part).toBe('test');
+  expect(m.externalMB).toBeGreaterThanOrEqual(16);
+  expect(m.rssMB * 1e6).toBeGreaterThanOrEqual(0.9 * Math.min(now.rss, m.rssMB * 1e6));
+  expect(big.length).toBe(4_000_000);
 });

@@ -3,7 +3,10 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setBackend } from '../src/index.js';
 import { assemble, bytesModule, KERNELS, modulePath } from '../src/ops/kernels/assemble.js';
-import { transposedCopy } from '../src/ops/kernels/batch-matmul.js';
+import { setRelaxedSimd, transposedCopy } from '../src/ops/kernels/batch-matmul.js';
+import { GEMM_RELAXED_WASM } from '../src/ops/kernels/gemm-relaxed-wasm.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { asAxisSwap } from '../src/ops/kernels/transpose.js';
 import { describeEachBackend, expectClose, rng } from './helpers.js';
 import { matmul, transpose, type Matrix } from './reference.js';
@@ -102,7 +105,7 @@ describe('hand-written wasm kernels', () => {
   });
 
   it('the overrides are the kernels in use on wasm', () => {
-    for (const name of [tf.BatchMatMul, tf.Transpose, tf.Identity, tf.GatherV2, tf.UnsortedSegmentSum]) {
+    for (const name of [tf.BatchMatMul, tf.Transpose, tf.Identity, tf.Cast, tf.GatherV2, tf.UnsortedSegmentSum]) {
       expect((tf.getKernel(name, 'wasm') as { atencao?: boolean } | undefined)?.atencao ?? name === tf.UnsortedSegmentSum, name).toBe(true);
     }
   });
@@ -363,5 +366,42 @@ describeEachBackend('registered gradients', () => {
     expectClose(db!, bias.map((_, j) => rRows.reduce((s, row) => s + row[j]!, 0)), 1e-5);
     tf.dispose([x, kernel, b, weights, dx!, dw!, db!]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('relaxed SIMD (fused multiply-add) products', () => {
+  it('stay off by default; asking for them where the runtime lacks them keeps the plain kernel', () => {
+    const runs = WebAssembly.validate(GEMM_RELAXED_WASM);
+    expect(setRelaxedSimd(true)).toBe(runs);
+    // Whichever kernel runs, a product is the plain-loop one (to float rounding).
+    const random = rng(21);
+    const c = productCase({ ba: [3], bb: [], m: 9, k: 17, n: 13, tA: true, tB: false }, random);
+    const [a, b] = [tf.tensor(c.as.flat(2), c.shapeA), tf.tensor(c.bs.flat(2), c.shapeB)];
+    const y = tf.matMul(a, b, true, false);
+    expect(maxRelDiff(Array.from(y.dataSync()), c.want.flat(2))).toBeLessThan(1e-5);
+    tf.dispose([a, b, y]);
+    expect(setRelaxedSimd(false)).toBe(false);
+  });
+
+  it('with the flag that enables them on Node 20, products equal plain loops', () => {
+    // A child Node with --experimental-wasm-relaxed-simd (the default from Node 22 on) and the switch on.
+    const script = [
+      `const tf = await import('@tensorflow/tfjs');`,
+      `const { setBackend } = await import(${JSON.stringify(new URL('../src/backend.ts', import.meta.url).href)});`,
+      `await setBackend('wasm');`,
+      `const a = tf.tensor2d([...Array(9 * 13).keys()].map((i) => Math.sin(i)), [9, 13]);`,
+      `const b = tf.tensor2d([...Array(13 * 11).keys()].map((i) => Math.cos(i)), [13, 11]);`,
+      `const A = a.arraySync(), B = b.arraySync();`,
+      `const want = A.map((row) => B[0].map((_, j) => row.reduce((s, x, k) => s + x * B[k][j], 0)));`,
+      `const got = tf.matMul(a, b).arraySync();`,
+      `console.log(JSON.stringify({ err: Math.max(...got.flatMap((row, i) => row.map((x, j) => Math.abs(x - want[i][j])))) }));`,
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, ATENCAO_RELAXED_SIMD: '1' },
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!).err).toBeLessThan(1e-5);
   });
 });

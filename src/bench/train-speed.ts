@@ -5,6 +5,7 @@ import type { Model, Objective } from '../model/model.js';
 import { isDeviceBackend } from '../backend.js';
 import { createStepper, lossValue, type StepOutcome, type Stepper } from '../train/stepper.js';
 import { Random } from '../util/random.js';
+import { instrumentKernels } from './instrument.js';
 
 export interface BenchShape {
   dModel: number;
@@ -40,6 +41,8 @@ export interface TrainSpeed {
   gflops: number;
   steps: number;
   params: number;
+  /** Kernel calls in one step on this thread (its share of the batch when the step is split). */
+  kernelCalls: number;
 }
 
 /**
@@ -103,10 +106,10 @@ export async function measureMatMulPeak(repeats = 20): Promise<number> {
   }
 }
 
-const IDS = { pad: 0, bos: 1, eos: 2 };
+export const BENCH_IDS = { pad: 0, bos: 1, eos: 2 };
 
 /** The model of one family for a bench shape, with dropout 0.1 as in training. */
-function benchModel(shape: BenchShape, arch: BenchArch): Model {
+export function benchModel(shape: BenchShape, arch: BenchArch): Model {
   const block = { dModel: shape.dModel, numHeads: shape.numHeads, dFF: shape.dFF, dropout: 0.1 };
   if (arch === 'decoder') {
     const { numLayers, length } = decoderShape(shape);
@@ -121,7 +124,7 @@ function benchModel(shape: BenchShape, arch: BenchArch): Model {
  * decoder-only model: sequences [bos, 2T − 1 tokens, eos] with no prompt, so all 2T positions are
  * predicted, as in the PyTorch reference.
  */
-function benchBatch(shape: BenchShape, arch: BenchArch): { objective: Objective; items: Example[]; tokens: number } {
+export function benchBatch(shape: BenchShape, arch: BenchArch): { objective: Objective; items: Example[]; tokens: number } {
   const { batch: b, length: t, vocab: v } = shape;
   const random = new Random(7);
   const ids = (n: number) => Array.from({ length: n }, () => random.int(3, v - 1));
@@ -138,15 +141,16 @@ function benchBatch(shape: BenchShape, arch: BenchArch): { objective: Objective;
  * stepper training uses (`createStepper`: flat Adam on this thread, or the batch split across
  * `workers` threads). The first `warmup` steps are not counted.
  */
-export async function measureTrainSpeed(name: string, shape: BenchShape, steps: number, warmup: number, workers = 1, arch: BenchArch = 'encoder-decoder'): Promise<TrainSpeed> {
+export async function measureTrainSpeed(name: string, shape: BenchShape, steps: number, warmup: number, workers = 1, arch: BenchArch = 'encoder-decoder', afterStep?: () => void): Promise<TrainSpeed> {
   const model = benchModel(shape, arch);
   const params = model.countTrainableParams();
   const { objective, items, tokens } = benchBatch(shape, arch);
   const times: number[] = [];
   let stepper: Stepper | undefined;
+  let kernelCalls = 0;
   try {
     stepper = await createStepper(model, { lr: 1e-3, backend: tf.getBackend(), threads: workers });
-    const step = (i: number) => stepper!.step({ objective, items, ids: IDS, lr: 1e-3, labelSmoothing: 0, clipNorm: 0, dropoutSeed: 1000 + i });
+    const step = (i: number) => stepper!.step({ objective, items, ids: BENCH_IDS, lr: 1e-3, labelSmoothing: 0, clipNorm: 0, dropoutSeed: 1000 + i });
     if (isDeviceBackend(tf.getBackend())) {
       // A device queues steps without waiting for them: time them together, up to the last loss read.
       for (let i = 0; i < warmup; i++) await lossValue(await step(i));
@@ -161,8 +165,17 @@ export async function measureTrainSpeed(name: string, shape: BenchShape, steps: 
         const start = performance.now();
         await step(i);
         if (i >= warmup) times.push(performance.now() - start);
+        afterStep?.();
       }
     }
+    // One more step, its kernel calls counted.
+    const { tally, restore } = instrumentKernels(tf.getBackend());
+    try {
+      await lossValue(await step(warmup + steps));
+    } finally {
+      restore();
+    }
+    kernelCalls = [...tally.values()].reduce((s, t) => s + t.calls, 0);
   } finally {
     await stepper?.dispose();
     model.dispose();
@@ -178,6 +191,7 @@ export async function measureTrainSpeed(name: string, shape: BenchShape, steps: 
     gflops: round(trainingFlops(shape, arch) / (msPerStep / 1000) / 1e9, 1),
     steps,
     params,
+    kernelCalls,
   };
 }
 

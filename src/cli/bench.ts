@@ -6,6 +6,8 @@ import { measureDecodeSpeed, measureTranslateSpeed } from '../bench/decode-speed
 import { measureTimeToTarget, TARGET_TASKS, type TargetTask } from '../bench/time-to-target.js';
 import { BENCH_ARCHS, BENCH_CONFIGS, measureMatMulPeak, measureTrainSpeed, trainingFlops, type BenchArch, type TrainSpeed } from '../bench/train-speed.js';
 import { runPeer } from '../bench/peer.js';
+import { MemoryPeaks, type MemoryPeak } from '../bench/memory.js';
+import { profileTable, profileTrainStep } from '../bench/profile.js';
 import { BackendError, UsageError } from '../errors.js';
 
 const PARTS = ['train', 'decode', 'targets'] as const;
@@ -21,6 +23,7 @@ interface BenchArgs {
   warmup?: number;
   json: boolean;
   peer?: string;
+  profile: boolean;
 }
 
 /** Steps per backend when not given: the pure-JS backend is ~15× slower, so it gets fewer. */
@@ -41,6 +44,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('steps', { type: 'number', describe: 'Timed training steps per run (default: 20, or 3 on cpu)' })
       .option('warmup', { type: 'number', describe: 'Untimed steps first (default: 3, or 1 on cpu)' })
       .option('json', { type: 'boolean', default: false, describe: 'One JSON object per line instead of tables' })
+      .option('profile', { type: 'boolean', default: false, describe: 'Before training speed: the time and calls of every kernel in one training step (1 thread) of each config and family, on the first backend' })
       .option('peer', {
         type: 'string',
         describe: 'A reference trainer to run on the same configs and families in the same run, as a command that takes --config small|big --arch encoder-decoder|decoder and prints JSON with ms_per_step (e.g. a PyTorch script); the table then gives the ratio',
@@ -57,6 +61,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .example('$0 bench --parts train --backend wasm --config small --json', 'one line of JSON')
       .example('$0 bench --parts train --peer "python3 torch_ref.py --threads 1"', 'against PyTorch on this machine')
       .example('$0 bench --parts train --backend wasm --arch decoder --config small', 'the decoder-only model only')
+      .example('$0 bench --parts train --backend wasm --profile', 'where a training step spends its time, kernel by kernel')
       .example('$0 bench --parts train --backend webgpu wasm', 'a GPU (through WebGPU) against wasm, in the same run'),
   handler: async (args) => {
     const out = (row: object, text: string) => process.stdout.write(args.json ? `${JSON.stringify(row)}\n` : text);
@@ -72,7 +77,33 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       }
     }
     if (started.length === 0) return;
-    if (args.parts.includes('train')) {
+    // Peak memory: each JSON row carries the peaks of its own measurement (`memory`); tables end
+    // each part with the part's peaks.
+    const memoryOf = async (part: string, run: (peaks: MemoryPeaks) => Promise<void>) => {
+      const peaks = new MemoryPeaks();
+      await run(peaks);
+      const m = peaks.stop(part);
+      if (!args.json) process.stdout.write(`peak memory (${part}): rss ${m.rssMB} MB, JavaScript heap ${m.heapUsedMB} MB, external ${m.externalMB} MB\n`);
+    };
+    const measured = async <R extends object>(partPeaks: MemoryPeaks | undefined, measure: (sample: () => void) => Promise<R>): Promise<R & { memory: Omit<MemoryPeak, 'kind' | 'part'> }> => {
+      const peaks = new MemoryPeaks();
+      const r = await measure(() => {
+        peaks.sample();
+        partPeaks?.sample();
+      });
+      const { rssMB, heapUsedMB, externalMB } = peaks.stop('');
+      return { ...r, memory: { rssMB, heapUsedMB, externalMB } };
+    };
+    if (args.profile) {
+      await setBackend(started[0]!);
+      for (const name of args.config) {
+        for (const arch of args.arch as BenchArch[]) {
+          const p = await profileTrainStep(name, BENCH_CONFIGS[name]!, arch);
+          out(p, `\n${profileTable(p)}`);
+        }
+      }
+    }
+    if (args.parts.includes('train')) await memoryOf('train', async (memory) => {
       const archs = args.arch as BenchArch[];
       const peaks = new Map<ConcreteBackend, number>();
       for (const backend of started) {
@@ -83,7 +114,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       }
       if (!args.json) {
         const peer = args.peer === undefined ? '' : `reference trainer, run right after each model: ${args.peer}\n`;
-        process.stdout.write(`\ntraining speed (median after warm-up)\n${peer}${cols(['config', 8], ['arch', 17], ['backend', 18], ['workers', -8], ['ms/step', -10], ['tokens/s', -10], ['GFLOP/s', -9], ['of peak', -9], ['steps', -7], ['params', -10])}`);
+        process.stdout.write(`\ntraining speed (median after warm-up)\n${peer}${cols(['config', 8], ['arch', 17], ['backend', 18], ['workers', -8], ['ms/step', -10], ['tokens/s', -10], ['GFLOP/s', -9], ['of peak', -9], ['steps', -7], ['params', -10], ['kernels', -9])}`);
       }
       // Model by model, every backend and then the reference: each comparison is measured close in time.
       for (const name of args.config) {
@@ -95,9 +126,9 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
             const [defSteps, defWarmup] = DEFAULT_STEPS[backend] ?? [20, 3];
             // The slow pure-JS backend is measured on one thread only.
             for (const workers of backend === 'cpu' || isDeviceBackend(backend) ? [1] : args.workers) {
-              const r: TrainSpeed = { ...(await measureTrainSpeed(name, shape, args.steps ?? defSteps, args.warmup ?? defWarmup, workers, arch)), backend };
+              const r = { ...(await measured(memory, (sample) => measureTrainSpeed(name, shape, args.steps ?? defSteps, args.warmup ?? defWarmup, workers, arch, sample))), backend };
               const ofPeak = r.gflops / (peaks.get(backend)! * workers);
-              out({ kind: 'train', ...r, ofPeak: Math.round(ofPeak * 1000) / 1000 }, cols([r.config, 8], [r.arch, 17], [r.backend, 18], [String(r.workers), -8], [r.msPerStep.toFixed(1), -10], [String(r.tokensPerSecond), -10], [r.gflops.toFixed(1), -9], [pct(ofPeak), -9], [String(r.steps), -7], [String(r.params), -10]));
+              out({ kind: 'train', ...r, ofPeak: Math.round(ofPeak * 1000) / 1000 }, cols([r.config, 8], [r.arch, 17], [r.backend, 18], [String(r.workers), -8], [r.msPerStep.toFixed(1), -10], [String(r.tokensPerSecond), -10], [r.gflops.toFixed(1), -9], [pct(ofPeak), -9], [String(r.steps), -7], [String(r.params), -10], [String(r.kernelCalls), -9]));
               if (best === undefined || r.msPerStep < best.msPerStep) best = r;
             }
           }
@@ -116,32 +147,32 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
           );
         }
       }
-    }
+    });
     const main = started[0]!;
     await setBackend(main);
-    if (args.parts.includes('decode')) {
+    if (args.parts.includes('decode')) await memoryOf('decode', async (memory) => {
       if (!args.json) process.stdout.write(`\ndecoding, "small" model (${main})\n${cols(['batch', 7], ['length', -7], ['cached ms/token', -17], ['full ms/token', -15], ['speed-up', -10])}`);
       for (const batch of [1, 32]) {
         for (const length of DECODE_LENGTHS) {
-          const r = await measureDecodeSpeed(BENCH_CONFIGS.small!, length, batch);
+          const r = await measured(memory, () => measureDecodeSpeed(BENCH_CONFIGS.small!, length, batch));
           out(r, cols([String(batch), 7], [String(length), -7], [r.cachedMsPerToken.toFixed(2), -17], [r.fullMsPerToken.toFixed(2), -15], [`${r.speedup.toFixed(1)}×`, -10]));
         }
       }
       for (const batch of [1, 32, 128]) {
-        const r = await measureTranslateSpeed(BENCH_CONFIGS.small!, batch);
+        const r = await measured(memory, () => measureTranslateSpeed(BENCH_CONFIGS.small!, batch));
         out(r, `greedy translation, batch ${batch}: ${r.sentencesPerSecond.toFixed(1)} sentences/s (16 → 16 tokens)\n`);
       }
-    }
-    if (args.parts.includes('targets')) {
+    });
+    if (args.parts.includes('targets')) await memoryOf('targets', async (memory) => {
       if (!args.json) process.stdout.write(`\ntime to target, default settings (${main})\n${cols(['task', 8], ['workers', -8], ['seconds', -10], ['steps', -8], ['test exact', -12], ['referent', -10])}`);
       for (const task of args.targets as TargetTask[]) {
         for (const workers of main === 'cpu' || isDeviceBackend(main) ? [1] : args.workers) {
-          const t = await measureTimeToTarget(task, main, workers);
+          const t = await measured(memory, () => measureTimeToTarget(task, main, workers));
           const referent = t.referentAccuracy === undefined ? '' : pct(t.referentAccuracy);
           out({ kind: 'time-to-target', ...t }, cols([t.task, 8], [String(t.workers), -8], [t.seconds.toFixed(1), -10], [String(t.steps), -8], [pct(t.testExactMatch), -12], [referent, -10]));
         }
       }
-    }
+    });
   },
 };
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { mixSeed } from '../util/random.js';
+import { DROPOUT_MASK, type DropoutMaskAttrs } from './kernels/dropout-mask.js';
 
 let nextSeed: (() => number) | undefined;
 
@@ -46,5 +47,18 @@ export function dropout(x: tf.Tensor, rate: number, training: boolean | undefine
   const seed = nextSeed?.() ?? Math.floor(Math.random() * 4294967296);
   // Seeds run past 2³² (a step's seed plus a counter), so both halves go into the mask's seed.
   const maskSeed = mixSeed(Math.floor(seed / 4294967296), seed >>> 0);
-  return tf.tidy(() => tf.mul(x, tf.tensor(dropoutMask(x.size, rate, maskSeed), x.shape, 'float32')));
+  return tf.tidy(() => tf.mul(x, dropoutMaskTensor(x.shape, rate, maskSeed)));
+}
+
+/**
+ * `dropoutMask` as a tensor of `shape`. Backends with a kernel for it (wasm: dropout.wat, four
+ * draws at a time, written straight into the backend's memory) make it there; others upload the
+ * values made here. Both give the same values.
+ */
+export function dropoutMaskTensor(shape: number[], rate: number, seed: number): tf.Tensor {
+  if (tf.getKernel(DROPOUT_MASK, tf.getBackend()) !== undefined) {
+    const attrs: DropoutMaskAttrs = { shape, rate, seed };
+    return tf.engine().runKernel(DROPOUT_MASK, {}, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  }
+  return tf.tensor(dropoutMask(tf.util.sizeFromShape(shape), rate, seed), shape, 'float32');
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { SUM_ROWS } from './kernels/sum-rows.js';
 
 /**
  * Gradients registered in place of tfjs's own for two kernels every layer uses, so that the layers
@@ -13,6 +14,8 @@ import * as tf from '@tensorflow/tfjs';
  */
 export function sumRows(x: tf.Tensor): tf.Tensor1D {
   const d = x.shape[x.rank - 1]!;
+  // A backend with a kernel for it (wasm) sums in one pass, the rows in the same order.
+  if (x.dtype === 'float32' && tf.getKernel(SUM_ROWS, tf.getBackend()) !== undefined) return tf.engine().runKernel(SUM_ROWS, { x }) as tf.Tensor1D;
   return tf.reshape(sumLeading(x, x.rank - 1), [d]);
 }
 
@@ -35,7 +38,7 @@ export function sumToShape(grad: tf.Tensor, shape: number[]): tf.Tensor {
   while (trailing.length > 0 && trailing[0] === 1) trailing = trailing.slice(1);
   const lead = grad.rank - trailing.length;
   if (grad.dtype === 'float32' && lead > 0 && tf.util.arraysEqual(grad.shape.slice(lead), trailing)) {
-    return tf.reshape(sumLeading(grad, lead), shape);
+    return tf.reshape(trailing.length === 1 ? sumRows(grad) : sumLeading(grad, lead), shape);
   }
   const axes = tf.broadcast_util.getReductionAxes(shape, grad.shape);
   return tf.reshape(axes.length > 0 ? tf.sum(grad, axes) : grad, shape);

@@ -1,6 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMul } from './kernels/batch-matmul.js';
 import { transpose } from './kernels/transpose.js';
+import { DROPOUT_MASK, dropoutMaskKernel } from './kernels/dropout-mask.js';
+import { dropoutMask } from './dropout.js';
+import { SUM_ROWS, sumRowsKernel, sumRowsKernelRuns } from './kernels/sum-rows.js';
+import { LAYER_NORM, LAYER_NORM_GRAD, layerNormGradKernel, layerNormKernel, layerNormKernelsRun } from './kernels/layer-norm.js';
 
 /**
  * Kernels the wasm backend lacks but training needs.
@@ -45,6 +49,16 @@ function unsortedSegmentSum(args: {
 
 /** Register the missing wasm kernels (idempotent; harmless before the wasm backend loads). */
 export function registerWasmKernels(): void {
+  if (tf.getKernel(SUM_ROWS, 'wasm') === undefined && sumRowsKernelRuns()) {
+    tf.registerKernel({ kernelName: SUM_ROWS, backendName: 'wasm', kernelFunc: sumRowsKernel as unknown as tf.KernelFunc });
+  }
+  if (tf.getKernel(LAYER_NORM, 'wasm') === undefined && layerNormKernelsRun()) {
+    tf.registerKernel({ kernelName: LAYER_NORM, backendName: 'wasm', kernelFunc: layerNormKernel as unknown as tf.KernelFunc });
+    tf.registerKernel({ kernelName: LAYER_NORM_GRAD, backendName: 'wasm', kernelFunc: layerNormGradKernel as unknown as tf.KernelFunc });
+  }
+  if (tf.getKernel(DROPOUT_MASK, 'wasm') === undefined) {
+    tf.registerKernel({ kernelName: DROPOUT_MASK, backendName: 'wasm', kernelFunc: ((args: Parameters<typeof dropoutMaskKernel>[0]) => dropoutMaskKernel(args, dropoutMask)) as unknown as tf.KernelFunc });
+  }
   if (tf.getKernel(tf.UnsortedSegmentSum, 'wasm') === undefined) {
     tf.registerKernel({
       kernelName: tf.UnsortedSegmentSum,
@@ -105,5 +119,11 @@ export function registerWasmOverrides(): void {
   override(tf.BatchMatMul, batchMatMul);
   override(tf.Transpose, transpose);
   override(tf.Identity, (stock) => (args) => ((args.inputs as { x: tf.TensorInfo }).x.dtype === 'string' ? stock(args) : identity(args as never)));
+  // A cast to the dtype a tensor has already (float32 → float32 in every Multiply and RealDiv
+  // gradient) shares it too; the stock kernel copies it.
+  override(tf.Cast, (stock) => (args) => {
+    const x = (args.inputs as { x: tf.TensorInfo }).x;
+    return x.dtype !== 'string' && x.dtype === (args.attrs as { dtype: tf.DataType }).dtype ? identity(args as never) : stock(args);
+  });
   override(tf.GatherV2, (stock) => (args) => gatherRows(args as never, stock));
 }

@@ -7,10 +7,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../io/atomic.js';
 
-export const KERNELS = ['batch-matmul', 'adam', 'transpose'] as const;
+export const KERNELS = ['gemm', 'gemm-relaxed', 'adam', 'transpose', 'dropout', 'layer-norm', 'sum-rows'] as const;
 
-/** SIMD everywhere; threads for the optimizer's shared memory. */
-const FEATURES = { simd: true, threads: true };
+/** SIMD everywhere; threads for the optimizer's shared memory; relaxed SIMD for gemm-relaxed. */
+const FEATURES = { simd: true, threads: true, relaxed_simd: true };
 
 /** Where the .wat sources live: src/ops/kernels, also when this runs from dist. */
 const SOURCE_DIR = fileURLToPath(new URL('../../../src/ops/kernels/', import.meta.url));

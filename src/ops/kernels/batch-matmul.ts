@@ -1,27 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
-import { BATCH_MATMUL_WASM } from './batch-matmul-wasm.js';
+import { GEMM_RELAXED_WASM } from './gemm-relaxed-wasm.js';
+import { GEMM_WASM } from './gemm-wasm.js';
 import { wasmExport, type WasmMemoryOwner } from './instance.js';
 import { swapAxes } from './transpose.js';
 
 /**
  * A faster BatchMatMul for the wasm backend: the kernel behind every `tf.matMul` there, so the
  * layers write plain `tf.matMul(q, k, false, true)` and `tf.matMul(x, w)` and get it without knowing.
- *
- * - Transposed operands. The stock kernel runs transposeA/transposeB at 1–2 GFLOP/s instead of
- *   ~25; copying the operand transposed first (transpose.wat) and multiplying plainly is several
- *   times faster (Q·Kᵀ, and every product in backprop).
+ * Every float32 product runs in gemm.wat, a SIMD kernel in the backend's own memory that holds
+ * 4 × 8 blocks of the result in registers and walks B in cache-sized column panels: 35–45 GFLOP/s
+ * here on the products of training, against 12–30 for the stock kernel (XNNPACK for one product, a
+ * plain loop at ~3 GFLOP/s for a batch of them). Each entry is summed over k in order, as a plain
+ * loop would (tests compare with plain loops).
+ * - A transposed left operand (xᵀ·dy, every weight gradient) is read in place through strides.
+ * - A transposed right operand (dy·Wᵀ, Q·Kᵀ) is copied transposed first (transpose.wat): the
+ *   stock kernel runs transposeB at 1–2 GFLOP/s.
  * - A right-hand matrix shared by the whole batch (x (B, T, in) · W (in, out)): the batch is folded
  *   into rows, one (B·T, in)·(in, out) product, which the memory layout allows without a copy.
- * - Batched products, such as the per-head products of attention (B·H small matrices): the stock
- *   kernel hands a single product to XNNPACK (~40 GFLOP/s here on large matrices) but runs batched
- *   ones in a plain loop at ~3 GFLOP/s. The kernel in batch-matmul.wat computes them with SIMD in
- *   the backend's own memory at the XNNPACK rate (13× faster on (256, 32, 32)·(256, 32, 16)), each
- *   entry summed over k in order (the stock loop sums blocks of 48; tests compare with plain loops).
- * - Single products with at most 8 rows or a right-hand matrix of at most 4,096 entries, which
- *   XNNPACK sets up slowly (2–20× faster: the row sums of bias and LayerNorm gradients, one-token
- *   decoding), also go to the SIMD kernel.
- * Anything else (large single products, other dtypes, incompatible broadcasts, a runtime without
- * wasm SIMD) goes to the stock kernel, with its operands untransposed.
+ * Anything else (other dtypes, incompatible broadcasts, a runtime without wasm SIMD) goes to the
+ * stock kernel, with its operands untransposed.
  */
 
 interface WasmBackendLike extends WasmMemoryOwner {
@@ -30,11 +27,37 @@ interface WasmBackendLike extends WasmMemoryOwner {
   disposeData(dataId: object): boolean;
 }
 
-type Bmm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, strideA: number, strideB: number) => void;
+type Gemm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, rowStride: number, colStride: number, strideA: number, strideB: number, panel: number) => void;
 
-const kernelFor = wasmExport<Bmm>(BATCH_MATMUL_WASM, 'bmm');
+const plainFor = wasmExport<Gemm>(GEMM_WASM, 'gemm');
+const relaxedFor = wasmExport<Gemm>(GEMM_RELAXED_WASM, 'gemm');
+
+/**
+ * Relaxed SIMD: gemm-relaxed.wat does each multiply-add as one fused f32x4.relaxed_madd, 1.3–1.8×
+ * faster here. Off unless asked for: a fused multiply-add rounds once where the plain kernel rounds
+ * twice, so results move in the last bits (and differ between CPUs with and without FMA), where
+ * training is otherwise reproducible to the bit. Node 22 and later run it; Node 20 only with
+ * `--experimental-wasm-relaxed-simd`. Also turned on by ATENCAO_RELAXED_SIMD=1 in the environment
+ * (which worker threads inherit).
+ */
+let relaxed = false;
+
+/** Use the relaxed-SIMD product where the runtime has it; returns whether it is in use now. */
+export function setRelaxedSimd(on: boolean): boolean {
+  relaxed = on && WebAssembly.validate(GEMM_RELAXED_WASM);
+  return relaxed;
+}
+
+setRelaxedSimd((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.ATENCAO_RELAXED_SIMD === '1');
+
+const kernelFor = (backend: WasmMemoryOwner): Gemm | null => (relaxed ? relaxedFor(backend) : null) ?? plainFor(backend);
 
 const size = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
+
+/** Columns of C per panel: a (K, panel) slice of B of about 32 KB, the size of a core's L1 cache. */
+function panelWidth(k: number): number {
+  return Math.max(8, Math.floor(8192 / Math.max(k, 1) / 8) * 8);
+}
 
 /** A copy of x (…, M, N) as (…, N, M), made by transpose.wat (the stock kernel if that is missing); the caller frees it. */
 export function transposedCopy(x: tf.TensorInfo, backend: unknown): tf.TensorInfo {
@@ -55,58 +78,55 @@ export function batchMatMul(stockFunc: tf.KernelFunc): tf.KernelFunc {
     const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
     const backend = args.backend as unknown as WasmBackendLike;
     if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return stockFunc(args);
-    if (!transposeA && !transposeB) return plainProduct(a, b, backend, stockFunc);
     // Mismatched operands: the stock kernel says what tfjs says about them.
     const k = a.shape[a.shape.length - (transposeA ? 2 : 1)];
     const k2 = b.shape[b.shape.length - (transposeB ? 1 : 2)];
     if (k !== k2) return stockFunc(args);
     const copies: tf.TensorInfo[] = [];
     try {
-      const left = transposeA ? copies[copies.push(transposedCopy(a, backend)) - 1]! : a;
+      // Without the SIMD kernel the stock one gets untransposed operands.
+      const simd = kernelFor(backend) !== null;
+      const left = transposeA && !simd ? copies[copies.push(transposedCopy(a, backend)) - 1]! : a;
       const right = transposeB ? copies[copies.push(transposedCopy(b, backend)) - 1]! : b;
-      return plainProduct(left, right, backend, stockFunc);
+      return product(left, transposeA && simd, right, backend, stockFunc);
     } finally {
       for (const copy of copies) backend.disposeData(copy.dataId);
     }
   };
 }
 
-/** a (…, M, K) · b (…, K, N), neither transposed. */
-function plainProduct(a: tf.TensorInfo, b: tf.TensorInfo, backend: WasmBackendLike, stockFunc: tf.KernelFunc): tf.TensorInfo {
-  const stock = (x: tf.TensorInfo, y: tf.TensorInfo) =>
-    stockFunc({ inputs: { a: x, b: y }, backend: backend as unknown as tf.KernelBackend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo;
-  const [m, k] = a.shape.slice(-2) as [number, number];
+/** a (…, M, K) — stored (…, K, M) when `transposedA` — times b (…, K, N). */
+function product(a: tf.TensorInfo, transposedA: boolean, b: tf.TensorInfo, backend: WasmBackendLike, stockFunc: tf.KernelFunc): tf.TensorInfo {
+  const stock = () =>
+    stockFunc({ inputs: { a, b }, backend: backend as unknown as tf.KernelBackend, attrs: { transposeA: transposedA, transposeB: false } }) as tf.TensorInfo;
+  const [r0, r1] = a.shape.slice(-2) as [number, number];
+  const [m, k] = transposedA ? [r1, r0] : [r0, r1];
   const [k2, n] = b.shape.slice(-2) as [number, number];
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
-  if (k !== k2) return stock(a, b);
+  if (k !== k2) return stock();
   const batch = tf.broadcast_util.assertAndGetBroadcastShape(batchA, batchB);
   const nA = size(batchA);
   const nB = size(batchB);
   const count = size(batch);
   // Each side is either the whole batch or a single matrix used for every product.
   const fits = (side: number[], n: number) => n === 1 || tf.util.arraysEqual(side, batch);
-  if (!fits(batchA, nA) || !fits(batchB, nB)) return stock(a, b);
+  if (!fits(batchA, nA) || !fits(batchB, nB)) return stock();
   const outShape = [...batch, m, n];
   // An empty result needs no work (the stock kernel fails on an empty batch).
   if (count * m * n === 0) return backend.makeOutput(outShape, 'float32');
-  // One right-hand matrix for the whole batch: the batch's rows are one (count·M, K) matrix.
-  const fold = count > 1 && nB === 1 && nA === count;
-  const rows = fold ? count * m : m;
-  const products = fold ? 1 : count;
-  // One product goes to XNNPACK unless it is small: a few rows, or a small right-hand matrix,
-  // where XNNPACK's per-call set-up dominates (it runs (1, 512)·(512, 64) at under 1 GFLOP/s).
-  if (products === 1 && rows > 8 && k * n > 4096) {
-    const out = stock({ ...a, shape: [rows, k] }, { ...b, shape: [k, n] });
-    return { ...out, shape: outShape };
-  }
-  const bmm = kernelFor(backend);
+  const gemm = kernelFor(backend);
   const offA = backend.dataIdMap.get(a.dataId)?.memoryOffset;
   const offB = backend.dataIdMap.get(b.dataId)?.memoryOffset;
-  if (bmm === null || offA === undefined || offB === undefined) return stock(a, b);
+  if (gemm === null || offA === undefined || offB === undefined) return stock();
+  // One right-hand matrix for the whole batch: the batch's rows are one (count·M, K) matrix.
+  const fold = count > 1 && nB === 1 && nA === count && !transposedA;
+  const rows = fold ? count * m : m;
+  const products = fold ? 1 : count;
   const out = backend.makeOutput(outShape, 'float32');
   // makeOutput may grow the heap, but offsets stay valid.
   const offC = backend.dataIdMap.get(out.dataId)!.memoryOffset;
-  bmm(offA, offB, offC, products, rows, k, n, nA === 1 ? 0 : m * k * 4, nB === 1 ? 0 : k * n * 4);
+  const [rowStride, colStride] = transposedA ? [4, m * 4] : [k * 4, 4];
+  gemm(offA, offB, offC, products, rows, k, n, rowStride, colStride, nA === 1 ? 0 : m * k * 4, nB === 1 ? 0 : k * n * 4, panelWidth(k));
   return out;
 }

@@ -1,0 +1,48 @@
+import type * as tf from '@tensorflow/tfjs';
+import { DROPOUT_WASM } from './dropout-wasm.js';
+import { wasmExport, type WasmMemoryOwner } from './instance.js';
+
+/**
+ * The dropout mask as a kernel of the wasm backend (no inputs): `dropoutMask(size, rate, seed)`
+ * (ops/dropout.ts) written by dropout.wat straight into the backend's memory, four draws at a time,
+ * instead of drawn in JavaScript and copied in. Where wasm SIMD is missing the values are drawn in
+ * JavaScript.
+ */
+export const DROPOUT_MASK = 'AtencaoDropoutMask';
+
+export interface DropoutMaskAttrs {
+  shape: number[];
+  rate: number;
+  seed: number;
+}
+
+interface WasmBackendLike extends WasmMemoryOwner {
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: tf.backend_util.BackendValues): tf.TensorInfo;
+}
+
+type Mask = (out: number, n: number, seed: number, threshold: number, scale: number) => void;
+
+const kernelFor = wasmExport<Mask>(DROPOUT_WASM, 'mask');
+
+/**
+ * The scale 1/(1 − rate) and the unsigned 32-bit draw below which an entry is kept: draws u with
+ * u < (1 − rate)·2³² are the integers u < ⌈(1 − rate)·2³²⌉. Null when every draw would be kept.
+ */
+export function maskConstants(rate: number): { scale: number; threshold: number } | null {
+  const keep = 1 - rate;
+  const threshold = Math.ceil(keep * 4294967296);
+  return threshold >= 4294967296 ? null : { scale: Math.fround(1 / keep), threshold };
+}
+
+export function dropoutMaskKernel(args: { backend: unknown; attrs: DropoutMaskAttrs }, jsMask: (size: number, rate: number, seed: number) => Float32Array): tf.TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const { shape, rate, seed } = args.attrs;
+  const size = shape.reduce((p, d) => p * d, 1);
+  const mask = kernelFor(backend);
+  const constants = maskConstants(rate);
+  if (mask === null || constants === null) return backend.makeOutput(shape, 'float32', undefined, jsMask(size, rate, seed));
+  const out = backend.makeOutput(shape, 'float32');
+  mask(backend.dataIdMap.get(out.dataId)!.memoryOffset, size, seed | 0, constants.threshold | 0, constants.scale);
+  return out;
+}
