@@ -15,10 +15,10 @@ import { betterValidation, train, type TrainOptions } from '../src/train/trainer
 
 describe('defaults fitted to a corpus', () => {
   it('follow the stated rule: size band, passes over the data, warm-up a sixth, ten validations, patience 3', () => {
-    // 9,020 pairs: the d 128 band, 12 passes of ceil(9020 / 64) = 141 batches = 1,692 steps.
+    // 9,020 pairs: the d 128 band, 16 passes of ceil(9020 / 64) = 141 batches = 2,256 steps.
     const mid = fitCorpus({ pairs: 9020, meanTargetTokens: 12 });
     expect(mid.model).toMatchObject({ dModel: 128, numHeads: 4, numEncoderLayers: 2, numDecoderLayers: 2, dFF: 512, dropout: 0.1 });
-    expect(mid.training).toMatchObject({ steps: 1692, batchSize: 64, lr: 1.5e-3, warmup: 280, validEvery: 170, patience: 3, schedule: 'noam' });
+    expect(mid.training).toMatchObject({ steps: 2256, batchSize: 64, lr: 1.5e-3, warmup: 380, validEvery: 230, patience: 3, schedule: 'noam' });
     // 500 pairs: the d 64 band, 30 × 8 = 240 steps, raised to the 500-step floor; warm-up at its 100 floor.
     const small = fitCorpus({ pairs: 500, meanTargetTokens: 8 });
     expect(small.model).toMatchObject({ dModel: 64, dFF: 256, dropout: 0.2 });

@@ -11,7 +11,7 @@ export interface CorpusSize {
 /** Sizes of encoder–decoder, from a few thousand pairs up. */
 const SIZES: { upTo: number; model: ModelArgs; lr: number; epochs: number }[] = [
   { upTo: 3_000, model: { dModel: 64, numHeads: 4, numEncoderLayers: 2, numDecoderLayers: 2, dFF: 256, dropout: 0.2 }, lr: 2e-3, epochs: 30 },
-  { upTo: 50_000, model: { dModel: 128, numHeads: 4, numEncoderLayers: 2, numDecoderLayers: 2, dFF: 512, dropout: 0.1 }, lr: 1.5e-3, epochs: 12 },
+  { upTo: 50_000, model: { dModel: 128, numHeads: 4, numEncoderLayers: 2, numDecoderLayers: 2, dFF: 512, dropout: 0.1 }, lr: 1.5e-3, epochs: 16 },
   { upTo: 500_000, model: { dModel: 256, numHeads: 4, numEncoderLayers: 3, numDecoderLayers: 3, dFF: 1024, dropout: 0.1 }, lr: 7e-4, epochs: 6 },
   { upTo: Infinity, model: { dModel: 512, numHeads: 8, numEncoderLayers: 6, numDecoderLayers: 6, dFF: 2048, dropout: 0.1 }, lr: 5e-4, epochs: 3 },
 ];
@@ -26,7 +26,7 @@ const PATIENCE = 3;
  * Defaults for a translation corpus, from its size (the rule the README states):
  * - model: d 64 under 3,000 pairs, d 128 (2+2 layers) under 50,000, d 256 (3+3) under 500,000,
  *   d 512 (6+6) above; dropout 0.2 for the smallest, else 0.1;
- * - steps: 30, 12, 6 or 3 passes over the pairs in batches of 64 (at least 500 steps), or as many
+ * - steps: 30, 16, 6 or 3 passes over the pairs in batches of 64 (at least 500 steps), or as many
  *   as fit in `timeLimit` seconds at the measured speed when there is one;
  * - warm-up: a sixth of the steps (at least 100, at most 4,000); validation ten times per run;
  *   early stopping after 3 validations without a better BLEU (the best weights are kept).
