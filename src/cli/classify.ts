@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
+import type { Tokenizer } from '../data/tokenizer.js';
 import { DataError, UsageError } from '../errors.js';
 import { classifyTexts } from '../infer/classify.js';
 import { loadModelDir } from '../infer/load.js';
@@ -44,7 +45,7 @@ export const classifyCommand: CommandModule<object, ClassifyArgs> = {
         const scores = Object.entries(r.probabilities).map(([label, p]) => `${label} ${pct(p)}`);
         process.stdout.write(`${r.label}${r.noun === undefined ? '' : ` (${r.noun})`}\t${scores.join('  ')}\n`);
       }
-      if (!args.json) warnAboutInput(results, loaded.model.config.maxLen);
+      if (!args.json) warnAboutInput(results, loaded.model.config.maxLen, loaded.source);
     } finally {
       loaded.model.dispose();
     }
@@ -77,9 +78,9 @@ export function inputLines(given: readonly unknown[] | undefined, file: string |
 }
 
 /** Warn (on stderr) about sentences that were cut and words the model reads as unknown. */
-export function warnAboutInput(results: readonly { unknown: string[]; truncated: boolean }[], maxLen: number): void {
+export function warnAboutInput(results: readonly { unknown: string[]; truncated: boolean }[], maxLen: number, tokenizer: Tokenizer): void {
   const truncated = results.filter((r) => r.truncated).length;
   if (truncated > 0) process.stderr.write(`warning: ${truncated} sentence${truncated > 1 ? 's were' : ' was'} longer than the model's ${maxLen} tokens and cut\n`);
-  const unknown = new Set(results.flatMap((r) => r.unknown));
-  if (unknown.size > 0) process.stderr.write(`warning: words the model never saw in training, read as <unk>: ${[...unknown].slice(0, 20).join(', ')}\n`);
+  const unseen = tokenizer.unseenWarning(results.flatMap((r) => r.unknown));
+  if (unseen !== undefined) process.stderr.write(`warning: ${unseen}\n`);
 }

@@ -44,7 +44,7 @@ export const fillMaskCommand: CommandModule<object, FillMaskArgs> = {
         const masks = r.masks.map((m, i) => `  [MASK] ${i + 1}: ${m.candidates.map((c) => `${c.token} ${pct(c.probability)}`).join(', ')}`);
         process.stdout.write(`${r.filled}\n${masks.join('\n')}\n`);
       }
-      if (!args.json) warnAboutInput(results, loaded.model.config.maxLen);
+      if (!args.json) warnAboutInput(results, loaded.model.config.maxLen, loaded.source);
     } finally {
       loaded.model.dispose();
     }
