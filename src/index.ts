@@ -96,6 +96,12 @@ export { startRun, resumeRun, type RunOptions, type RunSummary, type RunReporter
 export { fitCorpus, scheduleFor, FIT_BATCH_SIZE, type CorpusSize } from './train/fit.js';
 export { measureStepSeconds, planLine } from './train/plan.js';
 export { BestKeeper, BEST_DIR } from './train/best.js';
+export { splitByTokens, paddedTokens, type Batcher } from './data/batching.js';
+export { DEFAULT_MAX_TOKENS, shareGradient } from './train/step.js';
+export { projectedCrossEntropy, type ProjectedCrossEntropyOptions } from './ops/projected-cross-entropy.js';
+export type { Projection } from './model/base.js';
+export { setRelaxedSimd } from './ops/kernels/batch-matmul.js';
+export { profileTrainStep, profileTable, type StepProfile } from './bench/profile.js';
 export { normalizeText, learnCasing, restoreCase, type TextForm } from './data/case.js';
 export { prepareData, type PreparedData } from './train/prepare-data.js';
 export { RECIPES, FAMILY_RECIPES, recipeFor, type TrainingArgs, type ModelArgs } from './train/defaults.js';

@@ -52,6 +52,7 @@ export function savedFlagValues(config: RunConfig): Record<string, unknown> {
     schedule: training.schedule,
     'label-smoothing': training.labelSmoothing,
     clip: training.clip,
+    'max-tokens': training.maxTokens,
     seed: training.seed,
     init: training.init === undefined ? undefined : resolve(training.init),
   };

@@ -56,6 +56,7 @@ interface TrainArgs {
   warmup?: number;
   schedule?: string;
   'label-smoothing'?: number;
+  'max-tokens'?: number;
   clip?: number;
   'valid-every'?: number;
   'until-exact'?: number;
@@ -124,7 +125,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('norm', { type: 'string', choices: ['pre', 'post'], describe: 'Layer norm before sublayers or after the residual add' })
       .option('positions', { type: 'string', choices: ['sinusoidal', 'learned'], describe: 'Positional encoding' })
       .option('tie-embeddings', { type: 'boolean', describe: 'Use the target embedding as the output projection' })
-      .group(['steps', 'epochs', 'batch-size', 'lr', 'warmup', 'schedule', 'label-smoothing', 'clip', 'valid-every', 'until-exact', 'until-bleu', 'patience', 'time', 'seed', 'backend'], 'Training:')
+      .group(['steps', 'epochs', 'batch-size', 'lr', 'warmup', 'schedule', 'label-smoothing', 'clip', 'max-tokens', 'valid-every', 'until-exact', 'until-bleu', 'patience', 'time', 'seed', 'backend'], 'Training:')
       .option('steps', { type: 'number', describe: 'Optimisation steps in total' })
       .option('epochs', { type: 'number', describe: 'Passes over --data or pt-en (instead of --steps)' })
       .option('batch-size', { type: 'number', describe: 'Sentences per step' })
@@ -133,6 +134,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('schedule', { type: 'string', choices: ['noam', 'constant'], describe: 'After warm-up: decay ∝ 1/√step (noam) or stay flat' })
       .option('label-smoothing', { type: 'number', describe: 'Label smoothing in [0, 1)' })
       .option('clip', { type: 'number', describe: 'Clip gradients to this global norm (0: off)' })
+      .option('max-tokens', { type: 'number', describe: 'Padded tokens (rows × longest row) each thread computes at once; a longer batch is cut into pieces whose gradients are added: the same step in less memory [default: 768]' })
       .option('valid-every', { type: 'number', describe: 'Validate and save every N steps' })
       .option('until-exact', { type: 'number', describe: 'Stop once validation exact match reaches this (0–1)' })
       .option('until-bleu', { type: 'number', describe: 'Translation: stop once validation BLEU reaches this (0–100)' })
@@ -362,6 +364,7 @@ function trainingArgs(args: TrainArgs): Partial<TrainingArgs> {
     schedule: args.schedule as TrainingArgs['schedule'],
     labelSmoothing: numberIn('label-smoothing', args['label-smoothing'], 0, 1, true),
     clip: numberIn('clip', args.clip, 0, Number.MAX_VALUE),
+    maxTokens: positiveInt('max-tokens', args['max-tokens']),
     validEvery: positiveInt('valid-every', args['valid-every']),
     untilExact: numberIn('until-exact', args['until-exact'], 0, 1),
     untilBleu: args['until-bleu'] === undefined ? undefined : numberIn('until-bleu', args['until-bleu'], 0, 100)! / 100,

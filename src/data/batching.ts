@@ -104,13 +104,52 @@ export function makeClassificationBatch(items: readonly Example[], ids: SpecialI
   };
 }
 
-/** How each objective turns examples into a batch, and how many scored targets they hold (the loss weight). */
-export const BATCHERS: Record<Objective, { make(items: readonly Example[], ids: SpecialIds): Batch; targets(items: readonly Example[], ids: SpecialIds): number }> = {
-  seq2seq: { make: makeBatch, targets: (items) => targetTokens(items) },
-  lm: { make: makeLanguageModelBatch, targets: (items) => targetTokens(items) },
-  'masked-lm': { make: makeMaskedBatch, targets: (items, ids) => items.reduce((n, p) => n + p.tgt.filter((t) => t !== ids.pad).length, 0) },
-  classify: { make: makeClassificationBatch, targets: (items) => items.length },
+/** How an objective turns examples into a batch. */
+export interface Batcher {
+  make(items: readonly Example[], ids: SpecialIds): Batch;
+  /** How many scored targets the examples hold (the weight of their mean loss). */
+  targets(items: readonly Example[], ids: SpecialIds): number;
+  /** How many positions an example takes in its row of a batch (a batch is rows × the longest). */
+  length(item: Example): number;
+}
+
+/** How each objective turns examples into a batch, how many scored targets they hold, how long a row is. */
+export const BATCHERS: Record<Objective, Batcher> = {
+  seq2seq: { make: makeBatch, targets: (items) => targetTokens(items), length: (p) => Math.max(p.src.length, p.tgt.length + 1) },
+  lm: { make: makeLanguageModelBatch, targets: (items) => targetTokens(items), length: (p) => p.src.length + p.tgt.length + 1 },
+  'masked-lm': { make: makeMaskedBatch, targets: (items, ids) => items.reduce((n, p) => n + p.tgt.filter((t) => t !== ids.pad).length, 0), length: (p) => p.src.length },
+  classify: { make: makeClassificationBatch, targets: (items) => items.length, length: (p) => p.src.length },
 };
+
+/** Padded size of a batch of `items`: rows × the longest row. */
+export function paddedTokens(items: readonly Example[], length: (item: Example) => number): number {
+  let longest = 0;
+  for (const p of items) longest = Math.max(longest, length(p));
+  return items.length * longest;
+}
+
+/**
+ * Cut a batch into pieces of at most `maxTokens` padded tokens (rows × the piece's longest row),
+ * so that a few long examples never need the memory of a whole batch of them: longest first, each
+ * piece filled while it stays within the budget; an example longer than the budget goes alone.
+ * A batch within the budget comes back whole, in its order. Infinity (or 0): never cut.
+ */
+export function splitByTokens<T extends Example>(items: readonly T[], maxTokens: number, length: (item: Example) => number): T[][] {
+  if (!(maxTokens > 0) || paddedTokens(items, length) <= maxTokens) return [[...items]];
+  const sorted = [...items].sort((a, b) => length(b) - length(a));
+  const pieces: T[][] = [];
+  let piece: T[] = [];
+  for (const item of sorted) {
+    // Sorted longest first, so a piece's first example is its longest.
+    if (piece.length > 0 && (piece.length + 1) * length(piece[0]!) > maxTokens) {
+      pieces.push(piece);
+      piece = [];
+    }
+    piece.push(item);
+  }
+  pieces.push(piece);
+  return pieces;
+}
 
 /** Free a batch's tensors. */
 export function disposeBatch(batch: Batch): void {

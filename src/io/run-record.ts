@@ -25,6 +25,11 @@ export interface TrainingArgs {
   /** Stop after this many seconds of training in all (resumed runs included). */
   timeLimit?: number;
   seed: number;
+  /**
+   * Padded tokens (rows × longest row) a thread computes at once; a longer batch is cut into pieces
+   * whose gradients are added (the same step, in less memory). Default 768.
+   */
+  maxTokens?: number;
   /** Fine-tuning: the model folder whose weights the run started from. */
   init?: string;
 }

@@ -2,8 +2,23 @@ import * as tf from '@tensorflow/tfjs';
 import { compactConfig, type Arch, type ModelConfig } from '../config.js';
 import { ShapeError } from '../errors.js';
 import { AtencaoLayer, type Kwargs } from '../layers/base.js';
+import { projectedCrossEntropy } from '../ops/projected-cross-entropy.js';
 import { maskedCrossEntropy } from './loss.js';
 import type { AttentionInputs, AttentionWeights, Batch, ForwardOptions, LossOptions, Model, Objective, Scored } from './model.js';
+
+/** Scores still before their projection onto the vocabulary: logits = hidden·kernel + bias. */
+export interface Projection {
+  /** Hidden states (…, d). */
+  hidden: tf.Tensor;
+  /** The output projection (d, V), or a tied embedding table (V, d) with `transposed`. */
+  kernel: tf.Tensor;
+  transposed?: boolean;
+  /** (V) */
+  bias: tf.Tensor;
+  /** Target ids (…) and where they count (…), as in `Scored`. */
+  targets: tf.Tensor;
+  mask: tf.Tensor;
+}
 
 /** What the three families share: the loss from `score`, id checks, the TF.js layer plumbing. */
 export abstract class ModelBase<C extends ModelConfig> extends AtencaoLayer implements Model {
@@ -18,11 +33,29 @@ export abstract class ModelBase<C extends ModelConfig> extends AtencaoLayer impl
   abstract score(batch: Batch, options?: ForwardOptions): Scored;
   abstract attention(inputs: AttentionInputs): AttentionWeights;
 
+  /**
+   * The mean cross-entropy of `score`'s logits. Where the family gives the scores before their
+   * vocabulary projection (`projection`), the logits are made a few rows at a time and never
+   * held whole: the same loss and gradients, in a fraction of the memory.
+   */
   loss(batch: Batch, options: LossOptions = {}): tf.Scalar {
     return tf.tidy(() => {
+      const labelSmoothing = options.labelSmoothing ?? 0;
+      const p = this.projection(batch, { training: options.training });
+      // A loss in training is differentiated next: its gradients come from the same pass.
+      if (p !== undefined) return projectedCrossEntropy(p.hidden, p.kernel, p.bias, p.targets, p.mask, { labelSmoothing, transposed: p.transposed, eagerGradients: options.training === true });
       const { logits, targets, mask } = this.score(batch, { training: options.training });
-      return maskedCrossEntropy(logits, targets, mask, options.labelSmoothing ?? 0);
+      return maskedCrossEntropy(logits, targets, mask, labelSmoothing);
     });
+  }
+
+  /**
+   * `score` stopped before the vocabulary projection, for families whose logits are one
+   * (hidden·kernel + bias); undefined (the default) where they are not, and the loss is then
+   * computed from `score`.
+   */
+  protected projection(_batch: Batch, _options: ForwardOptions): Projection | undefined {
+    return undefined;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { registerLayerClass } from '../layers/registry.js';
 import { normalizeConfigKeys, resolveConfig, type DecoderConfig, type DecoderConfigInput } from '../config.js';
 import { glorot, zeros, type Kwargs, type LayerArgs, type LayerVariable } from '../layers/base.js';
-import { ModelBase, splitLayerArgs } from './base.js';
+import { ModelBase, splitLayerArgs, type Projection } from './base.js';
 import { CausalGeneration } from './causal-generation.js';
 import { notPadding } from './loss.js';
 import type { AttentionInputs, AttentionWeights, Batch, ForwardOptions, Generation, GenerationOptions, Objective, Scored } from './model.js';
@@ -96,6 +96,13 @@ export class DecoderOnly extends ModelBase<DecoderConfig> {
       targets: batch.targets,
       mask: notPadding(batch.targets, this.config.padId),
     }));
+  }
+
+  /** `score` before the output projection: the loss projects a few rows at a time. */
+  protected override projection(batch: Batch, options: ForwardOptions): Projection {
+    if (batch.kind !== 'lm') this.refuse(batch);
+    const kernel = this.outputKernel ? { kernel: this.outputKernel.read() } : { kernel: this.decoder.embedding.table.read(), transposed: true };
+    return { hidden: this.hidden(batch.ids, options).hidden, ...kernel, bias: this.outputBias.read(), targets: batch.targets, mask: notPadding(batch.targets, this.config.padId) };
   }
 
   attention(inputs: AttentionInputs): AttentionWeights {

@@ -6,7 +6,7 @@ import { ShapeError } from '../errors.js';
 import { glorot, zeros, type Kwargs, type LayerArgs, type LayerVariable } from '../layers/base.js';
 import { activate } from '../layers/feed-forward.js';
 import { LayerNorm } from '../layers/layer-norm.js';
-import { ModelBase, splitLayerArgs } from './base.js';
+import { ModelBase, splitLayerArgs, type Projection } from './base.js';
 import { notPadding } from './loss.js';
 import type { AttentionInputs, AttentionWeights, Batch, ForwardOptions, Objective, Scored } from './model.js';
 import { Encoder } from './stack.js';
@@ -102,11 +102,25 @@ export class EncoderOnly extends ModelBase<EncoderConfig> {
   /** Contextual vectors (…, d) → masked-LM logits over the vocabulary (…, V). */
   predictTokens(hidden: tf.Tensor): tf.Tensor {
     return tf.tidy(() => {
-      const h = this.transformNorm ? this.transformNorm.forward(activate(tf.add(tf.matMul(hidden, this.transformKernel!.read()), this.transformBias!.read()), this.config.activation, this.config.geluApproximation)).output : hidden; // (…, d)
+      const h = this.transformTokens(hidden); // (…, d)
       const bias = this.outputBias.read();
       if (this.outputKernel) return tf.add(tf.matMul(h, this.outputKernel.read()), bias); // (…, d)·(d, V) + (V)
       return tf.add(this.encoder.embedding.unembed(h), bias);
     });
+  }
+
+  /** The masked-LM head's transform (dense, activation, norm) when it has one: (…, d) → (…, d). */
+  private transformTokens(hidden: tf.Tensor): tf.Tensor {
+    if (!this.transformNorm) return hidden;
+    return this.transformNorm.forward(activate(tf.add(tf.matMul(hidden, this.transformKernel!.read()), this.transformBias!.read()), this.config.activation, this.config.geluApproximation)).output;
+  }
+
+  /** Masked-LM scores before the output projection (the loss projects a few rows at a time); classification has none. */
+  protected override projection(batch: Batch, options: ForwardOptions): Projection | undefined {
+    if (batch.kind !== 'masked-lm') return undefined;
+    const hidden = this.transformTokens(this.encode(batch.ids, options).hidden); // (B, T, d)
+    const kernel = this.outputKernel ? { kernel: this.outputKernel.read() } : { kernel: this.encoder.embedding.table.read(), transposed: true };
+    return { hidden, ...kernel, bias: this.outputBias.read(), targets: batch.targets, mask: notPadding(batch.targets, this.config.padId) };
   }
 
   /** Contextual vectors (B, T, d) → class logits (B, C) from the [CLS] position. */

@@ -4,7 +4,7 @@ import { paddingMask } from '../attention/masks.js';
 import { normalizeConfigKeys, resolveConfig, type EncoderDecoderConfig, type EncoderDecoderConfigInput } from '../config.js';
 import { ShapeError } from '../errors.js';
 import { glorot, withInitSeed, zeros, type Kwargs, type LayerArgs, type LayerVariable } from '../layers/base.js';
-import { ModelBase, splitLayerArgs } from './base.js';
+import { ModelBase, splitLayerArgs, type Projection } from './base.js';
 import { notPadding } from './loss.js';
 import type { AttentionInputs, AttentionWeights, Batch, ForwardOptions, Generation, GenerationOptions, Objective, Scored } from './model.js';
 import { Seq2SeqGeneration } from './seq2seq-generation.js';
@@ -127,6 +127,15 @@ export class Transformer extends ModelBase<EncoderDecoderConfig> {
       targets: batch.tgtOut,
       mask: notPadding(batch.tgtOut, this.config.padId),
     }));
+  }
+
+  /** `score` before the output projection: the loss projects a few rows at a time. */
+  protected override projection(batch: Batch, options: ForwardOptions): Projection {
+    if (batch.kind !== 'seq2seq') this.refuse(batch);
+    const { memory, memoryMask } = this.encode(batch.src, options);
+    const { hidden } = this.decode(batch.tgtIn, memory, memoryMask, options); // (B, Tt, d)
+    const kernel = this.outputKernel ? { kernel: this.outputKernel.read() } : { kernel: this.decoder.embedding.table.read(), transposed: true };
+    return { hidden, ...kernel, bias: this.outputBias.read(), targets: batch.tgtOut, mask: notPadding(batch.tgtOut, this.config.padId) };
   }
 
   attention(inputs: AttentionInputs): AttentionWeights {

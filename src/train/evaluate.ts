@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { BATCHERS, disposeBatch, type Example, type SpecialIds } from '../data/batching.js';
+import { BATCHERS, disposeBatch, splitByTokens, type Example, type SpecialIds } from '../data/batching.js';
 import { greedyDecode } from '../infer/greedy.js';
 import type { Model, Objective } from '../model/model.js';
 import { maskedCrossEntropy } from '../model/loss.js';
 import type { EvalMetrics } from '../io/run-record.js';
 import { maxOf } from '../util/objects.js';
 import { chrF, corpusBleu, exactMatch, sacreBleu } from './metrics.js';
+import { DEFAULT_MAX_TOKENS } from './step.js';
 
 export type { EvalMetrics };
 
@@ -22,7 +23,13 @@ export interface EvalOptions {
    * (13a tokenization) and chrF is added; otherwise BLEU is over `tokensOf` tokens.
    */
   detokenize?: (ids: readonly number[]) => string;
+  /** Examples scored (and decoded) at once. Default 128. */
   batchSize?: number;
+  /**
+   * Padded tokens scored at once: a batch of more is cut into pieces (splitByTokens), which
+   * changes no metric. Default 768, as a training step.
+   */
+  maxTokens?: number;
 }
 
 /** Loss, token accuracy, and where they mean something exact match (greedy decoding) and BLEU. */
@@ -32,8 +39,12 @@ export async function evaluate(model: Model, items: readonly Example[], options:
   let lossSum = 0;
   let tokens = 0;
   let correct = 0;
+  const pieces: Example[][] = [];
   for (let start = 0; start < items.length; start += batchSize) {
-    const batch = batcher.make(items.slice(start, start + batchSize), options.ids);
+    pieces.push(...splitByTokens(items.slice(start, start + batchSize), options.maxTokens ?? DEFAULT_MAX_TOKENS, batcher.length));
+  }
+  for (const piece of pieces) {
+    const batch = batcher.make(piece, options.ids);
     const sums = tf.tidy(() => {
       const { logits, targets, mask } = model.score(batch); // once for loss and accuracy
       const n = tf.sum(mask);

@@ -31,6 +31,8 @@ export interface WorkerStep {
   ids: SpecialIds;
   labelSmoothing: number;
   dropoutSeed?: number;
+  /** Padded tokens computed at once (see shareGradient). */
+  maxTokens: number;
 }
 
 export type WorkerMessage = WorkerInit | WorkerStep;
@@ -58,7 +60,7 @@ if (parentPort !== null) {
         port.postMessage({ loss: 0, tokens: 0 } satisfies WorkerReply);
       } else {
         layout!.scatter(weights!, trainableVariables(model!));
-        const loss = shareGradient(model!, message.objective, message.items, message.ids, message.labelSmoothing, message.dropoutSeed, layout!, grad!);
+        const loss = shareGradient(model!, message.objective, message.items, message.ids, message.labelSmoothing, message.dropoutSeed, layout!, grad!, message.maxTokens);
         port.postMessage({ loss, tokens: BATCHERS[message.objective].targets(message.items, message.ids) } satisfies WorkerReply);
       }
     } catch (error) {

@@ -6,7 +6,7 @@ import type { Model, Objective } from '../model/model.js';
 import type { Adam } from './adam.js';
 import { combineGradients } from './adam-kernels.js';
 import type { WorkerInit, WorkerMessage, WorkerReply } from './grad-worker.js';
-import { shareGradient, trainableVariables, type StepResult } from './step.js';
+import { DEFAULT_MAX_TOKENS, shareGradient, trainableVariables, type StepResult } from './step.js';
 
 /**
  * The default number of threads for a training step: one per core on the wasm and cpu backends,
@@ -35,13 +35,15 @@ export class DataParallel {
     private readonly model: Model,
     private readonly optimizer: Adam,
     private readonly workers: GradientWorker[],
+    private readonly maxTokens: number,
   ) {}
 
   /**
    * Start a worker for each gradient vector of `optimizer` but the first (this thread computes
-   * the first share): `new Adam(layout, options, threads)` sets how many threads train.
+   * the first share): `new Adam(layout, options, threads)` sets how many threads train. Each
+   * thread computes at most `maxTokens` padded tokens at once (see shareGradient).
    */
-  static async start(model: Model, optimizer: Adam, backend: string): Promise<DataParallel> {
+  static async start(model: Model, optimizer: Adam, backend: string, maxTokens = DEFAULT_MAX_TOKENS): Promise<DataParallel> {
     const { layout } = optimizer;
     const count = optimizer.grads.length;
     const workers: GradientWorker[] = [];
@@ -65,7 +67,7 @@ export class DataParallel {
       await Promise.all(workers.map((w) => w.terminate()));
       throw error;
     }
-    return new DataParallel(model, optimizer, workers);
+    return new DataParallel(model, optimizer, workers, maxTokens);
   }
 
   get size(): number {
@@ -84,14 +86,14 @@ export class DataParallel {
     const seedOf = (k: number) => (dropoutSeed === undefined ? undefined : dropoutSeed + k * 2 ** 20);
     const replies = Promise.all(
       this.workers.map((w, i) =>
-        shares[i + 1]!.length === 0 ? Promise.resolve<WorkerReply>({ loss: 0, tokens: 0 }) : w.request({ kind: 'step', objective, items: shares[i + 1]!, ids, labelSmoothing, dropoutSeed: seedOf(i + 1) }),
+        shares[i + 1]!.length === 0 ? Promise.resolve<WorkerReply>({ loss: 0, tokens: 0 }) : w.request({ kind: 'step', objective, items: shares[i + 1]!, ids, labelSmoothing, dropoutSeed: seedOf(i + 1), maxTokens: this.maxTokens }),
       ),
     );
     // Handled below; this keeps a worker's failure during this thread's share from going unhandled.
     replies.catch(() => undefined);
     // This thread's share, computed while the workers compute theirs.
     const own = shares[0]!;
-    const ownLoss = shareGradient(this.model, objective, own, ids, labelSmoothing, seedOf(0), layout, this.optimizer.grad);
+    const ownLoss = shareGradient(this.model, objective, own, ids, labelSmoothing, seedOf(0), layout, this.optimizer.grad, this.maxTokens);
     const done = await replies;
     const failed = done.find((r) => r.error !== undefined);
     if (failed) throw new TrainingError(`a gradient worker failed: ${failed.error}`);

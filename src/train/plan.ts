@@ -17,11 +17,11 @@ const TIMED_STEPS = 4;
 export async function measureStepSeconds(
   config: ModelConfigInput,
   prepared: PreparedData,
-  training: Pick<TrainingArgs, 'batchSize' | 'seed' | 'labelSmoothing' | 'clip'>,
+  training: Pick<TrainingArgs, 'batchSize' | 'seed' | 'labelSmoothing' | 'clip' | 'maxTokens'>,
   stepper: { backend: string; threads: number; kind?: StepperKind },
 ): Promise<number> {
   const model = createModel(config, { seed: training.seed });
-  const runner = await createStepper(model, { lr: 1e-9, backend: stepper.backend, threads: stepper.threads, kind: stepper.kind });
+  const runner = await createStepper(model, { lr: 1e-9, backend: stepper.backend, threads: stepper.threads, kind: stepper.kind, maxTokens: training.maxTokens });
   try {
     const seconds: number[] = [];
     for (let i = 0; i < WARM_STEPS + TIMED_STEPS; i++) {

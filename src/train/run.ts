@@ -147,7 +147,7 @@ export async function startRun(options: RunOptions, reporter: RunReporter): Prom
   };
   let stepper: Stepper;
   try {
-    stepper = await createStepper(model, { lr: training.lr, backend: options.backend, threads: workers, kind: options.stepper });
+    stepper = await createStepper(model, { lr: training.lr, backend: options.backend, threads: workers, kind: options.stepper, maxTokens: training.maxTokens });
   } catch (error) {
     model.dispose();
     throw error;
@@ -218,7 +218,7 @@ async function resumeLocked(dir: string, options: ResumeOptions, reporter: RunRe
   let stepper: Stepper;
   let start: TrainingState;
   try {
-    stepper = await createStepper(model, { lr: config.training.lr, backend: options.backend, threads: workers, kind: options.stepper });
+    stepper = await createStepper(model, { lr: config.training.lr, backend: options.backend, threads: workers, kind: options.stepper, maxTokens: config.training.maxTokens });
   } catch (error) {
     model.dispose();
     throw error;
@@ -251,6 +251,9 @@ function checkTrainingRecord(training: Partial<TrainingArgs>, path: string): voi
   ];
   for (const [field, ok] of fields) {
     if (!ok(training[field])) throw new ModelFormatError(`${path}: training.${field} (${JSON.stringify(training[field]) ?? 'missing'}) is not a usable value, so the run cannot be resumed`);
+  }
+  if (training.maxTokens !== undefined && !(Number.isSafeInteger(training.maxTokens) && training.maxTokens > 0)) {
+    throw new ModelFormatError(`${path}: training.maxTokens (${JSON.stringify(training.maxTokens)}) is not a usable value, so the run cannot be resumed`);
   }
 }
 

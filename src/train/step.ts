@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { BATCHERS, disposeBatch, type Example, type SpecialIds } from '../data/batching.js';
+import { BATCHERS, disposeBatch, splitByTokens, type Example, type SpecialIds } from '../data/batching.js';
 import type { Batch, LossOptions, Model, Objective } from '../model/model.js';
 import { seedDropout } from '../ops/dropout.js';
+import { mixSeed } from '../util/random.js';
 import { Adam } from './adam.js';
 import type { ParamLayout } from './params.js';
 
@@ -83,8 +84,47 @@ export function flatGradient(model: Model, batch: Batch, options: Omit<LossOptio
   }
 }
 
-/** flatGradient for a share of a batch given as examples, its dropout masks seeded by `dropoutSeed`. */
-export function shareGradient(model: Model, objective: Objective, items: readonly Example[], ids: SpecialIds, labelSmoothing: number, dropoutSeed: number | undefined, layout: ParamLayout, target: Float32Array): number {
+/**
+ * Padded tokens (rows × longest row) a step computes at once on one thread before it cuts its batch
+ * into pieces. The peak memory of a step grows with it (the logits alone are 4·V bytes a token),
+ * and the wasm heap never gives memory back, so a few long batches would set the memory of a whole
+ * run. 768 leaves the synthetic tasks' batches (64 × 11) whole.
+ */
+export const DEFAULT_MAX_TOKENS = 768;
+
+/** Gradient buffers for the pieces after the first, one per layout (kept: a step runs every few ms). */
+const pieceGradients = new WeakMap<ParamLayout, Float32Array>();
+
+/**
+ * flatGradient for a share of a batch given as examples, its dropout masks seeded by `dropoutSeed`.
+ * A share of more than `maxTokens` padded tokens is cut into pieces (splitByTokens) whose gradients
+ * are added, each weighted by its share of the scored targets: the gradient of the whole share's
+ * mean loss, up to float rounding, with at most `maxTokens` tokens' activations alive at a time.
+ * Piece 0 keeps `dropoutSeed` (a share that is not cut is computed exactly as a whole batch), piece
+ * i > 0 draws its masks from mixSeed(dropoutSeed, i).
+ */
+export function shareGradient(model: Model, objective: Objective, items: readonly Example[], ids: SpecialIds, labelSmoothing: number, dropoutSeed: number | undefined, layout: ParamLayout, target: Float32Array, maxTokens = Infinity): number {
+  const batcher = BATCHERS[objective];
+  const pieces = splitByTokens(items, maxTokens, batcher.length);
+  if (pieces.length === 1) return pieceGradient(model, objective, items, ids, labelSmoothing, dropoutSeed, layout, target);
+  const total = batcher.targets(items, ids);
+  let scratch = pieceGradients.get(layout);
+  if (scratch === undefined) pieceGradients.set(layout, (scratch = new Float32Array(layout.size)));
+  target.fill(0);
+  let loss = 0;
+  pieces.forEach((piece, i) => {
+    const count = batcher.targets(piece, ids);
+    if (count === 0) return; // nothing scored: its loss and gradient are 0
+    const w = count / total;
+    const seed = dropoutSeed === undefined || i === 0 ? dropoutSeed : mixSeed(dropoutSeed, i);
+    loss += w * pieceGradient(model, objective, piece, ids, labelSmoothing, seed, layout, scratch!);
+    for (let j = 0; j < target.length; j++) target[j]! += w * scratch![j]!;
+  });
+  return loss;
+}
+
+/** flatGradient of one batch made from `items`. */
+function pieceGradient(model: Model, objective: Objective, items: readonly Example[], ids: SpecialIds, labelSmoothing: number, dropoutSeed: number | undefined, layout: ParamLayout, target: Float32Array): number {
   const batch = BATCHERS[objective].make(items, ids);
   seedDropout(dropoutSeed);
   try {

@@ -1,13 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
-import { BATCHERS, disposeBatch, type Example, type SpecialIds } from '../data/batching.js';
+import { BATCHERS, disposeBatch, splitByTokens, type Example, type SpecialIds } from '../data/batching.js';
 import type { Model, Objective } from '../model/model.js';
 import type { OptimizerState } from '../io/checkpoint.js';
 import { seedDropout } from '../ops/dropout.js';
 import { Adam, type NamedTensor } from './adam.js';
 import { DataParallel } from './parallel.js';
 import { ParamLayout } from './params.js';
-import { applyStep, gradients, trainableVariables, trainStep, type StepResult } from './step.js';
+import { applyStep, DEFAULT_MAX_TOKENS, gradients, shareGradient, trainableVariables, type StepResult } from './step.js';
 import { isDeviceBackend } from '../backend.js';
+import { mixSeed } from '../util/random.js';
 import { UsageError } from '../errors.js';
 
 /** Everything one optimisation step needs besides the model. */
@@ -61,20 +62,21 @@ export class FlatAdamStepper implements Stepper {
   readonly description = 'flat Adam, 1 thread';
   readonly optimizer: Adam;
 
-  constructor(private readonly model: Model, lr: number) {
+  /**
+   * `maxTokens`: padded tokens computed at once; a longer batch is cut into pieces whose
+   * gradients are added (see shareGradient).
+   */
+  constructor(private readonly model: Model, lr: number, private readonly maxTokens = DEFAULT_MAX_TOKENS) {
     this.optimizer = new Adam(ParamLayout.of(trainableVariables(model)), { learningRate: lr, ...ADAM }, 1);
   }
 
   async step(input: StepInput): Promise<StepResult> {
     this.optimizer.learningRate = input.lr;
-    const batch = BATCHERS[input.objective].make(input.items, input.ids);
-    seedDropout(input.dropoutSeed);
-    try {
-      return await trainStep(this.model, this.optimizer, batch, { labelSmoothing: input.labelSmoothing, clipNorm: input.clipNorm });
-    } finally {
-      seedDropout(undefined);
-      disposeBatch(batch);
-    }
+    const { layout, grad } = this.optimizer;
+    const loss = shareGradient(this.model, input.objective, input.items, input.ids, input.labelSmoothing, input.dropoutSeed, layout, grad, this.maxTokens);
+    // A loss that is not finite skips the update, so a NaN never reaches the weights.
+    const gradNorm = Number.isFinite(loss) ? this.optimizer.step(trainableVariables(this.model), input.clipNorm ?? 0) : undefined;
+    return { loss, gradNorm };
   }
 
   async dispose(): Promise<void> {
@@ -93,10 +95,11 @@ export class ParallelStepper implements Stepper {
     this.description = `flat Adam, ${parallel.size} threads`;
   }
 
-  static async start(model: Model, lr: number, threads: number, backend: string): Promise<ParallelStepper> {
+  /** `maxTokens`: padded tokens each thread computes at once (see shareGradient). */
+  static async start(model: Model, lr: number, threads: number, backend: string, maxTokens = DEFAULT_MAX_TOKENS): Promise<ParallelStepper> {
     const optimizer = new Adam(ParamLayout.of(trainableVariables(model)), { learningRate: lr, ...ADAM }, threads);
     try {
-      return new ParallelStepper(optimizer, await DataParallel.start(model, optimizer, backend));
+      return new ParallelStepper(optimizer, await DataParallel.start(model, optimizer, backend, maxTokens));
     } catch (error) {
       optimizer.dispose();
       throw error;
@@ -123,30 +126,53 @@ export class DeviceStepper implements Stepper {
   readonly description = 'tf.train.adam on the device';
   readonly optimizer: tf.AdamOptimizer & OptimizerState;
 
-  constructor(private readonly model: Model, lr: number) {
+  /** `maxTokens`: padded tokens computed at once; a longer batch is cut into pieces whose gradients are added. */
+  constructor(private readonly model: Model, lr: number, private readonly maxTokens = DEFAULT_MAX_TOKENS) {
     this.optimizer = tf.train.adam(lr, ADAM.beta1, ADAM.beta2, ADAM.epsilon) as tf.AdamOptimizer & OptimizerState;
   }
 
   async step(input: StepInput): Promise<StepOutcome> {
     (this.optimizer as unknown as { learningRate: number }).learningRate = input.lr;
-    const batch = BATCHERS[input.objective].make(input.items, input.ids);
-    seedDropout(input.dropoutSeed);
-    let value: tf.Scalar;
-    let grads: tf.NamedTensorMap;
-    try {
-      ({ value, grads } = gradients(this.model, batch, { labelSmoothing: input.labelSmoothing }));
-    } finally {
-      seedDropout(undefined);
-      disposeBatch(batch);
+    const batcher = BATCHERS[input.objective];
+    const pieces = splitByTokens(input.items, this.maxTokens, batcher.length);
+    const total = batcher.targets(input.items, input.ids);
+    let value: tf.Scalar | undefined;
+    let grads: tf.NamedTensorMap | undefined;
+    for (const [i, piece] of pieces.entries()) {
+      const w = pieces.length === 1 ? 1 : total > 0 ? batcher.targets(piece, input.ids) / total : 0;
+      if (w === 0 && value !== undefined) continue; // nothing scored: a zero gradient
+      const batch = batcher.make(piece, input.ids);
+      seedDropout(i === 0 || input.dropoutSeed === undefined ? input.dropoutSeed : mixSeed(input.dropoutSeed, i));
+      try {
+        const part = gradients(this.model, batch, { labelSmoothing: input.labelSmoothing });
+        if (pieces.length === 1) ({ value, grads } = part);
+        else [value, grads] = addWeighted(value, grads, part, w);
+      } finally {
+        seedDropout(undefined);
+        disposeBatch(batch);
+      }
     }
-    applyStep(this.optimizer, grads, input.clipNorm);
+    applyStep(this.optimizer, grads!, input.clipNorm);
     // The loss stays on the device: the trainer reads several steps' losses at once.
-    return { loss: value };
+    return { loss: value! };
   }
 
   async dispose(): Promise<void> {
     this.optimizer.dispose();
   }
+}
+
+/** sum + w · part for a loss and its gradients (sum undefined: w · part); frees `sum` and `part`. */
+function addWeighted(value: tf.Scalar | undefined, grads: tf.NamedTensorMap | undefined, part: { value: tf.Scalar; grads: tf.NamedTensorMap }, w: number): [tf.Scalar, tf.NamedTensorMap] {
+  const next = tf.tidy(() => {
+    const scaled = (t: tf.Tensor, old: tf.Tensor | undefined) => (old === undefined ? tf.mul(t, w) : tf.add(old, tf.mul(t, w)));
+    return {
+      value: scaled(part.value, value) as tf.Scalar,
+      grads: Object.fromEntries(Object.entries(part.grads).map(([k, g]) => [k, scaled(g, grads?.[k])])) as tf.NamedTensorMap,
+    };
+  });
+  tf.dispose([part.value, ...Object.values(part.grads), ...(value === undefined ? [] : [value]), ...Object.values(grads ?? {})]);
+  return [next.value, next.grads];
 }
 
 export type StepperKind = 'flat' | 'parallel' | 'device';
@@ -156,14 +182,15 @@ export type StepperKind = 'flat' | 'parallel' | 'device';
  * and native TensorFlow; the flat kinds are refused there), flat Adam on one thread or several
  * (`threads`) on wasm and cpu.
  */
-export async function createStepper(model: Model, options: { lr: number; backend: string; threads: number; kind?: StepperKind }): Promise<Stepper> {
+export async function createStepper(model: Model, options: { lr: number; backend: string; threads: number; kind?: StepperKind; maxTokens?: number }): Promise<Stepper> {
   const kind = options.kind ?? defaultStepperKind(options.backend, options.threads);
   if (kind !== 'device' && isDeviceBackend(options.backend)) {
     throw new UsageError(`the ${kind} stepper reads tensors synchronously, which ${options.backend} cannot do well: use --stepper device (its default)`);
   }
-  if (kind === 'device') return new DeviceStepper(model, options.lr);
-  if (kind === 'parallel' && options.threads > 1) return ParallelStepper.start(model, options.lr, options.threads, options.backend);
-  return new FlatAdamStepper(model, options.lr);
+  const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+  if (kind === 'device') return new DeviceStepper(model, options.lr, maxTokens);
+  if (kind === 'parallel' && options.threads > 1) return ParallelStepper.start(model, options.lr, options.threads, options.backend, maxTokens);
+  return new FlatAdamStepper(model, options.lr, maxTokens);
 }
 
 export function defaultStepperKind(backend: string, threads: number): StepperKind {
