@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { FlatAdamStepper } from '../train/stepper.js';
 import { instrumentKernels } from './instrument.js';
 import { benchBatch, benchModel, BENCH_IDS, type BenchArch, type BenchShape } from './train-speed.js';
+import { median, round } from '../util/numbers.js';
 
 /**
  * Where the time of a training step goes, kernel by kernel: every kernel of the active backend is
@@ -87,15 +88,4 @@ export function profileTable(p: StepProfile, top = 20): string {
   const rest = p.kernels.slice(top);
   if (rest.length > 0) lines.push(row(`(${rest.length} others)`, round(rest.reduce((s, k) => s + k.calls, 0), 1), rest.reduce((s, k) => s + k.ms, 0)));
   return `${lines.join('\n')}\n`;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }

@@ -6,6 +6,7 @@ import { isDeviceBackend } from '../backend.js';
 import { createStepper, lossValue, type StepOutcome, type Stepper } from '../train/stepper.js';
 import { Random } from '../util/random.js';
 import { instrumentKernels } from './instrument.js';
+import { median, round } from '../util/numbers.js';
 
 export interface BenchShape {
   dModel: number;
@@ -193,15 +194,4 @@ export async function measureTrainSpeed(name: string, shape: BenchShape, steps: 
     params,
     kernelCalls,
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }

@@ -1,6 +1,6 @@
 import type { ModelAttention } from '../infer/attention-maps.js';
 import { escapeMarkup } from '../viz/panels.js';
-import { EXPLORER_CSS, EXPLORER_MARKUP, EXPLORER_SCRIPT, explorerExample, type ExplorerExample } from '../viz/html.js';
+import { EXPLORER_CSS, EXPLORER_MARKUP, EXPLORER_SCRIPT, explorerExample, scriptJson, type ExplorerExample } from '../viz/html.js';
 
 /**
  * Several views of one input (the raw weights, their rollout, their value norms) in the attention
@@ -16,7 +16,7 @@ export function explorerExamples(views: readonly ModelAttention[]): ExplorerExam
 
 /** A self-contained page (works from file://) with the explorer over those views. */
 export function explorerPage(title: string, views: readonly ModelAttention[]): string {
-  const data = JSON.stringify(explorerExamples(views)).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  const data = scriptJson(explorerExamples(views));
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -1,4 +1,5 @@
 import { escapeMarkup } from '../viz/panels.js';
+import { scriptJson } from '../viz/html.js';
 import type { AblationResult } from './ablate.js';
 import type { LensResult } from './lens.js';
 import type { NeuronView } from './neurons.js';
@@ -234,7 +235,7 @@ export function stepsHtml(r: StepsResult, keysOf: (step: number, hyp: number) =>
       candidates: h.candidates,
     })),
   }));
-  const json = JSON.stringify({ text: r.text, output: r.output, beam: r.beam, kind: r.kind, steps: data }).replace(/</g, '\\u003c');
+  const json = scriptJson({ text: r.text, output: r.output, beam: r.beam, kind: r.kind, steps: data });
   return `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>${escapeMarkup(`Decoding step by step: ${r.text}`)}</title>

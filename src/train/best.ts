@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { AtencaoError, WriteError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { writeChecksums } from '../io/checkpoint.js';
 import { encodeModelWeights, writeModelFiles } from '../io/model-files.js';
@@ -18,6 +19,8 @@ export const BEST_DIR = 'best';
  */
 export class BestKeeper {
   private saved?: { step: number; data: Uint8Array; specs: tf.io.WeightsManifestEntry[] };
+  /** The run's config.json and tokenizer.json, read once: they do not change while it trains. */
+  private shared?: [string, Buffer][];
 
   constructor(
     private readonly dir: string,
@@ -30,16 +33,22 @@ export class BestKeeper {
     this.saved = { step, ...encoded };
     const final = join(this.dir, BEST_DIR);
     const partial = `${final}.partial-${process.pid}`;
-    rmSync(partial, { recursive: true, force: true });
-    mkdirSync(partial);
-    for (const file of [RUN_CONFIG, TOKENIZER_JSON]) writeFileAtomic(join(partial, file), readFileSync(join(this.dir, file)));
-    writeModelFiles(partial, this.model, encoded, { step });
-    writeChecksums(partial);
-    // Swap the folders: a crash leaves the old best/, the new one, or both beside each other.
-    const old = `${final}.old-${process.pid}`;
-    if (existsSync(final)) renameSync(final, old);
-    renameSync(partial, final);
-    rmSync(old, { recursive: true, force: true });
+    try {
+      this.shared ??= [RUN_CONFIG, TOKENIZER_JSON].map((file) => [file, readFileSync(join(this.dir, file))]);
+      rmSync(partial, { recursive: true, force: true });
+      mkdirSync(partial);
+      for (const [file, bytes] of this.shared) writeFileAtomic(join(partial, file), bytes);
+      writeModelFiles(partial, this.model, encoded, { step });
+      writeChecksums(partial);
+      // Swap the folders: a crash leaves the old best/, the new one, or both beside each other.
+      const old = `${final}.old-${process.pid}`;
+      if (existsSync(final)) renameSync(final, old);
+      renameSync(partial, final);
+      rmSync(old, { recursive: true, force: true });
+    } catch (error) {
+      if (error instanceof AtencaoError) throw error;
+      throw new WriteError(`cannot save the best weights in ${final}: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   /**

@@ -3,6 +3,7 @@ import { BOS_ID, EOS_ID, PAD_ID } from '../data/tokenizer.js';
 import { createModel } from '../model/create.js';
 import type { TrainingArgs } from './defaults.js';
 import type { PreparedData } from './prepare-data.js';
+import { median } from '../util/numbers.js';
 import { createStepper, lossValue, type StepperKind } from './stepper.js';
 
 /** Steps timed to measure a run's speed, after the first ones (which compile and warm caches). */
@@ -33,8 +34,7 @@ export async function measureStepSeconds(
       );
       if (i >= WARM_STEPS) seconds.push((performance.now() - began) / 1000);
     }
-    seconds.sort((a, b) => a - b);
-    return seconds[Math.floor(seconds.length / 2)]!;
+    return median(seconds);
   } finally {
     await runner.dispose();
     model.dispose();

@@ -8,6 +8,7 @@ import { mixSeed } from '../util/random.js';
 import { evaluate, type EvalOptions } from './evaluate.js';
 import { learningRate, validateSchedule, type ScheduleOptions } from './schedule.js';
 import type { Stepper } from './stepper.js';
+import { round } from '../util/numbers.js';
 
 /** Training batches, reproducible by step number (so a resumed run sees the same data). */
 export interface TrainingData {
@@ -270,9 +271,4 @@ export async function train(model: Model, stepper: Stepper, options: TrainOption
   }
   state.elapsedSeconds = elapsed();
   return { state, reason, last, ...(best === undefined ? {} : { best }) };
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }

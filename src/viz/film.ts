@@ -6,7 +6,7 @@
  * the browser page's training studio, where frames arrive while the model trains.
  */
 import type { FilmFrame } from '../train/film.js';
-import { HEATMAP_HELPERS } from './html.js';
+import { HEATMAP_HELPERS, scriptJson } from './html.js';
 import { escapeMarkup } from './panels.js';
 
 export const FILM_CSS = `  .film .controls { display: flex; gap: 14px; align-items: center; margin: 10px 0; flex-wrap: wrap; }
@@ -123,11 +123,6 @@ ${HEATMAP_HELPERS}
   if (embedded) show(JSON.parse(embedded.textContent));
 })();
 `;
-
-/** JSON for a <script type="application/json"> block: "<" escaped so no token can end it. */
-export function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028|\u2029/g, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
-}
 
 /** One self-contained HTML file (no network, works from file://) that plays a training film. */
 export function renderFilmHtml(input: { title: string; frames: readonly FilmFrame[]; note?: string }): string {

@@ -215,6 +215,11 @@ ${HEATMAP_HELPERS}
 })();
 `;
 
+/** JSON for a <script type="application/json"> block: "<" and line separators escaped so no token can end it. */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028|\u2029/g, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
+}
+
 /**
  * One self-contained HTML file (no network, works from file://) to explore the attention of one
  * or more sentences, for a model of any family: a "model view" grid with every layer × head of
@@ -223,7 +228,7 @@ ${HEATMAP_HELPERS}
  * into the DOM with textContent, and the JSON escapes "<", so no token can become markup.
  */
 export function renderHtml(input: HtmlReportInput): string {
-  const data = JSON.stringify(input.examples.map(explorerExample)).replace(/</g, '\\u003c').replace(/\u2028|\u2029/g, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
+  const data = scriptJson(input.examples.map(explorerExample));
   return `<!doctype html>
 <html lang="en">
 <head>
