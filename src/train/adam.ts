@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { TrainingError } from '../errors.js';
 import { adamRange, allocateAdamMemory, gradientNorm, gradientVector, weightVector, momentVectors, type AdamBuffers, type AdamMemory, type AdamScalars } from './adam-kernels.js';
-import type { ParamLayout } from './params.js';
+import { WeightSync, type ParamLayout } from './params.js';
 
 import type { NamedTensor } from '../io/checkpoint.js';
 
@@ -42,6 +42,8 @@ export class Adam {
   /** Steps taken. */
   iterations = 0;
   // β1ᵗ⁺¹ and β2ᵗ⁺¹ as float32 running products, as tf.train.adam keeps them.
+  /** Whether buffers.weights still holds the variables' values (see `step`). */
+  private readonly sync = new WeightSync();
   private accBeta1: number;
   private accBeta2: number;
 
@@ -90,9 +92,10 @@ export class Adam {
    * updated and written back. Returns the global gradient norm when clipping is on.
    */
   step(vars: readonly tf.Variable[], clipNorm = 0): number | undefined {
-    this.layout.gather(vars, this.buffers.weights);
+    if (!this.sync.current(vars)) this.layout.gather(vars, this.buffers.weights);
     const norm = this.update(clipNorm);
     this.layout.scatter(this.buffers.weights, vars);
+    this.sync.record(vars);
     return norm;
   }
 

@@ -6,6 +6,7 @@ import type { Model, Objective } from '../model/model.js';
 import type { Adam } from './adam.js';
 import { combineGradients } from './adam-kernels.js';
 import type { WorkerInit, WorkerMessage, WorkerReply } from './grad-worker.js';
+import { WeightSync } from './params.js';
 import { DEFAULT_MAX_TOKENS, shareGradient, trainableVariables, type StepResult } from './step.js';
 
 /**
@@ -30,6 +31,7 @@ export class DataParallel {
    * sum is in the first one's vector. Undefined once applied.
    */
   private pending?: { threads: number[]; coefs: number[]; combined: boolean };
+  private readonly sync = new WeightSync();
 
   private constructor(
     private readonly model: Model,
@@ -80,7 +82,9 @@ export class DataParallel {
    */
   async gradients(objective: Objective, items: readonly Example[], ids: SpecialIds, labelSmoothing: number, dropoutSeed?: number): Promise<number> {
     const { layout, buffers } = this.optimizer;
-    layout.gather(trainableVariables(this.model), buffers.weights);
+    const vars = trainableVariables(this.model);
+    // The weights the threads read: unchanged since the last update unless a variable was assigned.
+    if (!this.sync.current(vars)) layout.gather(vars, buffers.weights);
     const count = (share: readonly Example[]) => BATCHERS[objective].targets(share, ids);
     const shares = split(items, this.size, count);
     const seedOf = (k: number) => (dropoutSeed === undefined ? undefined : dropoutSeed + k * 2 ** 20);
@@ -124,7 +128,9 @@ export class DataParallel {
     this.combine();
     const norm = this.optimizer.update(clipNorm, this.pending!.threads[0]);
     this.pending = undefined;
-    this.optimizer.layout.scatter(this.optimizer.buffers.weights, trainableVariables(this.model));
+    const vars = trainableVariables(this.model);
+    this.optimizer.layout.scatter(this.optimizer.buffers.weights, vars);
+    this.sync.record(vars);
     return norm;
   }
 

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
+import { overwrite, readInto } from '../ops/in-place.js';
 
 /** Where each trainable weight sits in the flat parameter vector. */
 export class ParamLayout {
@@ -32,18 +33,29 @@ export class ParamLayout {
 
   /** Copy tensors (one per weight, in layout order) into `flat`. */
   gather(tensors: readonly tf.Tensor[], flat: Float32Array): void {
-    tensors.forEach((t, i) => flat.set(t.dataSync() as Float32Array, this.offsets[i]!));
+    tensors.forEach((t, i) => readInto(t, flat, this.offsets[i]!));
   }
 
-  /**
-   * Assign the values in `flat` to the variables. They get copies: the cpu backend would otherwise
-   * keep the shared array itself as the tensor's data, and the next update would change it in place.
-   */
+  /** Write the values in `flat` into the variables (in their own memory where the backend allows). */
   scatter(flat: Float32Array, vars: readonly tf.Variable[]): void {
-    vars.forEach((v, i) => {
-      const t = tf.tensor(this.view(flat, i).slice(), this.shapes[i]);
-      v.assign(t);
-      t.dispose();
-    });
+    vars.forEach((v, i) => overwrite(v, this.view(flat, i)));
+  }
+}
+
+/**
+ * Whether a flat weight vector still holds what the variables hold: true when none of them has
+ * been assigned since `record` (an assignment gives a variable new data; the in-place writes of
+ * `scatter` do not), so the next step can skip reading every weight back.
+ */
+export class WeightSync {
+  private dataIds?: object[];
+
+  record(vars: readonly tf.Variable[]): void {
+    this.dataIds = vars.map((v) => v.dataId);
+  }
+
+  current(vars: readonly tf.Variable[]): boolean {
+    const ids = this.dataIds;
+    return ids !== undefined && ids.length === vars.length && vars.every((v, i) => v.dataId === ids[i]);
   }
 }
