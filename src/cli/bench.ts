@@ -8,6 +8,7 @@ import { BENCH_ARCHS, BENCH_CONFIGS, measureMatMulPeak, measureTrainSpeed, train
 import { runPeer } from '../bench/peer.js';
 import { MemoryPeaks, type MemoryPeak } from '../bench/memory.js';
 import { profileTable, profileTrainStep } from '../bench/profile.js';
+import { setRelaxedSimd } from '../ops/kernels/batch-matmul.js';
 import { BackendError, UsageError } from '../errors.js';
 
 const PARTS = ['train', 'decode', 'targets'] as const;
@@ -45,6 +46,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('warmup', { type: 'number', describe: 'Untimed steps first (default: 3, or 1 on cpu)' })
       .option('json', { type: 'boolean', default: false, describe: 'One JSON object per line instead of tables' })
       .option('profile', { type: 'boolean', default: false, describe: 'Before training speed: the time and calls of every kernel in one training step (1 thread) of each config and family, on the first backend' })
+      .option('relaxed-simd', { type: 'boolean', default: false, describe: 'Matrix products on wasm with fused multiply-add (relaxed SIMD): faster, results differ from the default in the last bits (rows say relaxedSimd: true)' })
       .option('peer', {
         type: 'string',
         describe: 'A reference trainer to run on the same configs and families in the same run, as a command that takes --config small|big --arch encoder-decoder|decoder and prints JSON with ms_per_step (e.g. a PyTorch script); the table then gives the ratio',
@@ -61,10 +63,13 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .example('$0 bench --parts train --backend wasm --config small --json', 'one line of JSON')
       .example('$0 bench --parts train --peer "python3 torch_ref.py --threads 1"', 'against PyTorch on this machine')
       .example('$0 bench --parts train --backend wasm --arch decoder --config small', 'the decoder-only model only')
+      .example('$0 bench --parts train --backend wasm --relaxed-simd', 'the same with fused multiply-add products')
       .example('$0 bench --parts train --backend wasm --profile', 'where a training step spends its time, kernel by kernel')
       .example('$0 bench --parts train --backend webgpu wasm', 'a GPU (through WebGPU) against wasm, in the same run'),
   handler: async (args) => {
-    const out = (row: object, text: string) => process.stdout.write(args.json ? `${JSON.stringify(row)}\n` : text);
+    const relaxedSimd = args['relaxed-simd'] ? setRelaxedSimd(true) : false;
+    if (args['relaxed-simd'] && !relaxedSimd) throw new UsageError('--relaxed-simd: this runtime has no relaxed SIMD (Node 20.16 or later, or a browser, has it)');
+    const out = (row: object, text: string) => process.stdout.write(args.json ? `${JSON.stringify(relaxedSimd && 'kind' in row ? { ...row, relaxedSimd } : row)}\n` : text);
     const started: ConcreteBackend[] = [];
     for (const backend of args.backend as ConcreteBackend[]) {
       try {
@@ -77,6 +82,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       }
     }
     if (started.length === 0) return;
+    if (relaxedSimd && !args.json) process.stdout.write('matrix products on wasm: relaxed SIMD (fused multiply-add)\n');
     // Peak memory: each JSON row carries the peaks of its own measurement (`memory`); tables end
     // each part with the part's peaks.
     const memoryOf = async (part: string, run: (peaks: MemoryPeaks) => Promise<void>) => {

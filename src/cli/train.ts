@@ -16,8 +16,10 @@ import { formatSeconds, pct, ProgressReporter } from './progress.js';
 import { readRunConfig } from '../io/model-dir.js';
 import { checkResumeFlags } from './resume-flags.js';
 import { filmObserver } from '../train/film.js';
+import { setRelaxedSimd } from '../ops/kernels/batch-matmul.js';
 
 interface TrainArgs {
+  'relaxed-simd'?: boolean;
   arch?: string;
   task?: string;
   data?: string;
@@ -76,7 +78,7 @@ interface TrainArgs {
 
 const TASKS = [...SYNTHETIC_TASKS, 'pt-en', 'pt', 'referent'];
 /** Flags that --resume may change; everything else comes from the run's config.json. */
-const RESUMABLE = new Set(['film', 'film-every', 'steps', 'until-exact', 'until-bleu', 'patience', 'valid-every', 'backend', 'out', 'resume', 'workers', 'stepper', 'json', 'log-every']);
+const RESUMABLE = new Set(['film', 'film-every', 'steps', 'until-exact', 'until-bleu', 'patience', 'valid-every', 'backend', 'out', 'resume', 'workers', 'stepper', 'relaxed-simd', 'json', 'log-every']);
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
@@ -148,6 +150,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         choices: ['flat', 'parallel', 'device'],
         describe: 'How steps run: flat (SIMD Adam, one thread), parallel (flat Adam, batch split over --workers threads), device (tf.train.adam on the backend) [default: parallel on wasm/cpu with 2+ cores, else flat]',
       })
+      .option('relaxed-simd', { type: 'boolean', default: false, describe: 'Matrix products on wasm with fused multiply-add (relaxed SIMD): ~1.3× faster products; results differ from the default in the last bits, so runs are reproducible only with the same setting' })
       .option('backend', backendOption)
       .group(['json', 'log-every', 'film', 'film-every'], 'Log:')
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per logged step on stdout ({"event":"step", step, loss, tokensPerSecond, backend, …}), then each validation and the result; progress stays on stderr' })
@@ -183,8 +186,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     const training = trainingArgs(args);
     const workers = positiveInt('workers', args.workers);
     const logEvery = positiveInt('log-every', args['log-every']);
+    if (args['relaxed-simd'] && !setRelaxedSimd(true)) throw new UsageError('--relaxed-simd: this runtime has no relaxed SIMD (Node 20.16 or later, or a browser, has it)');
     const info = await startBackend(args.backend);
     const progress = new ProgressReporter();
+    if (args['relaxed-simd']) progress.info('matrix products: relaxed SIMD (fused multiply-add)');
     const stop = interruptFlag(progress);
     const json = args.json ? jsonLog(info.name, logEvery ?? (isDeviceBackend(info.name) ? 10 : 1)) : undefined;
     const filmEvery = positiveInt('film-every', args['film-every']) ?? 50;

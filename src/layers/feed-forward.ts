@@ -3,6 +3,7 @@ import type { Activation, GeluApproximation } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { AtencaoLayer, dropout, glorot, lastDim, zeros, type Kwargs, type LayerArgs, type LayerOutput, type LayerVariable } from './base.js';
 import { positiveInt } from './qkv-projection.js';
+import { linear } from '../ops/linear.js';
 
 export interface FeedForwardArgs extends LayerArgs {
   /** Hidden width (dFF). */
@@ -61,11 +62,11 @@ export class FeedForward extends AtencaoLayer {
   /** x (B, T, d) → (B, T, d). */
   forward(x: tf.Tensor, options: { training?: boolean } = {}): LayerOutput {
     const output = tf.tidy(() => {
-      const pre = tf.add(tf.matMul(x, this.w1.read()), this.b1.read()); // (B, T, d)·(d, dFF) + b1 → (B, T, dFF)
+      const pre = linear(x, this.w1.read(), this.b1.read()); // (B, T, d)·(d, dFF) + b1 → (B, T, dFF)
       const hidden = activate(pre, this.activation, this.geluApproximation);
       // Dropout (training only): zero a fraction of the hidden units, scale the rest by 1/(1 − rate).
       const dropped = dropout(hidden, this.dropoutRate, options.training);
-      return tf.add(tf.matMul(dropped, this.w2.read()), this.b2.read()); // (B, T, dFF)·(dFF, d) + b2 → (B, T, d)
+      return linear(dropped, this.w2.read(), this.b2.read()); // (B, T, dFF)·(dFF, d) + b2 → (B, T, d)
     });
     return { output };
   }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError, ShapeError } from '../errors.js';
 import { AtencaoLayer, glorot, lastDim, zeros, type Kwargs, type LayerArgs, type LayerVariable, type Shape } from './base.js';
+import { linear } from '../ops/linear.js';
 
 export interface QKVProjectionArgs extends LayerArgs {
   /** Number of heads the projections are split into. */
@@ -118,8 +119,7 @@ tf.serialization.registerClass(QKVProjection);
 
 /** x (B, T, in) · W (in, out) + b (out) → (B, T, out); no bias when the layer has none. */
 export function project(x: tf.Tensor, w: LayerVariable, b: LayerVariable | undefined): tf.Tensor {
-  const y = tf.matMul(x, w.read()); // (B, T, in)·(in, out) → (B, T, out)
-  return b === undefined ? y : tf.add(y, b.read()); // + b, the same for every position
+  return linear(x, w.read(), b?.read()); // (B, T, in)·(in, out) + b → (B, T, out), b the same for every position
 }
 
 /** (B, T, H·d) → (B, H, T, d) */

@@ -54,7 +54,7 @@ function makeFusedLayerNorm(epsilon: number): LayerNormOp {
 const ops = new Map<string, LayerNormOp>();
 
 /** Whether a gradient is being taken around this call (tf.grads, variableGrads, customGrad's backward). */
-function recordingGradients(): boolean {
+export function recordingGradients(): boolean {
   return (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
 }
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { batchMatMul } from './kernels/batch-matmul.js';
+import { batchMatMul, LINEAR, linearKernel, linearKernelRuns } from './kernels/batch-matmul.js';
 import { transpose } from './kernels/transpose.js';
 import { DROPOUT_MASK, dropoutMaskKernel } from './kernels/dropout-mask.js';
 import { dropoutMask } from './dropout.js';
@@ -108,7 +108,7 @@ function override(name: string, make: (stock: tf.KernelFunc) => tf.KernelFunc): 
   const stock = tf.getKernel(name, 'wasm');
   if (stock === undefined || (stock as { atencao?: boolean }).atencao) return;
   tf.unregisterKernel(name, 'wasm');
-  tf.registerKernel({ ...stock, kernelFunc: make(stock.kernelFunc), atencao: true } as tf.KernelConfig);
+  tf.registerKernel({ ...stock, kernelFunc: make(stock.kernelFunc), stockFunc: stock.kernelFunc, atencao: true } as tf.KernelConfig);
 }
 
 /**
@@ -116,6 +116,12 @@ function override(name: string, make: (stock: tf.KernelFunc) => tf.KernelFunc): 
  * (its kernels are registered then); idempotent.
  */
 export function registerWasmOverrides(): void {
+  const stockMatMul = tf.getKernel(tf.BatchMatMul, 'wasm');
+  if (tf.getKernel(LINEAR, 'wasm') === undefined && stockMatMul !== undefined && linearKernelRuns()) {
+    // Products the SIMD kernel does not take go to the stock kernel (kept by the override below).
+    const stock = (stockMatMul as { stockFunc?: tf.KernelFunc }).stockFunc ?? stockMatMul.kernelFunc;
+    tf.registerKernel({ kernelName: LINEAR, backendName: 'wasm', kernelFunc: linearKernel(stock) });
+  }
   override(tf.BatchMatMul, batchMatMul);
   override(tf.Transpose, transpose);
   override(tf.Identity, (stock) => (args) => ((args.inputs as { x: tf.TensorInfo }).x.dtype === 'string' ? stock(args) : identity(args as never)));

@@ -8,6 +8,7 @@ import { setBackend, type BackendName } from '../backend.js';
 import type { ModelConfig } from '../config.js';
 import { BATCHERS, type Example, type SpecialIds } from '../data/batching.js';
 import { createModel } from '../model/create.js';
+import { setRelaxedSimd } from '../ops/kernels/batch-matmul.js';
 import type { Model, Objective } from '../model/model.js';
 import { gradientVector, weightVector, type AdamMemory } from './adam-kernels.js';
 import { ParamLayout } from './params.js';
@@ -22,6 +23,8 @@ export interface WorkerInit {
   /** The optimizer's shared vectors (weights, moments, gradients); this worker writes gradient `index`. */
   memory: AdamMemory;
   index: number;
+  /** Whether matrix products use the relaxed-SIMD kernel, as on the thread that started this one. */
+  relaxedSimd: boolean;
 }
 
 export interface WorkerStep {
@@ -52,6 +55,7 @@ if (parentPort !== null) {
   port.on('message', async (message: WorkerMessage) => {
     try {
       if (message.kind === 'init') {
+        setRelaxedSimd(message.relaxedSimd);
         await setBackend(message.backend as BackendName);
         model = createModel(message.config);
         layout = new ParamLayout(message.names, message.shapes);

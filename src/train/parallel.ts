@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { BATCHERS, type Example, type SpecialIds } from '../data/batching.js';
+import { relaxedSimdInUse } from '../ops/kernels/batch-matmul.js';
 import { TrainingError } from '../errors.js';
 import type { Model, Objective } from '../model/model.js';
 import type { Adam } from './adam.js';
@@ -61,6 +62,7 @@ export class DataParallel {
           shapes: layout.shapes.map((s) => [...s]),
           memory: optimizer.memory,
           index: k,
+          relaxedSimd: relaxedSimdInUse(),
         };
         const reply = await worker.request(init);
         if (reply.error !== undefined) throw new TrainingError(`a gradient worker could not start: ${reply.error}`);

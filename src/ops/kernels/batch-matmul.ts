@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { ADD_BIAS_WASM } from './add-bias-wasm.js';
 import { GEMM_RELAXED_WASM } from './gemm-relaxed-wasm.js';
 import { GEMM_WASM } from './gemm-wasm.js';
 import { wasmExport, type WasmMemoryOwner } from './instance.js';
@@ -33,19 +34,33 @@ const plainFor = wasmExport<Gemm>(GEMM_WASM, 'gemm');
 const relaxedFor = wasmExport<Gemm>(GEMM_RELAXED_WASM, 'gemm');
 
 /**
- * Relaxed SIMD: gemm-relaxed.wat does each multiply-add as one fused f32x4.relaxed_madd, 1.3–1.8×
- * faster here. Off unless asked for: a fused multiply-add rounds once where the plain kernel rounds
- * twice, so results move in the last bits (and differ between CPUs with and without FMA), where
- * training is otherwise reproducible to the bit. Node 22 and later run it; Node 20 only with
- * `--experimental-wasm-relaxed-simd`. Also turned on by ATENCAO_RELAXED_SIMD=1 in the environment
- * (which worker threads inherit).
+ * Relaxed SIMD: gemm-relaxed.wat does each multiply-add as one fused f32x4.relaxed_madd, 1.3–1.5×
+ * faster here on the products of training. Off unless asked for: a fused multiply-add rounds once
+ * where the plain kernel rounds twice, so results move in the last bits (and differ between CPUs
+ * with and without FMA), where training is otherwise reproducible to the bit. Node 22 and later
+ * (and browsers since 2023) run it as is; Node 20 keeps it behind a V8 flag, which `setRelaxedSimd`
+ * turns on in the running process (Node ≥ 20.16 lets a module reach V8's flags). Also turned on
+ * by ATENCAO_RELAXED_SIMD=1 in the environment; training threads follow the thread that starts them.
  */
 let relaxed = false;
 
-/** Use the relaxed-SIMD product where the runtime has it; returns whether it is in use now. */
+/** Use the relaxed-SIMD product where the runtime has it (or can turn it on); returns whether it is in use now. */
 export function setRelaxedSimd(on: boolean): boolean {
+  if (on && !WebAssembly.validate(GEMM_RELAXED_WASM)) enableRelaxedSimdFlag();
   relaxed = on && WebAssembly.validate(GEMM_RELAXED_WASM);
   return relaxed;
+}
+
+/** Whether products use the relaxed-SIMD kernel now. */
+export function relaxedSimdInUse(): boolean {
+  return relaxed;
+}
+
+/** In Node 20, V8's relaxed-SIMD flag, set before the module is compiled (nothing elsewhere). */
+function enableRelaxedSimdFlag(): void {
+  const node = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const v8 = node?.getBuiltinModule?.('node:v8') as { setFlagsFromString?: (flags: string) => void } | undefined;
+  v8?.setFlagsFromString?.('--experimental-wasm-relaxed-simd');
 }
 
 setRelaxedSimd((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.ATENCAO_RELAXED_SIMD === '1');
@@ -129,4 +144,30 @@ function product(a: tf.TensorInfo, transposedA: boolean, b: tf.TensorInfo, backe
   const [rowStride, colStride] = transposedA ? [4, m * 4] : [k * 4, 4];
   gemm(offA, offB, offC, products, rows, k, n, rowStride, colStride, nA === 1 ? 0 : m * k * 4, nB === 1 ? 0 : k * n * 4, panelWidth(k));
   return out;
+}
+
+/**
+ * `AtencaoLinear` on wasm: x (…, in) · W (in, out) + b (out) in one kernel call — the product as
+ * above, then add-bias.wat adds b to every row in place, the same one float addition per entry an
+ * Add kernel makes (so the same bits as BatchMatMul then Add). Registered where both kernels run.
+ */
+export const LINEAR = 'AtencaoLinear';
+
+const addBiasFor = wasmExport<(c: number, bias: number, rows: number, n: number) => void>(ADD_BIAS_WASM, 'addBias');
+
+export function linearKernelRuns(): boolean {
+  return WebAssembly.validate(GEMM_WASM) && WebAssembly.validate(ADD_BIAS_WASM);
+}
+
+/** The kernel, given the backend's stock BatchMatMul for products the SIMD kernel does not take. */
+export function linearKernel(stockMatMul: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { x, w, b } = args.inputs as { x: tf.TensorInfo; w: tf.TensorInfo; b: tf.TensorInfo };
+    const backend = args.backend as unknown as WasmBackendLike;
+    const y = product(x, false, w, backend, stockMatMul);
+    const n = w.shape[1]!;
+    const rows = size(y.shape) / n;
+    if (rows > 0 && n > 0) addBiasFor(backend)!(backend.dataIdMap.get(y.dataId)!.memoryOffset, backend.dataIdMap.get(b.dataId)!.memoryOffset, rows, n);
+    return y;
+  };
 }
