@@ -76,6 +76,16 @@ it('bench: a reference trainer that fails is reported in one line and the bench 
   expect(r.stdout).toMatch(/small encoder-decoder: the reference trainer failed: exit 3/);
 });
 
+it('bench --relaxed-simd: every row says the products used fused multiply-add, and a step still trains', () => {
+  const r = run('bench', '--parts', 'train', '--workers', '1', '2', '--backend', 'wasm', '--config', 'small', '--arch', 'encoder-decoder', '--steps', '1', '--warmup', '0', '--json', '--relaxed-simd');
+  expect(r.status, r.stderr).toBe(0);
+  const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; relaxedSimd?: boolean; msPerStep?: number });
+  const train = rows.filter((row) => row.kind === 'train');
+  expect(train.length).toBe(2);
+  for (const row of rows) expect(row.relaxedSimd).toBe(true);
+  for (const row of train) expect(row.msPerStep).toBeGreaterThan(0);
+});
+
 it('atencao demo translates the two seed sentences with the shipped model and shows the attention', () => {
   const r = run('demo', '--no-color', '--backend', 'wasm');
   expect(r.status, r.stderr).toBe(0);
