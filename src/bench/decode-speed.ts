@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { greedyDecode } from '../infer/greedy.js';
 import { createTransformer, type Transformer } from '../model/transformer.js';
+import { setDirectDecoding } from '../ops/direct/decoder.js';
 import { Random } from '../util/random.js';
 import type { BenchShape } from './train-speed.js';
 
@@ -10,8 +11,10 @@ export interface DecodeSpeed {
   batch: number;
   /** Output tokens decoded. */
   length: number;
-  /** Milliseconds per decoding step with the key/value cache. */
+  /** Milliseconds per decoding step with the key/value cache (the direct decoder where it applies: wasm). */
   cachedMsPerToken: number;
+  /** The same through the engine, one kernel per operation (equal to the above where the direct decoder does not apply). */
+  engineMsPerToken: number;
   /** Milliseconds per step re-running the decoder on the whole prefix. */
   fullMsPerToken: number;
   speedup: number;
@@ -24,6 +27,8 @@ export interface TranslateSpeed {
   sentences: number;
   /** Greedy translations per second (with the cache), source and output length 16. */
   sentencesPerSecond: number;
+  /** The same with every cached step through the engine. */
+  engineSentencesPerSecond: number;
 }
 
 const IDS = { pad: 0, bos: 1, eos: 2 };
@@ -54,10 +59,10 @@ export async function measureDecodeSpeed(shape: BenchShape, length: number, batc
   const cached = decode(true);
   const full = decode(false);
   try {
-    await cached(); // warm-up
-    const cachedMs = (await time(cached, 5)) / length;
+    // Direct and engine runs interleaved, so that a noisy machine slows both alike.
+    const [cachedMs, engineMs] = (await timeBoth(cached, 5, cached)).map((ms) => ms / length) as [number, number];
     const fullMs = (await time(full, length >= 64 ? 1 : 2)) / length;
-    return { kind: 'decode', backend: tf.getBackend(), batch, length, cachedMsPerToken: round(cachedMs), fullMsPerToken: round(fullMs), speedup: round(fullMs / cachedMs) };
+    return { kind: 'decode', backend: tf.getBackend(), batch, length, cachedMsPerToken: round(cachedMs), engineMsPerToken: round(engineMs), fullMsPerToken: round(fullMs), speedup: round(fullMs / cachedMs) };
   } finally {
     model.dispose();
   }
@@ -71,9 +76,9 @@ export async function measureTranslateSpeed(shape: BenchShape, batch: number, se
   // An eos id no model produces keeps every output at full length, so the timing does not depend on the weights.
   const ids = { ...IDS, eos: -1 };
   try {
-    await greedyDecode(model, sources.slice(0, batch), ids, { maxLen: 16, batchSize: batch });
-    const ms = await time(() => greedyDecode(model, sources, ids, { maxLen: 16, batchSize: batch }), 1);
-    return { kind: 'translate', backend: tf.getBackend(), batch, sentences, sentencesPerSecond: round((1000 * sentences) / ms) };
+    const warmUp = () => greedyDecode(model, sources.slice(0, batch), ids, { maxLen: 16, batchSize: batch });
+    const [ms, engineMs] = await timeBoth(() => greedyDecode(model, sources, ids, { maxLen: 16, batchSize: batch }), 1, warmUp);
+    return { kind: 'translate', backend: tf.getBackend(), batch, sentences, sentencesPerSecond: round((1000 * sentences) / ms), engineSentencesPerSecond: round((1000 * sentences) / engineMs) };
   } finally {
     model.dispose();
   }
@@ -87,6 +92,28 @@ async function time(run: () => Promise<unknown>, repeats: number): Promise<numbe
     times.push(performance.now() - start);
   }
   return Math.min(...times);
+}
+
+/** The best of `repeats` runs with the direct decoder on and as many with it off, interleaved (after `warmUp` in each way): [direct, engine] ms. */
+async function timeBoth(run: () => Promise<unknown>, repeats: number, warmUp?: () => Promise<unknown>): Promise<[number, number]> {
+  const direct: number[] = [];
+  const engine: number[] = [];
+  const was = setDirectDecoding(true);
+  try {
+    for (const on of warmUp ? [true, false] : []) {
+      setDirectDecoding(on);
+      await warmUp!();
+    }
+    for (let i = 0; i < repeats; i++) {
+      for (const on of [true, false]) {
+        setDirectDecoding(on);
+        (on ? direct : engine).push(await time(run, 1));
+      }
+    }
+  } finally {
+    setDirectDecoding(was);
+  }
+  return [Math.min(...direct), Math.min(...engine)];
 }
 
 function round(x: number): number {

@@ -1,8 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShapeError } from '../errors.js';
+import type { EncoderLayer } from '../layers/encoder-layer.js';
 import type { KeyValueCache } from '../layers/multi-head-attention.js';
+import type { DirectBlock, DirectDecoder } from '../ops/direct/decoder.js';
+import { directFeedForward, directSelfAttention, projectionOf, startDirect } from './direct-stack.js';
 import type { DecoderOnly } from './decoder-only.js';
 import type { AttentionWeights, Generation } from './model.js';
+import type { Decoder, Encoder } from './stack.js';
 
 /**
  * Step-by-step decoding for the decoder-only model. The prompt, all but its last token, runs
@@ -14,6 +18,8 @@ import type { AttentionWeights, Generation } from './model.js';
 export class CausalGeneration implements Generation {
   readonly first: readonly number[];
   private caches: Required<KeyValueCache>[] = [];
+  /** The cached steps without the engine (wasm backend), when the model allows it. */
+  private direct?: DirectDecoder;
   private fed: number[][];
   private position: number;
   private count: number;
@@ -32,12 +38,21 @@ export class CausalGeneration implements Generation {
     this.first = prompts.map((p) => p[length - 1]!);
     this.fed = prompts.map((p) => p.slice(0, -1));
     this.position = length - 1;
+    if (cached) {
+      const blocks = model.decoder.blocks;
+      this.direct = startDirect(model.config, model.decoder, blocks.map((b) => b.selfAttention), blocks.map(causalBlock), projectionOf(model), this.count);
+    }
     if (cached && length > 1) {
+      // The prompt runs through the engine in one pass; the direct decoder takes over its keys/values.
       const ids = tf.tensor2d(this.fed.flat(), [this.count, length - 1], 'int32');
       const r = model.decoder.step(ids, 0, []);
       ids.dispose();
       r.hidden.dispose();
       this.caches = r.caches;
+      if (this.direct) {
+        this.direct.load(this.caches);
+        this.freeCaches();
+      }
     }
   }
 
@@ -61,6 +76,11 @@ export class CausalGeneration implements Generation {
   }
 
   private cachedStep(tokens: readonly number[], returnAttention: boolean): { logits: tf.Tensor2D; weights?: AttentionWeights } {
+    if (this.direct) {
+      const r = this.direct.step(tokens, returnAttention);
+      this.position++;
+      return returnAttention ? { logits: r.logits, weights: { decoder: r.self! } } : { logits: r.logits };
+    }
     const ids = tf.tensor2d(Int32Array.from(tokens), [this.count, 1], 'int32');
     const r = this.model.decoder.step(ids, this.position, this.caches, returnAttention);
     ids.dispose();
@@ -87,6 +107,12 @@ export class CausalGeneration implements Generation {
   }
 
   select(rows: readonly number[]): void {
+    if (this.direct) {
+      this.direct.select(rows);
+      this.fed = rows.map((r) => [...this.fed[r]!]);
+      this.count = rows.length;
+      return;
+    }
     const index = tf.tensor1d(Int32Array.from(rows), 'int32');
     const caches = this.caches.map((c) => ({ k: tf.gather(c.k, index), v: tf.gather(c.v, index) }));
     index.dispose();
@@ -98,10 +124,16 @@ export class CausalGeneration implements Generation {
 
   dispose(): void {
     this.freeCaches();
+    this.direct?.dispose();
   }
 
   private freeCaches(): void {
     tf.dispose(this.caches.flatMap((c) => [c.k, c.v]));
     this.caches = [];
   }
+}
+
+/** A GPT block: causal self-attention, then the feed-forward network. */
+function causalBlock(block: EncoderLayer): DirectBlock {
+  return { self: directSelfAttention(block.selfAttention, block.norm1), feedForward: directFeedForward(block.feedForward, block.norm2) };
 }

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { BOS_ID } from '../data/tokenizer.js';
 import { ShapeError } from '../errors.js';
-import type { LayerCache } from '../layers/decoder-layer.js';
+import type { DecoderLayer, LayerCache } from '../layers/decoder-layer.js';
+import type { DirectBlock, DirectDecoder } from '../ops/direct/decoder.js';
+import { directFeedForward, directLinear, directNorm, directSelfAttention, projectionOf, startDirect } from './direct-stack.js';
 import { idTensor } from './ids.js';
 import type { AttentionWeights, Generation } from './model.js';
 import type { Transformer } from './transformer.js';
@@ -16,6 +18,8 @@ import type { Transformer } from './transformer.js';
 export class Seq2SeqGeneration implements Generation {
   readonly first: readonly number[];
   private caches: LayerCache[] = [];
+  /** The cached steps without the engine (wasm backend), when the model allows it; it then owns the cross keys/values. */
+  private direct?: DirectDecoder;
   private memory: tf.Tensor;
   private memoryMask: tf.Tensor;
   /** Without a cache: the tokens fed so far, per row. */
@@ -32,12 +36,26 @@ export class Seq2SeqGeneration implements Generation {
     this.count = sources.length;
     this.first = sources.map(() => BOS_ID);
     const src = idTensor(sources, model.config.padId);
+    const length = src.shape[1];
     try {
       ({ memory: this.memory, memoryMask: this.memoryMask } = model.encode(src));
     } finally {
       src.dispose();
     }
-    if (cached) this.caches = model.decoder.startCache(this.memory);
+    if (cached) {
+      this.caches = model.decoder.startCache(this.memory);
+      // The source mask as the layers compute it (ids ≠ padId), rows padded on the right.
+      const mask = new Uint8Array(this.count * length);
+      sources.forEach((row, i) => row.forEach((id, s) => (mask[i * length + s] = id === model.config.padId ? 0 : 1)));
+      const layers = model.decoder.blocks;
+      const attentions = layers.flatMap((b) => [b.selfAttention, b.crossAttention]);
+      const blocks = layers.map((block, i) => crossBlock(block, this.caches[i]!));
+      this.direct = startDirect(model.config, model.decoder, attentions, blocks, projectionOf(model), this.count, {
+        memoryMask: { values: mask, length },
+        owned: this.caches.flatMap((c) => [c.crossK, c.crossV]),
+      });
+      if (this.direct) this.caches = [];
+    }
     this.fed = sources.map(() => []);
   }
 
@@ -61,6 +79,11 @@ export class Seq2SeqGeneration implements Generation {
   }
 
   private cachedStep(tokens: readonly number[], returnAttention: boolean): { logits: tf.Tensor2D; weights?: AttentionWeights } {
+    if (this.direct) {
+      const r = this.direct.step(tokens, returnAttention);
+      this.position++;
+      return returnAttention ? { logits: r.logits, weights: { decoder: r.self!, cross: r.cross! } } : { logits: r.logits };
+    }
     const ids = tf.tensor2d(Int32Array.from(tokens), [this.count, 1], 'int32');
     const r = this.model.decoder.step(ids, this.position, this.caches, this.memoryMask, returnAttention);
     ids.dispose();
@@ -89,6 +112,12 @@ export class Seq2SeqGeneration implements Generation {
   }
 
   select(rows: readonly number[]): void {
+    if (this.direct) {
+      this.direct.select(rows);
+      this.fed = rows.map((r) => [...this.fed[r]!]);
+      this.count = rows.length;
+      return;
+    }
     const index = tf.tensor1d(Int32Array.from(rows), 'int32');
     const pick = (t: tf.Tensor | undefined) => (t === undefined ? undefined : tf.gather(t, index));
     const caches = this.caches.map((c) => ({ selfK: pick(c.selfK), selfV: pick(c.selfV), crossK: pick(c.crossK)!, crossV: pick(c.crossV)! }));
@@ -104,6 +133,7 @@ export class Seq2SeqGeneration implements Generation {
   }
 
   dispose(): void {
+    this.direct?.dispose();
     this.freeSelf(this.caches);
     tf.dispose(this.caches.flatMap((c) => [c.crossK, c.crossV]));
     tf.dispose([this.memory, this.memoryMask]);
@@ -113,4 +143,14 @@ export class Seq2SeqGeneration implements Generation {
   private freeSelf(caches: readonly LayerCache[]): void {
     for (const c of caches) tf.dispose([c.selfK, c.selfV].filter((t): t is tf.Tensor => t !== undefined));
   }
+}
+
+/** A decoder block for the direct decoder: self-attention, cross-attention on the cached encoder keys/values, feed-forward. */
+function crossBlock(block: DecoderLayer, cache: LayerCache): DirectBlock {
+  const cross = block.crossAttention;
+  return {
+    self: directSelfAttention(block.selfAttention, block.norm1),
+    cross: { norm: directNorm(block.norm2), query: directLinear(cross.projection.wq, cross.projection.bq), output: directLinear(cross.wo, cross.bo), keys: cache.crossK, values: cache.crossV },
+    feedForward: directFeedForward(block.feedForward, block.norm3),
+  };
 }

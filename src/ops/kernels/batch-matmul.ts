@@ -70,7 +70,7 @@ const kernelFor = (backend: WasmMemoryOwner): Gemm | null => (relaxed ? relaxedF
 const size = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
 
 /** Columns of C per panel: a (K, panel) slice of B of about 32 KB, the size of a core's L1 cache. */
-function panelWidth(k: number): number {
+export function panelWidth(k: number): number {
   return Math.max(8, Math.floor(8192 / Math.max(k, 1) / 8) * 8);
 }
 
