@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { panelWidth } from '../kernels/batch-matmul.js';
-import { GEMM_WASM } from '../kernels/gemm-wasm.js';
+import { kernelFor as gemmFor, panelWidth, type Gemm } from '../kernels/batch-matmul.js';
 import { wasmExport, type WasmMemoryOwner } from '../kernels/instance.js';
 import { LAYER_NORM_WASM } from '../kernels/layer-norm-wasm.js';
 
@@ -16,12 +15,9 @@ interface WasmBackendLike extends WasmMemoryOwner {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
-/** C (m, n) = A (m, k) · B (k, n), batched; the signature of gemm.wat (see ops/kernels/batch-matmul.ts). */
-type Gemm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, rowStride: number, colStride: number, strideA: number, strideB: number, panel: number) => void;
 /** y, x̂ (rows, d) and r (rows) from x (rows, d), γ, β (d): layer-norm.wat's forward pass. */
 type LayerNormForward = (x: number, gamma: number, beta: number, y: number, xhat: number, rstd: number, rows: number, d: number, eps: number) => void;
 
-const gemmFor = wasmExport<Gemm>(GEMM_WASM, 'gemm');
 const layerNormFor = wasmExport<LayerNormForward>(LAYER_NORM_WASM, 'forward');
 
 export class WasmHeap {

@@ -28,7 +28,7 @@ interface WasmBackendLike extends WasmMemoryOwner {
   disposeData(dataId: object): boolean;
 }
 
-type Gemm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, rowStride: number, colStride: number, strideA: number, strideB: number, panel: number) => void;
+export type Gemm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, rowStride: number, colStride: number, strideA: number, strideB: number, panel: number) => void;
 
 const plainFor = wasmExport<Gemm>(GEMM_WASM, 'gemm');
 const relaxedFor = wasmExport<Gemm>(GEMM_RELAXED_WASM, 'gemm');
@@ -65,7 +65,8 @@ function enableRelaxedSimdFlag(): void {
 
 setRelaxedSimd((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.ATENCAO_RELAXED_SIMD === '1');
 
-const kernelFor = (backend: WasmMemoryOwner): Gemm | null => (relaxed ? relaxedFor(backend) : null) ?? plainFor(backend);
+/** The product kernel in use on this backend's memory (relaxed or plain), or null without wasm SIMD. */
+export const kernelFor = (backend: WasmMemoryOwner): Gemm | null => (relaxed ? relaxedFor(backend) : null) ?? plainFor(backend);
 
 const size = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
 
