@@ -112,6 +112,18 @@ function expectSameLogits(direct: Recorded, reference: Recorded, tolerance = 1e-
   expect(error).toBeLessThanOrEqual(tolerance * Math.max(1, scale));
 }
 
+/** The direct steps run no engine kernel and give the engine's cached logits and the full recompute's. */
+async function expectDirectMatches(model: Transformer | DecoderOnly, prompts: readonly (readonly number[])[], plan: { steps: number; selects: readonly { at: number; rows: readonly number[] }[] }): Promise<void> {
+  const copy: Plan = { steps: plan.steps, selects: plan.selects.map((s) => ({ at: s.at, rows: [...s.rows] })) };
+  const rows = prompts.map((p) => [...p]);
+  const direct = await record(model, rows, copy, 'direct');
+  expect(direct.stepKernels).toBe(0);
+  const engine = await record(model, rows, copy, 'engine');
+  expect(engine.stepKernels).toBeGreaterThan(0);
+  expectSameLogits(direct, engine);
+  expectSameLogits(direct, await record(model, rows, copy, 'full'));
+}
+
 function encoderDecoder(config: object, seed = 5): Transformer {
   const model = createTransformer({ ...ENCODER_DECODER, ...config }, { seed });
   randomizeWeights(model, seed + 100, 0.5);
@@ -137,14 +149,7 @@ describe('direct decoding of the encoder–decoder', () => {
           // Repeated and reordered rows, more rows than the batch had, then fewer after the cache grows past 32 positions.
           [SOURCES, [{ at: 9, rows: [2, 0, 0, 1] }, { at: 35, rows: [3, 1] }]],
         ] as const) {
-          const plan = { steps: 40, selects: selects.map((s) => ({ at: s.at, rows: [...s.rows] })) };
-          const rows = prompts.map((p) => [...p]);
-          const direct = await record(model, rows, plan, 'direct');
-          expect(direct.stepKernels).toBe(0);
-          const engine = await record(model, rows, plan, 'engine');
-          expect(engine.stepKernels).toBeGreaterThan(0);
-          expectSameLogits(direct, engine);
-          expectSameLogits(direct, await record(model, rows, plan, 'full'));
+          await expectDirectMatches(model, prompts, { steps: 40, selects });
         }
       } finally {
         model.dispose();
@@ -198,14 +203,7 @@ describe('direct decoding of the decoder-only model', () => {
           [[[1]], [{ at: 4, rows: [0, 0, 0] }]],
           [[[1, 3, 4], [1, 5, 6], [1, 7, 8]], [{ at: 9, rows: [2, 0, 0, 1] }, { at: 35, rows: [3, 1] }]],
         ] as const) {
-          const plan = { steps: 40 - prompts[0]!.length, selects: selects.map((s) => ({ at: s.at, rows: [...s.rows] })) };
-          const rows = prompts.map((p) => [...p]);
-          const direct = await record(model, rows, plan, 'direct');
-          expect(direct.stepKernels).toBe(0);
-          const engine = await record(model, rows, plan, 'engine');
-          expect(engine.stepKernels).toBeGreaterThan(0);
-          expectSameLogits(direct, engine);
-          expectSameLogits(direct, await record(model, rows, plan, 'full'));
+          await expectDirectMatches(model, prompts, { steps: 40 - prompts[0]!.length, selects });
         }
       } finally {
         model.dispose();

@@ -8,7 +8,7 @@ import { BENCH_ARCHS, BENCH_CONFIGS, measureMatMulPeak, measureTrainSpeed, train
 import { runPeer } from '../bench/peer.js';
 import { MemoryPeaks, type MemoryPeak } from '../bench/memory.js';
 import { profileTable, profileTrainStep } from '../bench/profile.js';
-import { setRelaxedSimd } from '../ops/kernels/batch-matmul.js';
+import { useRelaxedSimd } from './options.js';
 import { BackendError, UsageError } from '../errors.js';
 
 const PARTS = ['train', 'decode', 'targets'] as const;
@@ -67,8 +67,8 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .example('$0 bench --parts train --backend wasm --profile', 'where a training step spends its time, kernel by kernel')
       .example('$0 bench --parts train --backend webgpu wasm', 'a GPU (through WebGPU) against wasm, in the same run'),
   handler: async (args) => {
-    const relaxedSimd = args['relaxed-simd'] ? setRelaxedSimd(true) : false;
-    if (args['relaxed-simd'] && !relaxedSimd) throw new UsageError('--relaxed-simd: this runtime has no relaxed SIMD (Node 20.16 or later, or a browser, has it)');
+    const relaxedSimd = args['relaxed-simd'];
+    if (relaxedSimd) useRelaxedSimd();
     const out = (row: object, text: string) => process.stdout.write(args.json ? `${JSON.stringify(relaxedSimd && 'kind' in row ? { ...row, relaxedSimd } : row)}\n` : text);
     const started: ConcreteBackend[] = [];
     for (const backend of args.backend as ConcreteBackend[]) {

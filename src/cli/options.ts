@@ -1,6 +1,7 @@
 import { BACKEND_NAMES, describeBackend, setBackend, type BackendName, type BackendInfo } from '../backend.js';
 import { UsageError } from '../errors.js';
 import { writeFileCreatingDir } from '../io/atomic.js';
+import { setRelaxedSimd } from '../ops/kernels/batch-matmul.js';
 
 /** Shared flag checks: each failure is one line and exit code 2. */
 export function positiveInt(flag: string, value: number | undefined): number | undefined {
@@ -47,4 +48,9 @@ export async function startBackend(name: string, quiet = false): Promise<Backend
   const info = await setBackend(name as BackendName);
   if (!quiet) process.stderr.write(`${describeBackend(info)}\n`);
   return info;
+}
+
+/** `--relaxed-simd`: fused multiply-add products from now on, or one line when this runtime lacks them. */
+export function useRelaxedSimd(): void {
+  if (!setRelaxedSimd(true)) throw new UsageError('--relaxed-simd: this runtime has no relaxed SIMD (Node 20.16 or later, or a browser, has it)');
 }

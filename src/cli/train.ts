@@ -11,12 +11,11 @@ import type { StepperKind } from '../train/stepper.js';
 import { describeModel, resumeRun, startRun, type RunReporter, type RunSummary } from '../train/run.js';
 import type { StepEvent, ValidationRecord } from '../train/trainer.js';
 import { isDeviceBackend } from '../backend.js';
-import { backendOption, nonNegativeInt, numberIn, positiveInt, positiveNumber, startBackend } from './options.js';
+import { backendOption, nonNegativeInt, numberIn, positiveInt, positiveNumber, startBackend, useRelaxedSimd } from './options.js';
 import { formatSeconds, pct, ProgressReporter } from './progress.js';
 import { readRunConfig } from '../io/model-dir.js';
 import { checkResumeFlags } from './resume-flags.js';
 import { filmObserver } from '../train/film.js';
-import { setRelaxedSimd } from '../ops/kernels/batch-matmul.js';
 
 interface TrainArgs {
   'relaxed-simd'?: boolean;
@@ -186,7 +185,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     const training = trainingArgs(args);
     const workers = positiveInt('workers', args.workers);
     const logEvery = positiveInt('log-every', args['log-every']);
-    if (args['relaxed-simd'] && !setRelaxedSimd(true)) throw new UsageError('--relaxed-simd: this runtime has no relaxed SIMD (Node 20.16 or later, or a browser, has it)');
+    if (args['relaxed-simd']) useRelaxedSimd();
     const info = await startBackend(args.backend);
     const progress = new ProgressReporter();
     if (args['relaxed-simd']) progress.info('matrix products: relaxed SIMD (fused multiply-add)');

@@ -6,7 +6,6 @@ import type { DirectBlock, DirectDecoder } from '../ops/direct/decoder.js';
 import { directFeedForward, directSelfAttention, projectionOf, startDirect } from './direct-stack.js';
 import type { DecoderOnly } from './decoder-only.js';
 import type { AttentionWeights, Generation } from './model.js';
-import type { Decoder, Encoder } from './stack.js';
 
 /**
  * Step-by-step decoding for the decoder-only model. The prompt, all but its last token, runs

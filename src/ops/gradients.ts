@@ -2,10 +2,16 @@ import * as tf from '@tensorflow/tfjs';
 import { SUM_ROWS } from './kernels/sum-rows.js';
 
 /**
- * Gradients registered in place of tfjs's own for two kernels every layer uses, so that the layers
- * write plain `tf.add(tf.matMul(x, w), b)` and backprop is still fast. Both compute exactly what the
- * stock gradients compute; only the way the sums are taken differs.
+ * Gradients registered in place of tfjs's own for two kernels every layer uses (BatchMatMul, Add),
+ * so that plain `tf.add(tf.matMul(x, w), b)` backprops fast on every backend (`linear` computes the
+ * same gradient in one op). Both compute exactly what the stock gradients compute; only the way the
+ * sums are taken differs.
  */
+
+/** Whether a gradient is being taken around this call (tf.grads, variableGrads, customGrad's backward). */
+export function recordingGradients(): boolean {
+  return (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
+}
 
 /**
  * Column sums of x (…, d) over every leading axis → (d), as a (1, N)·(N, d) product: the wasm

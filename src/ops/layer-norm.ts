@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { sumRows } from './gradients.js';
+import { recordingGradients, sumRows } from './gradients.js';
 import { fusedLayerNormFits, LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layer-norm.js';
 
 type LayerNormOp = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
@@ -52,11 +52,6 @@ function makeFusedLayerNorm(epsilon: number): LayerNormOp {
 }
 
 const ops = new Map<string, LayerNormOp>();
-
-/** Whether a gradient is being taken around this call (tf.grads, variableGrads, customGrad's backward). */
-export function recordingGradients(): boolean {
-  return (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
-}
 
 /** Whether `layerNorm` runs the fused kernels for these operands on the active backend. */
 export function layerNormIsFused(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): boolean {

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { sumRows } from './gradients.js';
+import { recordingGradients, sumRows } from './gradients.js';
 import { LINEAR } from './kernels/batch-matmul.js';
-import { recordingGradients } from './layer-norm.js';
 
 type LinearOp = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
