@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setBackend } from '../src/index.js';
 import { assemble, bytesModule, KERNELS, modulePath } from '../src/ops/kernels/assemble.js';
-import { relaxedSimdInUse, setRelaxedSimd, transposedCopy } from '../src/ops/kernels/batch-matmul.js';
+import { packs, relaxedSimdInUse, setRelaxedSimd, transposedCopy } from '../src/ops/kernels/batch-matmul.js';
 import { GEMM_RELAXED_WASM } from '../src/ops/kernels/gemm-relaxed-wasm.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -90,6 +90,9 @@ const SHAPES: [number[], number[], number, number, number][] = [
   [[], [], 32, 256, 48],
   [[], [], 20, 64, 1024],
   [[], [], 24, 40, 136],
+  // Transposed A with a long sum (weight gradients): the packed kernel, sums in chunks of 256 with a
+  // remainder, rows past a multiple of 4 and columns past a multiple of 8.
+  [[], [], 130, 300, 131],
 ];
 
 describe('hand-written wasm kernels', () => {
@@ -173,6 +176,26 @@ describe('hand-written wasm kernels', () => {
         tf.dispose([a, b, y]);
         expect(tf.memory().numTensors).toBe(before);
       }
+    }
+  });
+
+  it('packed products (xᵀ·dy) are the unpacked kernel\'s to the bit: the same sums in the same order', () => {
+    const random = rng(11);
+    for (const [m, k, n] of [[130, 600, 131], [256, 1024, 64], [64, 512, 512]] as const) {
+      expect(packs(true, 1, m, k, n), `${m}×${k}×${n}`).toBe(true);
+      const before = tf.memory().numTensors;
+      const xs = tf.tensor2d(randomBatch(1, k, m, random)[0]!); // stored (k, m)
+      const dy = tf.tensor2d(randomBatch(1, k, n, random)[0]!);
+      const packed = tf.matMul(xs, dy, true, false); // (m, n) through the packed kernel
+      const x = tf.transpose(xs); // (m, k) stored as such: the unpacked kernel
+      const unpacked = tf.matMul(x, dy);
+      expect(packs(false, 1, m, k, n)).toBe(false);
+      const [p, u] = [packed.dataSync(), unpacked.dataSync()];
+      let differing = 0;
+      for (let i = 0; i < p.length; i++) if (!Object.is(p[i], u[i])) differing++;
+      expect(differing, `${m}×${k}×${n}`).toBe(0);
+      tf.dispose([xs, dy, packed, x, unpacked]);
+      expect(tf.memory().numTensors).toBe(before);
     }
   });
 
@@ -396,7 +419,14 @@ describe('relaxed SIMD (fused multiply-add) products', () => {
       `const A = a.arraySync(), B = b.arraySync();`,
       `const want = A.map((row) => B[0].map((_, j) => row.reduce((s, x, k) => s + x * B[k][j], 0)));`,
       `const got = tf.matMul(a, b).arraySync();`,
-      `console.log(JSON.stringify({ err: Math.max(...got.flatMap((row, i) => row.map((x, j) => Math.abs(x - want[i][j])))) }));`,
+      `const err = (got, want) => Math.max(...got.flatMap((row, i) => row.map((x, j) => Math.abs(x - want[i][j]))));`,
+      // A transposed left operand with a long sum: the packed kernel.
+      `const c = tf.tensor2d([...Array(300 * 130).keys()].map((i) => Math.sin(i / 7)), [300, 130]);`,
+      `const d = tf.tensor2d([...Array(300 * 140).keys()].map((i) => Math.cos(i / 5)), [300, 140]);`,
+      `const C = c.arraySync(), D = d.arraySync();`,
+      `const wantT = C[0].map((_, i) => D[0].map((_, j) => C.reduce((s, row, k) => s + row[i] * D[k][j], 0)));`,
+      `const gotT = tf.matMul(c, d, true, false).arraySync();`,
+      `console.log(JSON.stringify({ err: err(got, want), errT: err(gotT, wantT) / Math.max(...wantT.flat().map(Math.abs)) }));`,
     ].join('\n');
     const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--import', 'tsx', '--input-type=module', '-e', script], {
       encoding: 'utf8',
@@ -404,6 +434,8 @@ describe('relaxed SIMD (fused multiply-add) products', () => {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
     });
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout.trim().split('\n').pop()!).err).toBeLessThan(1e-5);
+    const { err, errT } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { err: number; errT: number };
+    expect(err).toBeLessThan(1e-5);
+    expect(errT).toBeLessThan(1e-5);
   });
 });
