@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { linear } from '../src/ops/linear.js';
-import { LINEAR } from '../src/ops/kernels/batch-matmul.js';
+import { LINEAR, RELU_GRAD } from '../src/ops/kernels/batch-matmul.js';
 import { describeEachBackend, expectClose, expectNoLeak, rng } from './helpers.js';
 
 /** Plain loops: y = x·W + b for rows x (N, in), and the gradients of Σ y·g. */
@@ -57,6 +57,52 @@ describeEachBackend('linear: x·W + b with its gradient', (backend) => {
     const [y1, y2] = [linear(xt, wt, bt), tf.add(tf.matMul(xt, wt), bt)];
     expect(Array.from(y1.dataSync())).toEqual(Array.from(y2.dataSync()));
     tf.dispose([...fused, ...plain, y1, y2, xt, wt, bt, gt]);
+  });
+
+  it(`with ReLU: the plain loops' values and gradients, and the same to the bit as tf.relu of the two ops${backend === 'wasm' ? ' (one kernel each way on wasm)' : ''}`, () => {
+    if (backend === 'wasm') expect(tf.getKernel(RELU_GRAD, 'wasm') !== undefined).toBe(true);
+    const random = rng(13);
+    const [n, inDim, outDim] = [12, 9, 11];
+    const x = matrix(n, inDim, random);
+    x[3] = x[3]!.map(() => 0); // a zero row: with a zero bias, entries exactly 0 (the ReLU's kink)
+    const w = matrix(inDim, outDim, random);
+    const b = matrix(1, outDim, random)[0]!.map((v, j) => (j % 3 === 0 ? 0 : v));
+    const g = matrix(n, outDim, random);
+    // relu(z) and dz = g where z > 0, else 0; then the linear layer's gradients of dz.
+    const z = reference(x, w, b, g).y;
+    const dz = z.map((row, r) => row.map((v, j) => (v > 0 ? g[r]![j]! : 0)));
+    const want = reference(x, w, b, dz);
+    const [xt, wt, bt, gt] = [tf.tensor3d(x.flat(), [3, 4, inDim]), tf.tensor2d(w), tf.tensor1d(b), tf.tensor3d(g.flat(), [3, 4, outDim])];
+    const loss = (f: (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.Tensor) => (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(f(a, c, d), gt));
+    expectNoLeak(() => {
+      const y = linear(xt, wt, bt, 'relu');
+      expectClose(y, z.flat().map((v) => Math.max(v, 0)), 1e-5);
+      const fused = tf.grads(loss((a, c, d) => linear(a, c, d, 'relu')))([xt, wt, bt]);
+      expectClose(fused[0]!, want.dx.flat(), 1e-5);
+      expectClose(fused[1]!, want.dw.flat(), 1e-5);
+      expectClose(fused[2]!, want.db, 1e-5);
+      const plain = tf.grads(loss((a, c, d) => tf.relu(tf.add(tf.matMul(a, c), d))))([xt, wt, bt]);
+      fused.forEach((t, i) => expect(Array.from(t.dataSync())).toEqual(Array.from(plain[i]!.dataSync())));
+      const y2 = tf.tidy(() => tf.relu(tf.add(tf.matMul(xt, wt), bt)));
+      expect(Array.from(y.dataSync())).toEqual(Array.from(y2.dataSync()));
+      tf.dispose([y, y2, ...fused, ...plain]);
+    });
+    tf.dispose([xt, wt, bt, gt]);
+  });
+
+  it('the ReLU gradient kernel is Step then Multiply to the bit, at 0, −0, NaN and ±∞', () => {
+    if (tf.getKernel(RELU_GRAD, tf.getBackend()) === undefined) return; // wasm only; elsewhere tf.relu's own gradient runs
+    const x = tf.tensor1d([-0, 0, -1, 1, NaN, Infinity, -Infinity, 1e-40, -1e-40, 2.5, -3]);
+    const dy = tf.tensor1d([-2, 3, -2, -2, 5, -2, 7, -2, -2, 0.5, 1]);
+    expectNoLeak(() => {
+      const y = tf.relu(x);
+      const got = tf.engine().runKernel(RELU_GRAD, { dy, y }) as tf.Tensor;
+      const want = tf.tidy(() => tf.mul(dy, tf.step(x)));
+      const bits = (t: tf.Tensor) => Array.from(new Uint32Array(new Float32Array(t.dataSync()).buffer));
+      expect(bits(got)).toEqual(bits(want));
+      tf.dispose([y, got, want]);
+    });
+    tf.dispose([x, dy]);
   });
 
   it('without a bias is the product; nothing leaks', () => {

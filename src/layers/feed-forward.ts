@@ -62,8 +62,11 @@ export class FeedForward extends AtencaoLayer {
   /** x (B, T, d) → (B, T, d). */
   forward(x: tf.Tensor, options: { training?: boolean } = {}): LayerOutput {
     const output = tf.tidy(() => {
-      const pre = linear(x, this.w1.read(), this.b1.read()); // (B, T, d)·(d, dFF) + b1 → (B, T, dFF)
-      const hidden = activate(pre, this.activation, this.geluApproximation);
+      // act((B, T, d)·(d, dFF) + b1) → (B, T, dFF); ReLU runs in the product's kernel where it can.
+      const hidden =
+        this.activation === 'relu'
+          ? linear(x, this.w1.read(), this.b1.read(), 'relu')
+          : activate(linear(x, this.w1.read(), this.b1.read()), this.activation, this.geluApproximation);
       // Dropout (training only): zero a fraction of the hidden units, scale the rest by 1/(1 − rate).
       const dropped = dropout(hidden, this.dropoutRate, options.training);
       return linear(dropped, this.w2.read(), this.b2.read()); // (B, T, dFF)·(dFF, d) + b2 → (B, T, d)

@@ -1,29 +1,41 @@
 import * as tf from '@tensorflow/tfjs';
 import { recordingGradients, sumRows } from './gradients.js';
-import { LINEAR } from './kernels/batch-matmul.js';
+import { LINEAR, RELU_GRAD, type LinearAttrs } from './kernels/batch-matmul.js';
 
 type LinearOp = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+/** An activation applied to x·W + b in the same kernel: 'relu', or none. */
+export type LinearActivation = 'relu';
 
 /**
  * x (…, in) · W (in, out) + b (out) as one kernel call where the backend has one (wasm), with the
  * gradient the two ops have: dx = dy·Wᵀ, dW = xᵀ·dy over every row, db = dy summed over the rows.
  * The same products and sums, in the same order, as tf.add(tf.matMul(x, W), b) and its registered
  * gradients (ops/gradients.ts), so the results are the same to the bit — with two kernel calls
- * fewer per layer and step, and one pass less over the output.
+ * fewer per layer and step, and one pass less over the output. With ReLU (the feed-forward layer's
+ * first half), the kernel applies it in the same pass and the gradient goes through it in one
+ * kernel (dy · step(y)), where tf.relu would take one call forward and two back.
  */
-const fusedLinear: LinearOp = tf.customGrad((x, w, b, save) => {
-  const [input, kernel] = [x as tf.Tensor, w as tf.Tensor];
-  (save as (tensors: tf.Tensor[]) => void)([input, kernel]);
-  return {
-    value: tf.engine().runKernel(LINEAR, { x: input, w: kernel, b: b as tf.Tensor }) as tf.Tensor,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [xs, ws] = saved as [tf.Tensor, tf.Tensor];
-      const rows = (t: tf.Tensor) => tf.reshape(t, [-1, t.shape[t.rank - 1]!]); // (…, d) → (N, d)
-      const dyRows = rows(dy);
-      return [tf.reshape(tf.matMul(dyRows, ws, false, true), xs.shape), tf.matMul(rows(xs), dyRows, true, false), sumRows(dy)];
-    },
-  };
-}) as LinearOp;
+const fusedLinear = (activation: LinearAttrs['activation']): LinearOp =>
+  tf.customGrad((x, w, b, save) => {
+    const [input, kernel] = [x as tf.Tensor, w as tf.Tensor];
+    const attrs: LinearAttrs = { activation };
+    const y = tf.engine().runKernel(LINEAR, { x: input, w: kernel, b: b as tf.Tensor }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    // With ReLU the output says where its gradient passes (y > 0 exactly where x·W + b > 0).
+    (save as (tensors: tf.Tensor[]) => void)(activation === 'relu' ? [input, kernel, y] : [input, kernel]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws, ys] = saved as [tf.Tensor, tf.Tensor, tf.Tensor?];
+        const dz = ys === undefined ? dy : (tf.engine().runKernel(RELU_GRAD, { dy, y: ys }) as tf.Tensor); // through the ReLU
+        const rows = (t: tf.Tensor) => tf.reshape(t, [-1, t.shape[t.rank - 1]!]); // (…, d) → (N, d)
+        const dzRows = rows(dz);
+        return [tf.reshape(tf.matMul(dzRows, ws, false, true), xs.shape), tf.matMul(rows(xs), dzRows, true, false), sumRows(dz)];
+      },
+    };
+  }) as LinearOp;
+
+const FUSED = { none: fusedLinear('none'), relu: fusedLinear('relu') };
 
 /** Whether the backend computes `linear` in one kernel for these operands. */
 function fits(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): boolean {
@@ -40,10 +52,21 @@ function fits(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): boolean {
   );
 }
 
-/** x (…, in) · W (in, out) + b (out) → (…, out); without b, the product alone. */
-export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
-  if (b === undefined) return tf.matMul(x, w);
-  if (!fits(x, w, b)) return tf.tidy(() => tf.add(tf.matMul(x, w), b));
+/**
+ * x (…, in) · W (in, out) + b (out) → (…, out); without b, the product alone. With `activation`
+ * 'relu', relu(x·W + b), the ReLU in the same kernel where there is one.
+ */
+export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor, activation?: LinearActivation): tf.Tensor {
+  const relu = activation === 'relu';
+  if (b === undefined) return relu ? tf.tidy(() => tf.relu(tf.matMul(x, w))) : tf.matMul(x, w);
+  if (!fits(x, w, b) || (relu && tf.getKernel(RELU_GRAD, tf.getBackend()) === undefined)) {
+    return tf.tidy(() => {
+      const z = tf.add(tf.matMul(x, w), b);
+      return relu ? tf.relu(z) : z;
+    });
+  }
+  const attrs: LinearAttrs = { activation: relu ? 'relu' : 'none' };
   // Nothing is being differentiated (inference): the kernel alone, without customGrad's bookkeeping.
-  return recordingGradients() ? fusedLinear(x, w, b) : (tf.engine().runKernel(LINEAR, { x, w, b }) as tf.Tensor);
+  if (!recordingGradients()) return tf.engine().runKernel(LINEAR, { x, w, b }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  return FUSED[attrs.activation](x, w, b);
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { batchMatMul, LINEAR, linearKernel, linearKernelRuns } from './kernels/batch-matmul.js';
+import { batchMatMul, LINEAR, linearKernel, linearKernelRuns, RELU_GRAD, reluGradKernel } from './kernels/batch-matmul.js';
 import { transpose } from './kernels/transpose.js';
 import { DROPOUT_MASK, dropoutMaskKernel } from './kernels/dropout-mask.js';
 import { dropoutMask } from './dropout.js';
@@ -121,6 +121,7 @@ export function registerWasmOverrides(): void {
     // Products the SIMD kernel does not take go to the stock kernel (kept by the override below).
     const stock = (stockMatMul as { stockFunc?: tf.KernelFunc }).stockFunc ?? stockMatMul.kernelFunc;
     tf.registerKernel({ kernelName: LINEAR, backendName: 'wasm', kernelFunc: linearKernel(stock) });
+    tf.registerKernel({ kernelName: RELU_GRAD, backendName: 'wasm', kernelFunc: reluGradKernel });
   }
   override(tf.BatchMatMul, batchMatMul);
   override(tf.Transpose, transpose);

@@ -188,11 +188,21 @@ function product(a: tf.TensorInfo, transposedA: boolean, b: tf.TensorInfo, backe
 /**
  * `AtencaoLinear` on wasm: x (…, in) · W (in, out) + b (out) in one kernel call — the product as
  * above, then add-bias.wat adds b to every row in place, the same one float addition per entry an
- * Add kernel makes (so the same bits as BatchMatMul then Add). Registered where both kernels run.
+ * Add kernel makes (so the same bits as BatchMatMul then Add); with `activation: 'relu'` the same
+ * pass applies ReLU as the Relu kernel does. Registered where both kernels run.
  */
 export const LINEAR = 'AtencaoLinear';
 
+/** The gradient of ReLU from its output: dy · step(y), as Step then Multiply would give it. */
+export const RELU_GRAD = 'AtencaoReluGrad';
+
+export interface LinearAttrs {
+  activation: 'none' | 'relu';
+}
+
 const addBiasFor = wasmExport<(c: number, bias: number, rows: number, n: number) => void>(ADD_BIAS_WASM, 'addBias');
+const addBiasReluFor = wasmExport<(c: number, bias: number, rows: number, n: number) => void>(ADD_BIAS_WASM, 'addBiasRelu');
+const reluGradFor = wasmExport<(dy: number, y: number, out: number, count: number) => void>(ADD_BIAS_WASM, 'reluGrad');
 
 export function linearKernelRuns(): boolean {
   return WebAssembly.validate(GEMM_WASM) && WebAssembly.validate(ADD_BIAS_WASM);
@@ -202,11 +212,24 @@ export function linearKernelRuns(): boolean {
 export function linearKernel(stockMatMul: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const { x, w, b } = args.inputs as { x: tf.TensorInfo; w: tf.TensorInfo; b: tf.TensorInfo };
+    const relu = (args.attrs as unknown as Partial<LinearAttrs> | undefined)?.activation === 'relu';
     const backend = args.backend as unknown as WasmBackendLike;
     const y = product(x, false, w, backend, stockMatMul);
     const n = w.shape[1]!;
     const rows = size(y.shape) / n;
-    if (rows > 0 && n > 0) addBiasFor(backend)!(backend.dataIdMap.get(y.dataId)!.memoryOffset, backend.dataIdMap.get(b.dataId)!.memoryOffset, rows, n);
+    const epilogue = (relu ? addBiasReluFor : addBiasFor)(backend)!;
+    if (rows > 0 && n > 0) epilogue(backend.dataIdMap.get(y.dataId)!.memoryOffset, backend.dataIdMap.get(b.dataId)!.memoryOffset, rows, n);
     return y;
   };
 }
+
+/** `AtencaoReluGrad` on wasm: inputs dy and y = relu(x), of the same shape. */
+export const reluGradKernel: tf.KernelFunc = (args) => {
+  const { dy, y } = args.inputs as { dy: tf.TensorInfo; y: tf.TensorInfo };
+  const backend = args.backend as unknown as WasmBackendLike;
+  const out = backend.makeOutput(y.shape, 'float32');
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  const count = size(y.shape);
+  if (count > 0) reluGradFor(backend)!(offset(dy), offset(y), offset(out), count);
+  return out;
+};
