@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { causalMask, combineMasks } from '../attention/masks.js';
 import { scaledDotProductAttention } from '../attention/scaled-dot-product.js';
 import { ConfigError } from '../errors.js';
+import { fusedAttention, fusedAttentionFits, fusedAttentionRuns } from '../ops/attention.js';
 import { AtencaoLayer, glorot, lastDim, zeros, type Kwargs, type LayerArgs, type LayerVariable, type Shape } from './base.js';
-import { mergeHeads, positiveInt, project, QKVProjection } from './qkv-projection.js';
+import { mergeHeads, positiveInt, project, QKVProjection, splitHeads } from './qkv-projection.js';
 
 export interface MultiHeadAttentionArgs extends LayerArgs {
   /** Number of attention heads (H). */
@@ -50,6 +51,10 @@ export interface MultiHeadAttentionResult {
  * head at once, heads concatenated and projected back with Wo. Arguments in the paper's order:
  * query (B, Tq, dq), key (B, Tk, dk_in), value (B, Tk, dv_in); key defaults to the query
  * (self-attention) and value to the key.
+ *
+ * `forwardProjected` below spells the steps out with plain tf ops. On wasm, `forward` runs the
+ * middle of them (split, attention, merge) as one fused kernel that computes the same numbers to
+ * the bit, gradient included (ops/attention.ts); asking for the attention weights takes the plain way.
  */
 export class MultiHeadAttention extends AtencaoLayer {
   static className = 'MultiHeadAttention';
@@ -115,6 +120,7 @@ export class MultiHeadAttention extends AtencaoLayer {
     if (!this.built) {
       this.build([query.shape, key.shape, value.shape]);
     }
+    if (options.returnAttentionScores !== true && fusedAttentionRuns()) return this.forwardFused(query, key, value, options);
     const q = this.projection.projectQuery(query); // (B, H, Tq, dk)
     const { k, v } = this.projection.projectKeyValue(key, value); // (B, H, Tk, dk), (B, H, Tk, dv)
     try {
@@ -132,12 +138,7 @@ export class MultiHeadAttention extends AtencaoLayer {
    */
   forwardProjected(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: MultiHeadAttentionCallArgs = {}): MultiHeadAttentionResult {
     return tf.tidy(() => {
-      const tq = q.shape[2]!;
-      const tk = k.shape[2]!;
-      const mask = combineMasks(
-        options.attentionMask === undefined ? undefined : toHeadMask(options.attentionMask),
-        options.useCausalMask === true ? offsetCausalMask(tq, tk) : undefined,
-      );
+      const mask = this.maskOf(options, q.shape[2]!, k.shape[2]!);
       const attention = scaledDotProductAttention(q, k, v, mask, {
         dropout: options.training === true ? this.dropoutRate : 0,
       });
@@ -145,6 +146,35 @@ export class MultiHeadAttention extends AtencaoLayer {
       const output = project(merged, this.wo, this.bo); // · Wo + bo → (B, Tq, out)
       return options.returnAttentionScores === true ? { output, weights: attention.weights } : { output };
     });
+  }
+
+  /**
+   * `forward` on a backend that computes attention in one kernel (wasm): the steps of
+   * `forwardProjected` — split into heads, scaled dot-product attention, merge the heads — as one
+   * op that gives the same numbers to the bit, forward and backward (ops/attention.ts), without
+   * the ~60 small kernel calls they take one by one in a training step. Masks the kernel does not
+   * take go the plain way.
+   */
+  private forwardFused(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor, options: MultiHeadAttentionCallArgs): MultiHeadAttentionResult {
+    return tf.tidy(() => {
+      const { q, k, v } = this.projection.projectJoined(query, key, value); // (B, Tq, H·dk), (B, Tk, H·dk), (B, Tk, H·dv)
+      const mask = this.maskOf(options, q.shape[1]!, k.shape[1]!);
+      if (!fusedAttentionFits(q, k, v, this.numHeads, mask)) {
+        const heads = (x: tf.Tensor) => splitHeads(x, this.numHeads); // (B, T, H·d) → (B, H, T, d)
+        return { output: this.forwardProjected(heads(q), heads(k), heads(v), options).output };
+      }
+      const dropout = options.training === true ? this.dropoutRate : 0;
+      const merged = fusedAttention(q, k, v, mask, { numHeads: this.numHeads, dropout }); // (B, Tq, H·dv)
+      return { output: project(merged, this.wo, this.bo) }; // · Wo + bo → (B, Tq, out)
+    });
+  }
+
+  /** The mask of one call, broadcasting to (B, H, Tq, Tk), or none. */
+  private maskOf(options: MultiHeadAttentionCallArgs, tq: number, tk: number): tf.Tensor | undefined {
+    return combineMasks(
+      options.attentionMask === undefined ? undefined : toHeadMask(options.attentionMask),
+      options.useCausalMask === true ? offsetCausalMask(tq, tk) : undefined,
+    );
   }
 
   /**

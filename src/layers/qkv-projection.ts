@@ -105,6 +105,22 @@ export class QKVProjection extends AtencaoLayer {
     }));
   }
 
+  /**
+   * The three projections before they are split into heads: q (B, Tq, H·dk), k (B, Tk, H·dk),
+   * v (B, Tk, H·dv), the heads side by side — for attention computed by one kernel that splits
+   * them itself (ops/attention.ts).
+   */
+  projectJoined(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor): { q: tf.Tensor; k: tf.Tensor; v: tf.Tensor } {
+    checkRank3(this.name, 'query', query);
+    checkRank3(this.name, 'key', key);
+    checkRank3(this.name, 'value', value);
+    return tf.tidy(() => ({
+      q: project(query, this.wq, this.bq),
+      k: project(key, this.wk, this.bk),
+      v: project(value, this.wv, this.bv),
+    }));
+  }
+
   override getConfig(): tf.serialization.ConfigDict {
     return {
       ...super.getConfig(),

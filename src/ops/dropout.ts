@@ -41,12 +41,21 @@ export function dropoutMask(size: number, rate: number, seed: number): Float32Ar
   return mask;
 }
 
+/**
+ * The seed of the next dropout mask, drawn from the sequence `seedDropout` starts (random when
+ * unseeded). Every dropout draws one, in the order they run: `dropout` below, and fused kernels
+ * that apply dropout inside (ops/attention.ts).
+ */
+export function nextDropoutSeed(): number {
+  const seed = nextSeed?.() ?? Math.floor(Math.random() * 4294967296);
+  // Seeds run past 2³² (a step's seed plus a counter), so both halves go into the mask's seed.
+  return mixSeed(Math.floor(seed / 4294967296), seed >>> 0);
+}
+
 /** Inverted dropout during training only: zero a fraction `rate` of x and scale the rest by 1/(1 − rate). */
 export function dropout(x: tf.Tensor, rate: number, training: boolean | undefined): tf.Tensor {
   if (training !== true || rate <= 0) return x;
-  const seed = nextSeed?.() ?? Math.floor(Math.random() * 4294967296);
-  // Seeds run past 2³² (a step's seed plus a counter), so both halves go into the mask's seed.
-  const maskSeed = mixSeed(Math.floor(seed / 4294967296), seed >>> 0);
+  const maskSeed = nextDropoutSeed();
   return tf.tidy(() => tf.mul(x, dropoutMaskTensor(x.shape, rate, maskSeed)));
 }
 

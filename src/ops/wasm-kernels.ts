@@ -5,6 +5,7 @@ import { DROPOUT_MASK, dropoutMaskKernel } from './kernels/dropout-mask.js';
 import { dropoutMask } from './dropout.js';
 import { SUM_ROWS, sumRowsKernel, sumRowsKernelRuns } from './kernels/sum-rows.js';
 import { LAYER_NORM, LAYER_NORM_GRAD, layerNormGradKernel, layerNormKernel, layerNormKernelsRun } from './kernels/layer-norm.js';
+import { ATTENTION, ATTENTION_GRAD, attentionGradKernel, attentionKernel, attentionKernelsRun } from './kernels/attention.js';
 
 /**
  * Kernels the wasm backend lacks but training needs.
@@ -55,6 +56,10 @@ export function registerWasmKernels(): void {
   if (tf.getKernel(LAYER_NORM, 'wasm') === undefined && layerNormKernelsRun()) {
     tf.registerKernel({ kernelName: LAYER_NORM, backendName: 'wasm', kernelFunc: layerNormKernel as unknown as tf.KernelFunc });
     tf.registerKernel({ kernelName: LAYER_NORM_GRAD, backendName: 'wasm', kernelFunc: layerNormGradKernel as unknown as tf.KernelFunc });
+  }
+  if (tf.getKernel(ATTENTION, 'wasm') === undefined && attentionKernelsRun()) {
+    tf.registerKernel({ kernelName: ATTENTION, backendName: 'wasm', kernelFunc: attentionKernel as unknown as tf.KernelFunc });
+    tf.registerKernel({ kernelName: ATTENTION_GRAD, backendName: 'wasm', kernelFunc: attentionGradKernel as unknown as tf.KernelFunc });
   }
   if (tf.getKernel(DROPOUT_MASK, 'wasm') === undefined) {
     tf.registerKernel({ kernelName: DROPOUT_MASK, backendName: 'wasm', kernelFunc: ((args: Parameters<typeof dropoutMaskKernel>[0]) => dropoutMaskKernel(args, dropoutMask)) as unknown as tf.KernelFunc });

@@ -1,0 +1,239 @@
+import * as tf from '@tensorflow/tfjs';
+import { ATTENTION_WASM } from './attention-wasm.js';
+import { kernelFor, panelWidth, type Gemm } from './batch-matmul.js';
+import { maskConstants } from './dropout-mask.js';
+import { wasmExport, type WasmMemoryOwner } from './instance.js';
+import { swapAxes } from './transpose.js';
+
+/**
+ * Multi-head scaled dot-product attention as two wasm kernels, in place of the ~33 kernel calls of
+ * the forward pass in a training step (split heads, Q·Kᵀ, scale, mask, softmax, mask, dropout, ·V,
+ * merge heads, and the copies the engine saves for the gradient) and the ~27 of the gradient:
+ * - `AtencaoAttention`: inputs q (B, Tq, H·dk), k (B, Tk, H·dk), v (B, Tk, H·dv), optional mask
+ *   (broadcasting to (B, H, Tq, Tk), its last axis Tk), attrs numHeads, rate, seed, save →
+ *   [o (B, Tq, H·dv)], and with `save` also the softmax output w (B, H, Tq, Tk) for the gradient.
+ * - `AtencaoAttentionGrad`: inputs dy (B, Tq, H·dv), q, k, v, mask?, w, attrs numHeads, rate,
+ *   seed → [dq, dk, dv], each in its input's layout.
+ * The products are the same gemm calls as the BatchMatMul kernel makes for the unfused ops (same
+ * M, K, N and panel, so every entry is the same sum in the same order), the softmax is the backend's
+ * own Softmax kernel, and the elementwise steps (attention.wat) make the float operations of the tf
+ * ops one by one: the results are the unfused ops' to the bit. The dropout multiplier is drawn by
+ * attention.wat where it is used, forward and again backward, with the integer operations of the
+ * AtencaoDropoutMask kernel (the same values, none stored). Heads are split and merged by
+ * transpose.wat copies inside the kernels (products read their operands contiguous: read in place
+ * through strides, Q in Q·Kᵀ took 10–30% longer than its copy plus a contiguous product).
+ */
+export const ATTENTION = 'AtencaoAttention';
+export const ATTENTION_GRAD = 'AtencaoAttentionGrad';
+
+export interface AttentionAttrs {
+  numHeads: number;
+  /** Dropout rate on the attention weights; 0 for none. */
+  rate: number;
+  /** The dropout mask's seed (ops/dropout.ts `nextDropoutSeed`), when rate > 0. */
+  seed: number;
+  /** Also return the tensor the gradient needs (forward kernel only). */
+  save?: boolean;
+}
+
+interface WasmBackendLike extends WasmMemoryOwner {
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: object): boolean;
+}
+
+/** The mask arguments of attention.wat: masked (0 or 1), m, H, Tq and the strides along B, H, Tq. */
+type MaskArgs = [masked: number, m: number, nh: number, nq: number, mb: number, mh: number, mq: number];
+type Scores = (s: number, rows: number, tk: number, c: number, ...mask: MaskArgs) => void;
+/** The dropout arguments of attention.wat: dropped (0 or 1), seed, limit, scale. */
+type DropArgs = [dropped: number, seed: number, limit: number, scale: number];
+type Weights = (a: number, w: number, rows: number, tk: number, ...rest: [...DropArgs, ...MaskArgs]) => void;
+type Backward = (g: number, w: number, a: number, rows: number, tk: number, c: number, ...rest: [...DropArgs, writeA: number, ...MaskArgs]) => void;
+
+const scoresFor = wasmExport<Scores>(ATTENTION_WASM, 'scores');
+const weightsFor = wasmExport<Weights>(ATTENTION_WASM, 'weights');
+const backwardFor = wasmExport<Backward>(ATTENTION_WASM, 'backward');
+
+/** Whether this runtime can run the kernels (wasm SIMD). */
+export function attentionKernelsRun(): boolean {
+  return WebAssembly.validate(ATTENTION_WASM);
+}
+
+const BROADCAST_AXES = 4;
+
+/**
+ * The mask's byte strides along B, H and Tq of the scores (0 where it broadcasts), or null for a
+ * mask these kernels do not take: its last axis must be Tk, the others 1 or the scores'.
+ */
+export function maskStrides(maskShape: readonly number[], scores: readonly [number, number, number, number]): [number, number, number] | null {
+  if (maskShape.length > BROADCAST_AXES || maskShape.length < 1) return null;
+  const shape = [...new Array<number>(BROADCAST_AXES - maskShape.length).fill(1), ...maskShape];
+  if (shape[3] !== scores[3]) return null;
+  const strides = [0, 0, 0];
+  let stride = shape[3]! * 4;
+  for (let axis = 2; axis >= 0; axis--) {
+    if (shape[axis] !== 1 && shape[axis] !== scores[axis]) return null;
+    strides[axis] = shape[axis] === 1 ? 0 : stride;
+    stride *= shape[axis]!;
+  }
+  return strides as [number, number, number];
+}
+
+interface KernelArgs {
+  inputs: Record<string, tf.TensorInfo | undefined>;
+  backend: unknown;
+  attrs?: Record<string, unknown>;
+}
+
+interface Shapes {
+  b: number;
+  h: number;
+  tq: number;
+  tk: number;
+  dk: number;
+  dv: number;
+}
+
+function shapesOf(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, numHeads: number): Shapes {
+  const [b, tq, hdk] = q.shape as [number, number, number];
+  return { b, h: numHeads, tq, tk: k.shape[1]!, dk: hdk / numHeads, dv: v.shape[2]! / numHeads };
+}
+
+/** Runs kernels on one backend's memory, freeing every intermediate it makes. */
+class Heap {
+  readonly gemm: Gemm;
+  private readonly temporaries: tf.TensorInfo[] = [];
+
+  constructor(readonly backend: WasmBackendLike) {
+    this.gemm = kernelFor(backend)!;
+  }
+
+  at(t: tf.TensorInfo): number {
+    return this.backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  }
+
+  /** A new tensor that is freed by `free` unless kept. */
+  temporary(shape: number[]): tf.TensorInfo {
+    return this.track(this.backend.makeOutput(shape, 'float32'));
+  }
+
+  track(t: tf.TensorInfo): tf.TensorInfo {
+    this.temporaries.push(t);
+    return t;
+  }
+
+  /** (batch, M, N, E) → (batch, N, M, E) copy of x, shaped `shape`; a temporary. */
+  swap(x: tf.TensorInfo, batch: number, m: number, n: number, e: number, shape: number[]): tf.TensorInfo {
+    return this.track(swapAxes(x, { batch, m, n, e }, shape, this.backend)!);
+  }
+
+  /** An output (not freed): the (B, H, T, d) tensor x with heads merged, (B, T, H·d). */
+  merged(x: tf.TensorInfo): tf.TensorInfo {
+    const [b, h, t, d] = x.shape as [number, number, number, number];
+    return swapAxes(x, { batch: b, m: h, n: t, e: d }, [b, t, h * d], this.backend)!;
+  }
+
+  /** C (…, M, N) = A · B for a batch of contiguous matrices, as the BatchMatMul kernel calls the product. */
+  product(a: tf.TensorInfo, transposedA: boolean, b: tf.TensorInfo, batch: number, m: number, k: number, n: number, out: tf.TensorInfo): void {
+    const [rowStride, colStride] = transposedA ? [4, m * 4] : [k * 4, 4];
+    this.gemm(this.at(a), this.at(b), this.at(out), batch, m, k, n, rowStride, colStride, m * k * 4, k * n * 4, panelWidth(k));
+  }
+
+  free(keep: tf.TensorInfo[] = []): void {
+    for (const t of this.temporaries) if (!keep.includes(t)) this.backend.disposeData(t.dataId);
+    this.temporaries.length = 0;
+  }
+}
+
+/** The mask arguments of attention.wat for `mask` (or none). */
+function maskArgs(heap: Heap, mask: tf.TensorInfo | undefined, s: Shapes): MaskArgs {
+  if (mask === undefined) return [0, 0, 1, 1, 0, 0, 0];
+  const [mb, mh, mq] = maskStrides(mask.shape, [s.b, s.h, s.tq, s.tk])!;
+  return [1, heap.at(mask), s.h, s.tq, mb, mh, mq];
+}
+
+/**
+ * The dropout arguments of attention.wat: entries are kept (scaled by 1/(1 − rate)) where the draw is
+ * at most `limit` — below the AtencaoDropoutMask kernel's threshold, or every draw when it keeps all.
+ */
+function dropArgs(rate: number, seed: number): DropArgs {
+  if (rate <= 0) return [0, 0, 0, 0];
+  const constants = maskConstants(rate);
+  return constants === null ? [1, seed | 0, -1, Math.fround(1 / (1 - rate))] : [1, seed | 0, (constants.threshold - 1) | 0, constants.scale];
+}
+
+/** 1/√dk as the scalar tensor tf.mul makes of it (float32). */
+const scaleOf = (dk: number) => Math.fround(1 / Math.sqrt(dk));
+
+export function attentionKernel(args: KernelArgs): tf.TensorInfo[] {
+  const heap = new Heap(args.backend as WasmBackendLike);
+  const { q, k, v, mask } = args.inputs as { q: tf.TensorInfo; k: tf.TensorInfo; v: tf.TensorInfo; mask?: tf.TensorInfo };
+  const { numHeads, rate, seed, save } = args.attrs as unknown as AttentionAttrs;
+  const s = shapesOf(q, k, v, numHeads);
+  const { b, h, tq, tk, dk, dv } = s;
+  const rows = b * h * tq;
+  const scoresShape = [b, h, tq, tk];
+  try {
+    // Scores Q·Kᵀ (B, H, Tq, Tk): Q split into heads (B, H, Tq, dk), Kᵀ copied per head as
+    // (B, H·dk, Tk) = (B, H, dk, Tk); then scaled and masked in place.
+    const qh = heap.swap(q, b, tq, h, dk, [b, h, tq, dk]);
+    const kT = heap.swap(k, b, tk, h * dk, 1, [b, h * dk, tk]);
+    const scores = heap.temporary(scoresShape);
+    heap.product(qh, false, kT, b * h, tq, dk, tk, scores);
+    const masking = maskArgs(heap, mask, s);
+    scoresFor(heap.backend)!(heap.at(scores), rows, tk, scaleOf(dk), ...masking);
+    // The backend's own softmax over the keys.
+    const softmax = tf.getKernel(tf.Softmax, 'wasm')!.kernelFunc;
+    const w = heap.track(softmax({ inputs: { logits: scores }, backend: heap.backend as unknown as tf.KernelBackend, attrs: { dim: 3 } }) as tf.TensorInfo);
+    // The attended weights a = w·m·drop, then a·V with V split into heads (B, H, Tk, dv).
+    let a = w;
+    if (mask !== undefined || rate > 0) {
+      a = heap.temporary(scoresShape);
+      weightsFor(heap.backend)!(heap.at(a), heap.at(w), rows, tk, ...dropArgs(rate, seed), ...masking);
+    }
+    const vh = heap.swap(v, b, tk, h, dv, [b, h, tk, dv]);
+    const out = heap.temporary([b, h, tq, dv]);
+    heap.product(a, false, vh, b * h, tq, tk, dv, out);
+    const o = heap.merged(out);
+    if (save !== true) return [o];
+    heap.free([w]);
+    return [o, w];
+  } finally {
+    heap.free();
+  }
+}
+
+export function attentionGradKernel(args: KernelArgs): tf.TensorInfo[] {
+  const heap = new Heap(args.backend as WasmBackendLike);
+  const { dy, q, k, v, mask, w } = args.inputs as { dy: tf.TensorInfo; q: tf.TensorInfo; k: tf.TensorInfo; v: tf.TensorInfo; mask?: tf.TensorInfo; w: tf.TensorInfo };
+  const { numHeads, rate, seed } = args.attrs as unknown as AttentionAttrs;
+  const s = shapesOf(q, k, v, numHeads);
+  const { b, h, tq, tk, dk, dv } = s;
+  const rows = b * h * tq;
+  const scoresShape = [b, h, tq, tk];
+  try {
+    // g = dy·Vᵀ per head (B, H, Tq, Tk): dy split into heads (B, H, Tq, dv), Vᵀ copied per head as
+    // (B, H·dv, Tk) = (B, H, dv, Tk).
+    const dyh = heap.swap(dy, b, tq, h, dv, [b, h, tq, dv]);
+    const vT = heap.swap(v, b, tk, h * dv, 1, [b, h * dv, tk]);
+    const g = heap.temporary(scoresShape);
+    heap.product(dyh, false, vT, b * h, tq, dv, tk, g);
+    // g → the gradient of the scores Q·Kᵀ, in place; the attended weights a on the way.
+    const masking = maskArgs(heap, mask, s);
+    const a = mask !== undefined || rate > 0 ? heap.temporary(scoresShape) : w;
+    backwardFor(heap.backend)!(heap.at(g), heap.at(w), heap.at(a), rows, tk, scaleOf(dk), ...dropArgs(rate, seed), a === w ? 0 : 1, ...masking);
+    // dV = aᵀ·dy per head.
+    const dvh = heap.temporary([b, h, tk, dv]);
+    heap.product(a, true, dyh, b * h, tk, tq, dv, dvh);
+    // dQ = g·K, dK = gᵀ·Q per head, K and Q split into heads.
+    const kh = heap.swap(k, b, tk, h, dk, [b, h, tk, dk]);
+    const dqh = heap.temporary([b, h, tq, dk]);
+    heap.product(g, false, kh, b * h, tq, tk, dk, dqh);
+    const qh = heap.swap(q, b, tq, h, dk, [b, h, tq, dk]);
+    const dkh = heap.temporary([b, h, tk, dk]);
+    heap.product(g, true, qh, b * h, tk, tq, dk, dkh);
+    return [heap.merged(dqh), heap.merged(dkh), heap.merged(dvh)];
+  } finally {
+    heap.free();
+  }
+}
