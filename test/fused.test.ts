@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { dropoutMask, dropoutMaskTensor } from '../src/ops/dropout.js';
-import { maskConstants } from '../src/ops/kernels/dropout-mask.js';
+import { dropout, dropoutMask, dropoutMaskTensor, nextDropoutSeed, seedDropout } from '../src/ops/dropout.js';
+import { DROPOUT, maskConstants } from '../src/ops/kernels/dropout-mask.js';
 import { sumRows } from '../src/ops/gradients.js';
 import { layerNorm, layerNormIsFused } from '../src/ops/layer-norm.js';
 import { rng } from './helpers.js';
@@ -99,6 +99,41 @@ describe('dropout masks made by the backend', () => {
       t.dispose();
     }
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('dropout in one kernel: the values and gradient of x · mask bit for bit, for every remainder of four', async () => {
+    const bits = (t: tf.Tensor) => Array.from(new Uint32Array(new Float32Array(t.dataSync()).buffer));
+    const onWasm = tf.getBackend() === 'wasm';
+    for (const [n, rate, seed] of [[1, 0.1, 5], [7, 0.5, 123], [1003, 0.1, 4294967295], [4096, 0.3, 0]] as const) {
+      const random = rng(n);
+      const x = tf.tensor1d(Array.from({ length: n }, () => random() * 4 - 2));
+      const dy = tf.tensor1d(Array.from({ length: n }, () => random() * 4 - 2));
+      const before = tf.memory().numTensors;
+      seedDropout(seed);
+      const mask = dropoutMaskTensor([n], rate, nextDropoutSeed()); // the mask the first dropout call after seedDropout(seed) draws
+      seedDropout(undefined);
+      const wantY = tf.mul(x, mask);
+      const wantG = tf.mul(dy, mask);
+      seedDropout(seed);
+      const y = dropout(x, rate, true);
+      seedDropout(seed);
+      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(dropout(a, rate, true), dy)))(x);
+      seedDropout(undefined);
+      expect(bits(y), `n ${n}`).toEqual(bits(wantY));
+      expect(bits(g), `n ${n}`).toEqual(bits(wantG));
+      tf.dispose([mask, wantY, wantG, y, g]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([x, dy]);
+    }
+    // On wasm the forward is one kernel call and no mask is made.
+    if (onWasm) {
+      const x = tf.ones([64]);
+      seedDropout(1);
+      const info = await tf.profile(() => dropout(x, 0.25, true));
+      seedDropout(undefined);
+      expect(info.kernelNames).toEqual([DROPOUT]);
+      tf.dispose([x, info.result as tf.Tensor]);
+    }
   });
 
   it('the integer threshold keeps exactly the draws below (1 − rate)·2³²', () => {

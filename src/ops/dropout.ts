@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { mixSeed } from '../util/random.js';
-import { DROPOUT_MASK, type DropoutMaskAttrs } from './kernels/dropout-mask.js';
+import { DROPOUT, DROPOUT_MASK, maskConstants, type DropoutAttrs, type DropoutMaskAttrs } from './kernels/dropout-mask.js';
+import { recordingGradients } from './gradients.js';
 
 let nextSeed: (() => number) | undefined;
 
@@ -56,7 +57,21 @@ export function nextDropoutSeed(): number {
 export function dropout(x: tf.Tensor, rate: number, training: boolean | undefined): tf.Tensor {
   if (training !== true || rate <= 0) return x;
   const maskSeed = nextDropoutSeed();
+  if (x.dtype === 'float32' && maskConstants(rate) !== null && tf.getKernel(DROPOUT, tf.getBackend()) !== undefined) return appliedDropout(x, rate, maskSeed);
   return tf.tidy(() => tf.mul(x, dropoutMaskTensor(x.shape, rate, maskSeed)));
+}
+
+/**
+ * x · mask in one kernel (wasm): the mask drawn as it is used, and drawn again from the same seed
+ * for the gradient dy · mask — the values and products of tf.mul(x, dropoutMaskTensor(…)) and its
+ * gradient, with one kernel call where those take three, and no mask kept between the passes.
+ */
+function appliedDropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+  const attrs = { rate, seed } satisfies DropoutAttrs as unknown as tf.NamedAttrMap;
+  const apply = (t: tf.Tensor) => tf.engine().runKernel(DROPOUT, { x: t }, attrs) as tf.Tensor;
+  if (!recordingGradients()) return apply(x);
+  const op = tf.customGrad((input, _save) => ({ value: apply(input as tf.Tensor), gradFunc: (dy: tf.Tensor) => apply(dy) })) as (t: tf.Tensor) => tf.Tensor;
+  return op(x);
 }
 
 /**

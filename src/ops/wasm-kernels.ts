@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchMatMul, LINEAR, linearKernel, linearKernelRuns, RELU_GRAD, reluGradKernel } from './kernels/batch-matmul.js';
 import { transpose } from './kernels/transpose.js';
-import { DROPOUT_MASK, dropoutMaskKernel } from './kernels/dropout-mask.js';
+import { DROPOUT, DROPOUT_MASK, dropoutKernel, dropoutKernelRuns, dropoutMaskKernel } from './kernels/dropout-mask.js';
 import { dropoutMask } from './dropout.js';
 import { SUM_ROWS, sumRowsKernel, sumRowsKernelRuns } from './kernels/sum-rows.js';
 import { LAYER_NORM, LAYER_NORM_GRAD, layerNormGradKernel, layerNormKernel, layerNormKernelsRun } from './kernels/layer-norm.js';
@@ -63,6 +63,9 @@ export function registerWasmKernels(): void {
   }
   if (tf.getKernel(DROPOUT_MASK, 'wasm') === undefined) {
     tf.registerKernel({ kernelName: DROPOUT_MASK, backendName: 'wasm', kernelFunc: ((args: Parameters<typeof dropoutMaskKernel>[0]) => dropoutMaskKernel(args, dropoutMask)) as unknown as tf.KernelFunc });
+  }
+  if (tf.getKernel(DROPOUT, 'wasm') === undefined && dropoutKernelRuns()) {
+    tf.registerKernel({ kernelName: DROPOUT, backendName: 'wasm', kernelFunc: dropoutKernel as unknown as tf.KernelFunc });
   }
   if (tf.getKernel(tf.UnsortedSegmentSum, 'wasm') === undefined) {
     tf.registerKernel({

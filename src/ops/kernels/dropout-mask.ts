@@ -24,6 +24,7 @@ interface WasmBackendLike extends WasmMemoryOwner {
 type Mask = (out: number, n: number, seed: number, threshold: number, scale: number) => void;
 
 const kernelFor = wasmExport<Mask>(DROPOUT_WASM, 'mask');
+const applyFor = wasmExport<(x: number, out: number, n: number, seed: number, threshold: number, scale: number) => void>(DROPOUT_WASM, 'apply');
 
 /**
  * The scale 1/(1 − rate) and the unsigned 32-bit draw below which an entry is kept: draws u with
@@ -44,5 +45,34 @@ export function dropoutMaskKernel(args: { backend: unknown; attrs: DropoutMaskAt
   if (mask === null || constants === null) return backend.makeOutput(shape, 'float32', undefined, jsMask(size, rate, seed));
   const out = backend.makeOutput(shape, 'float32');
   mask(backend.dataIdMap.get(out.dataId)!.memoryOffset, size, seed | 0, constants.threshold | 0, constants.scale);
+  return out;
+}
+
+/**
+ * `AtencaoDropout` on wasm: x times the mask `dropoutMask(size, rate, seed)` would give, drawn as it
+ * is used (dropout.wat `apply`), so no mask tensor is made or kept: the gradient runs the same
+ * kernel on dy with the same seed. Input x (float32), attrs rate and seed. The caller checks
+ * `maskConstants(rate)` is not null (a rate so small that every draw is kept has no threshold).
+ */
+export const DROPOUT = 'AtencaoDropout';
+
+export interface DropoutAttrs {
+  rate: number;
+  seed: number;
+}
+
+export function dropoutKernelRuns(): boolean {
+  return WebAssembly.validate(DROPOUT_WASM);
+}
+
+export function dropoutKernel(args: { inputs: { x?: tf.TensorInfo }; backend: unknown; attrs?: unknown }): tf.TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const x = args.inputs.x!;
+  const { rate, seed } = args.attrs as DropoutAttrs;
+  const constants = maskConstants(rate)!;
+  const out = backend.makeOutput(x.shape, 'float32');
+  const size = x.shape.reduce((p, d) => p * d, 1);
+  const at = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  if (size > 0) applyFor(backend)!(at(x), at(out), size, seed | 0, constants.threshold | 0, constants.scale);
   return out;
 }
