@@ -3,6 +3,7 @@ import { batchMatMul, LINEAR, linearKernel, linearKernelRuns, RELU_GRAD, reluGra
 import { transpose } from './kernels/transpose.js';
 import { DROPOUT, DROPOUT_MASK, dropoutKernel, dropoutKernelRuns, dropoutMaskKernel } from './kernels/dropout-mask.js';
 import { dropoutMask } from './dropout.js';
+import { installLeanSaves } from './lean-saves.js';
 import { SUM_ROWS, sumRowsKernel, sumRowsKernelRuns } from './kernels/sum-rows.js';
 import { LAYER_NORM, LAYER_NORM_GRAD, layerNormGradKernel, layerNormKernel, layerNormKernelsRun } from './kernels/layer-norm.js';
 import { ATTENTION, ATTENTION_GRAD, attentionGradKernel, attentionKernel, attentionKernelsRun } from './kernels/attention.js';
@@ -124,6 +125,7 @@ function override(name: string, make: (stock: tf.KernelFunc) => tf.KernelFunc): 
  * (its kernels are registered then); idempotent.
  */
 export function registerWasmOverrides(): void {
+  installLeanSaves();
   const stockMatMul = tf.getKernel(tf.BatchMatMul, 'wasm');
   if (tf.getKernel(LINEAR, 'wasm') === undefined && stockMatMul !== undefined && linearKernelRuns()) {
     // Products the SIMD kernel does not take go to the stock kernel (kept by the override below).
