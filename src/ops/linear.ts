@@ -30,7 +30,8 @@ const fusedLinear = (activation: LinearAttrs['activation']): LinearOp =>
         const dz = ys === undefined ? dy : (tf.engine().runKernel(RELU_GRAD, { dy, y: ys }) as tf.Tensor); // through the ReLU
         const rows = (t: tf.Tensor) => tf.reshape(t, [-1, t.shape[t.rank - 1]!]); // (…, d) → (N, d)
         const dzRows = rows(dz);
-        return [tf.reshape(tf.matMul(dzRows, ws, false, true), xs.shape), tf.matMul(rows(xs), dzRows, true, false), sumRows(dz)];
+        // dz (…, out)·Wᵀ: the batch folded into rows by the product kernel, as for (N, out)·Wᵀ.
+        return [tf.matMul(dz, ws, false, true), tf.matMul(rows(xs), dzRows, true, false), sumRows(dz)];
       },
     };
   }) as LinearOp;
