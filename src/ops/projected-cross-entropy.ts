@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { sumRows } from './gradients.js';
+import { PROJECTED_CROSS_ENTROPY, type CrossEntropyAttrs } from './kernels/cross-entropy.js';
 
 export interface ProjectedCrossEntropyOptions {
   /** Spread this much probability mass evenly over the vocabulary (0 = plain cross-entropy). */
@@ -25,6 +26,8 @@ export interface ProjectedCrossEntropyOptions {
  * (hidden's (N, d), the kernel's and the bias's).
  * For a vocabulary of 4000 the logits take 16 kB a token, and their softmax, one-hot targets and
  * gradient as much again each: the largest tensors of a step on long batches.
+ * Where the backend has it (wasm), the pass with `eagerGradients` is one kernel call
+ * (kernels/cross-entropy.ts) in place of ~35 a chunk, with the same chunks and results to the bit.
  *
  * hidden (…, d); kernel (d, V), or (V, d) with `transposed`; bias (V); targets (…) ids; mask (…).
  * With label smoothing ε the target distribution is (1 − ε)·onehot + ε/V, so a row's loss is
@@ -41,7 +44,7 @@ export function projectedCrossEntropy(hidden: tf.Tensor, kernel: tf.Tensor, bias
   const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [h, w, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     if (options.eagerGradients === true) {
-      const { value, grads } = pass(h, w, b, ids, weights, 1);
+      const { value, grads } = fusedPassFits(h, w, b, options) ? fusedPass(h, w, b, ids, weights, 1, options) : pass(h, w, b, ids, weights, 1);
       save(grads!); // kept copies: the gradients of the loss itself, scaled by dy in backprop
       tf.dispose(grads!);
       return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => saved.map((g) => tf.mul(g, dy)) };
@@ -63,6 +66,28 @@ export function projectedCrossEntropy(hidden: tf.Tensor, kernel: tf.Tensor, bias
   } finally {
     tf.dispose([ids, weights]);
   }
+}
+
+/**
+ * Whether the backend in use runs `chunkedPass` with gradients as one kernel
+ * (kernels/cross-entropy.ts) for these operands: float32, consistent shapes, at least one row and
+ * two words (elsewhere the ops below say what is wrong).
+ */
+function fusedPassFits(h: tf.Tensor, w: tf.Tensor, b: tf.Tensor, options: ProjectedCrossEntropyOptions): boolean {
+  if (tf.getKernel(PROJECTED_CROSS_ENTROPY, tf.getBackend()) === undefined) return false;
+  if ([h, w, b].some((t) => t.dtype !== 'float32') || h.rank !== 2 || w.rank !== 2 || b.rank !== 1) return false;
+  const transposed = options.transposed ?? false;
+  const chunkRows = options.chunkRows ?? 256;
+  const [rows, d] = h.shape as [number, number];
+  const vocab = w.shape[transposed ? 0 : 1]!;
+  return rows > 0 && d > 0 && vocab >= 2 && w.shape[transposed ? 1 : 0] === d && b.shape[0] === vocab && Number.isInteger(chunkRows) && chunkRows > 0;
+}
+
+/** `chunkedPass` with gradients, in one kernel call: the same results to the bit. */
+function fusedPass(h: tf.Tensor, w: tf.Tensor, b: tf.Tensor, ids: tf.Tensor, weights: tf.Tensor, scale: number, options: ProjectedCrossEntropyOptions): { value: tf.Scalar; grads: tf.Tensor[] } {
+  const attrs: CrossEntropyAttrs = { labelSmoothing: options.labelSmoothing ?? 0, transposed: options.transposed ?? false, chunkRows: options.chunkRows ?? 256, scale };
+  const [value, ...grads] = tf.engine().runKernel(PROJECTED_CROSS_ENTROPY, { h, w, b, ids, weights }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return { value: value as tf.Scalar, grads };
 }
 
 /**

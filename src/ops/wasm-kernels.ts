@@ -4,6 +4,7 @@ import { transpose } from './kernels/transpose.js';
 import { DROPOUT, DROPOUT_MASK, dropoutKernel, dropoutKernelRuns, dropoutMaskKernel } from './kernels/dropout-mask.js';
 import { dropoutMask } from './dropout.js';
 import { installLeanSaves } from './lean-saves.js';
+import { registerCrossEntropyKernels } from './kernels/cross-entropy.js';
 import { SUM_ROWS, sumRowsKernel, sumRowsKernelRuns } from './kernels/sum-rows.js';
 import { LAYER_NORM, LAYER_NORM_GRAD, layerNormGradKernel, layerNormKernel, layerNormKernelsRun } from './kernels/layer-norm.js';
 import { ATTENTION, ATTENTION_GRAD, attentionGradKernel, attentionKernel, attentionKernelsRun } from './kernels/attention.js';
@@ -51,6 +52,7 @@ function unsortedSegmentSum(args: {
 
 /** Register the missing wasm kernels (idempotent; harmless before the wasm backend loads). */
 export function registerWasmKernels(): void {
+  registerCrossEntropyKernels();
   if (tf.getKernel(SUM_ROWS, 'wasm') === undefined && sumRowsKernelRuns()) {
     tf.registerKernel({ kernelName: SUM_ROWS, backendName: 'wasm', kernelFunc: sumRowsKernel as unknown as tf.KernelFunc });
   }

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { ATTENTION_WASM } from './attention-wasm.js';
 import { kernelFor, panelWidth, type Gemm } from './batch-matmul.js';
 import { maskConstants } from './dropout-mask.js';
-import { wasmExport, type WasmMemoryOwner } from './instance.js';
+import { wasmExport } from './instance.js';
+import { Temporaries, type WasmTensorMemory } from './temporaries.js';
 import { swapAxes } from './transpose.js';
 
 /**
@@ -36,11 +37,7 @@ export interface AttentionAttrs {
   save?: boolean;
 }
 
-interface WasmBackendLike extends WasmMemoryOwner {
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  disposeData(dataId: object): boolean;
-}
+type WasmBackendLike = WasmTensorMemory;
 
 /** The mask arguments of attention.wat: masked (0 or 1), m, H, Tq and the strides along B, H, Tq. */
 type MaskArgs = [masked: number, m: number, nh: number, nq: number, mb: number, mh: number, mq: number];
@@ -100,26 +97,12 @@ function shapesOf(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, numHeads
 }
 
 /** Runs kernels on one backend's memory, freeing every intermediate it makes. */
-class Heap {
+class Heap extends Temporaries<WasmBackendLike> {
   readonly gemm: Gemm;
-  private readonly temporaries: tf.TensorInfo[] = [];
 
-  constructor(readonly backend: WasmBackendLike) {
+  constructor(backend: WasmBackendLike) {
+    super(backend);
     this.gemm = kernelFor(backend)!;
-  }
-
-  at(t: tf.TensorInfo): number {
-    return this.backend.dataIdMap.get(t.dataId)!.memoryOffset;
-  }
-
-  /** A new tensor that is freed by `free` unless kept. */
-  temporary(shape: number[]): tf.TensorInfo {
-    return this.track(this.backend.makeOutput(shape, 'float32'));
-  }
-
-  track(t: tf.TensorInfo): tf.TensorInfo {
-    this.temporaries.push(t);
-    return t;
   }
 
   /** (batch, M, N, E) → (batch, N, M, E) copy of x, shaped `shape`; a temporary. */
@@ -137,11 +120,6 @@ class Heap {
   product(a: tf.TensorInfo, transposedA: boolean, b: tf.TensorInfo, batch: number, m: number, k: number, n: number, out: tf.TensorInfo): void {
     const [rowStride, colStride] = transposedA ? [4, m * 4] : [k * 4, 4];
     this.gemm(this.at(a), this.at(b), this.at(out), batch, m, k, n, rowStride, colStride, m * k * 4, k * n * 4, panelWidth(k));
-  }
-
-  free(keep: tf.TensorInfo[] = []): void {
-    for (const t of this.temporaries) if (!keep.includes(t)) this.backend.disposeData(t.dataId);
-    this.temporaries.length = 0;
   }
 }
 
