@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ATTENTION_WASM } from './attention-wasm.js';
-import { kernelFor, panelWidth, type Gemm } from './batch-matmul.js';
+import { multiply } from './batch-matmul.js';
 import { maskConstants } from './dropout-mask.js';
 import { wasmExport } from './instance.js';
 import { Temporaries, type WasmTensorMemory } from './temporaries.js';
@@ -15,14 +15,15 @@ import { swapAxes } from './transpose.js';
  *   [o (B, Tq, H·dv)], and with `save` also the softmax output w (B, H, Tq, Tk) for the gradient.
  * - `AtencaoAttentionGrad`: inputs dy (B, Tq, H·dv), q, k, v, mask?, w, attrs numHeads, rate,
  *   seed → [dq, dk, dv], each in its input's layout.
- * The products are the same gemm calls as the BatchMatMul kernel makes for the unfused ops (same
- * M, K, N and panel, so every entry is the same sum in the same order), the softmax is the backend's
- * own Softmax kernel, and the elementwise steps (attention.wat) make the float operations of the tf
- * ops one by one: the results are the unfused ops' to the bit. The dropout multiplier is drawn by
- * attention.wat where it is used, forward and again backward, with the integer operations of the
- * AtencaoDropoutMask kernel (the same values, none stored). Heads are split and merged by
- * transpose.wat copies inside the kernels (products read their operands contiguous: read in place
- * through strides, Q in Q·Kᵀ took 10–30% longer than its copy plus a contiguous product).
+ * The products run through `multiply`, as the BatchMatMul kernel runs them for the unfused ops
+ * (the same M, K, N and kernel, so every entry is the same sum in the same order), the softmax is
+ * the backend's own Softmax kernel, and the elementwise steps (attention.wat) make the float
+ * operations of the tf ops one by one: the results are the unfused ops' to the bit. The dropout
+ * multiplier is drawn by attention.wat where it is used, forward and again backward, with the
+ * integer operations of the AtencaoDropoutMask kernel (the same values, none stored). Heads are
+ * split and merged by transpose.wat copies inside the kernels (products read their operands
+ * contiguous: read in place through strides, Q in Q·Kᵀ took 10–30% longer than its copy plus a
+ * contiguous product).
  */
 export const ATTENTION = 'AtencaoAttention';
 export const ATTENTION_GRAD = 'AtencaoAttentionGrad';
@@ -98,13 +99,6 @@ function shapesOf(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, numHeads
 
 /** Runs kernels on one backend's memory, freeing every intermediate it makes. */
 class Heap extends Temporaries<WasmBackendLike> {
-  readonly gemm: Gemm;
-
-  constructor(backend: WasmBackendLike) {
-    super(backend);
-    this.gemm = kernelFor(backend)!;
-  }
-
   /** (batch, M, N, E) → (batch, N, M, E) copy of x, shaped `shape`; a temporary. */
   swap(x: tf.TensorInfo, batch: number, m: number, n: number, e: number, shape: number[]): tf.TensorInfo {
     return this.track(swapAxes(x, { batch, m, n, e }, shape, this.backend)!);
@@ -116,10 +110,9 @@ class Heap extends Temporaries<WasmBackendLike> {
     return swapAxes(x, { batch: b, m: h, n: t, e: d }, [b, t, h * d], this.backend)!;
   }
 
-  /** C (…, M, N) = A · B for a batch of contiguous matrices, as the BatchMatMul kernel calls the product. */
+  /** C (…, M, N) = A · B for a batch of contiguous matrices, as the BatchMatMul kernel runs the product. */
   product(a: tf.TensorInfo, transposedA: boolean, b: tf.TensorInfo, batch: number, m: number, k: number, n: number, out: tf.TensorInfo): void {
-    const [rowStride, colStride] = transposedA ? [4, m * 4] : [k * 4, 4];
-    this.gemm(this.at(a), this.at(b), this.at(out), batch, m, k, n, rowStride, colStride, m * k * 4, k * n * 4, panelWidth(k));
+    multiply(this.backend, this.at(a), this.at(b), this.at(out), batch, m, k, n, transposedA, m * k * 4, k * n * 4);
   }
 }
 

@@ -156,10 +156,9 @@ function product(a: tf.TensorInfo, transposedA: boolean, b: tf.TensorInfo, backe
   const outShape = [...batch, m, n];
   // An empty result needs no work (the stock kernel fails on an empty batch).
   if (count * m * n === 0) return backend.makeOutput(outShape, 'float32');
-  const gemm = kernelFor(backend);
   const offA = backend.dataIdMap.get(a.dataId)?.memoryOffset;
   const offB = backend.dataIdMap.get(b.dataId)?.memoryOffset;
-  if (gemm === null || offA === undefined || offB === undefined) return stock();
+  if (kernelFor(backend) === null || offA === undefined || offB === undefined) return stock();
   // One right-hand matrix for the whole batch: the batch's rows are one (count·M, K) matrix.
   const fold = count > 1 && nB === 1 && nA === count && !transposedA;
   const rows = fold ? count * m : m;
@@ -167,22 +166,32 @@ function product(a: tf.TensorInfo, transposedA: boolean, b: tf.TensorInfo, backe
   const out = backend.makeOutput(outShape, 'float32');
   // makeOutput may grow the heap, but offsets stay valid.
   const offC = backend.dataIdMap.get(out.dataId)!.memoryOffset;
-  const [rowStride, colStride] = transposedA ? [4, m * 4] : [k * 4, 4];
-  const strideA = nA === 1 ? 0 : m * k * 4;
-  const strideB = nB === 1 ? 0 : k * n * 4;
-  const packed = packs(transposedA, products, rows, k, n) ? packedFor(backend) : null;
-  if (packed !== null) {
-    const depth = Math.min(k, PACK_DEPTH);
-    const work = backend.wasm._malloc(depth * Math.ceil(n / 8) * 32 + depth * 16 + 128);
-    try {
-      packed(offA, offB, offC, products, rows, k, n, rowStride, colStride, n * 4, 4, strideA, strideB, work, depth);
-    } finally {
-      backend.wasm._free(work);
-    }
-  } else {
-    gemm(offA, offB, offC, products, rows, k, n, rowStride, colStride, strideA, strideB, panelWidth(k));
-  }
+  multiply(backend, offA, offB, offC, products, rows, k, n, transposedA, nA === 1 ? 0 : m * k * 4, nB === 1 ? 0 : k * n * 4);
   return out;
+}
+
+/**
+ * C = A·B by byte offsets in the backend's memory, the way every product of this kernel runs (so
+ * kernels made of several steps that call it get the same sums): `products` matrices A (M, K) —
+ * stored (K, M) when `transposedA` —, B (K, N) and C (M, N), the next matrix of A and of B
+ * `strideA`/`strideB` bytes on (0: the same one for all), C contiguous. Weight gradients go to
+ * gemm-packed.wat (see `packs`), the rest to gemm.wat. Needs wasm SIMD (`kernelFor` not null).
+ */
+export function multiply(backend: unknown, offA: number, offB: number, offC: number, products: number, m: number, k: number, n: number, transposedA: boolean, strideA: number, strideB: number): void {
+  const memory = backend as WasmBackendLike;
+  const [rowStride, colStride] = transposedA ? [4, m * 4] : [k * 4, 4];
+  const packed = packs(transposedA, products, m, k, n) ? packedFor(memory) : null;
+  if (packed === null) {
+    kernelFor(memory)!(offA, offB, offC, products, m, k, n, rowStride, colStride, strideA, strideB, panelWidth(k));
+    return;
+  }
+  const depth = Math.min(k, PACK_DEPTH);
+  const work = memory.wasm._malloc(depth * Math.ceil(n / 8) * 32 + depth * 16 + 128);
+  try {
+    packed(offA, offB, offC, products, m, k, n, rowStride, colStride, n * 4, 4, strideA, strideB, work, depth);
+  } finally {
+    memory.wasm._free(work);
+  }
 }
 
 /**

@@ -5,49 +5,25 @@
 ;; Its state before draw i is seed + (i + 1)·0x6d2b79f5, so four neighbouring draws are computed side
 ;; by side with the same 32-bit integer operations, and the mask equals the JavaScript one bit for bit.
 ;; `apply` multiplies x by the mask as it is drawn (the one multiplication per entry of a Multiply
-;; kernel), so dropout needs no mask in memory, forward or backward.
+;; kernel), so dropout needs no mask in memory, forward or backward; `mask` applies it to ones.
 (module
   (import "env" "memory" (memory 0))
 
-  ;; out: byte offset of n float32 entries; threshold compared unsigned.
+  ;; out: byte offset of n float32 entries; threshold compared unsigned. The mask itself is
+  ;; `apply` to ones: 1 · scale = scale and 1 · 0 = 0 exactly.
   (func (export "mask") (param $out i32) (param $n i32) (param $seed i32) (param $threshold i32) (param $scale f32)
-    (local $end i32) (local $state v128) (local $t v128) (local $step v128) (local $limit v128) (local $value v128)
-    (local $s i32) (local $u i32)
-    ;; states of draws 0…3, then +4 draws each round
-    (local.set $state (i32x4.add (i32x4.splat (local.get $seed)) (v128.const i32x4 0x6d2b79f5 0xda56f3ea 0x47826ddf 0xb4ade7d4)))
-    (local.set $step (i32x4.splat (i32.const 0xb4ade7d4)))
-    (local.set $limit (i32x4.splat (local.get $threshold)))
-    (local.set $value (f32x4.splat (local.get $scale)))
-    (local.set $end (i32.add (local.get $out) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
-    (block $done4 (loop $loop4
-      (br_if $done4 (i32.ge_u (local.get $out) (local.get $end)))
-      (local.set $t (local.get $state))
-      ;; t = imul(t ^ (t >>> 15), t | 1)
-      (local.set $t (i32x4.mul (v128.xor (local.get $t) (i32x4.shr_u (local.get $t) (i32.const 15))) (v128.or (local.get $t) (i32x4.splat (i32.const 1)))))
-      ;; t ^= t + imul(t ^ (t >>> 7), t | 61)
-      (local.set $t (v128.xor (local.get $t)
-        (i32x4.add (local.get $t) (i32x4.mul (v128.xor (local.get $t) (i32x4.shr_u (local.get $t) (i32.const 7))) (v128.or (local.get $t) (i32x4.splat (i32.const 61)))))))
-      ;; keep where (t ^ (t >>> 14)) < threshold
-      (v128.store align=4 (local.get $out)
-        (v128.and (local.get $value) (i32x4.lt_u (v128.xor (local.get $t) (i32x4.shr_u (local.get $t) (i32.const 14))) (local.get $limit))))
-      (local.set $state (i32x4.add (local.get $state) (local.get $step)))
-      (local.set $out (i32.add (local.get $out) (i32.const 16)))
-      (br $loop4)))
-    ;; the last n mod 4 draws one at a time
-    (local.set $s (i32x4.extract_lane 0 (local.get $state)))
-    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $n) (i32.const 3)) (i32.const 2))))
-    (block $done1 (loop $loop1
-      (br_if $done1 (i32.ge_u (local.get $out) (local.get $end)))
-      (local.set $u (i32.mul (i32.xor (local.get $s) (i32.shr_u (local.get $s) (i32.const 15))) (i32.or (local.get $s) (i32.const 1))))
-      (local.set $u (i32.xor (local.get $u)
-        (i32.add (local.get $u) (i32.mul (i32.xor (local.get $u) (i32.shr_u (local.get $u) (i32.const 7))) (i32.or (local.get $u) (i32.const 61))))))
-      (f32.store (local.get $out)
-        (select (local.get $scale) (f32.const 0) (i32.lt_u (i32.xor (local.get $u) (i32.shr_u (local.get $u) (i32.const 14))) (local.get $threshold))))
-      (local.set $s (i32.add (local.get $s) (i32.const 0x6d2b79f5)))
-      (local.set $out (i32.add (local.get $out) (i32.const 4)))
-      (br $loop1))))
+    (local $p i32) (local $end i32)
+    (local.set $p (local.get $out))
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))))
+    (block $filled (loop $fill
+      (br_if $filled (i32.ge_u (local.get $p) (local.get $end)))
+      (f32.store (local.get $p) (f32.const 1))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (br $fill)))
+    (call $apply (local.get $out) (local.get $out) (local.get $n) (local.get $seed) (local.get $threshold) (local.get $scale)))
+
   ;; out = x · mask, entry by entry; x and out: byte offsets of n float32 entries (may be the same).
-  (func (export "apply") (param $x i32) (param $out i32) (param $n i32) (param $seed i32) (param $threshold i32) (param $scale f32)
+  (func $apply (export "apply") (param $x i32) (param $out i32) (param $n i32) (param $seed i32) (param $threshold i32) (param $scale f32)
     (local $end i32) (local $state v128) (local $t v128) (local $step v128) (local $limit v128) (local $value v128)
     (local $s i32) (local $u i32)
     (local.set $state (i32x4.add (i32x4.splat (local.get $seed)) (v128.const i32x4 0x6d2b79f5 0xda56f3ea 0x47826ddf 0xb4ade7d4)))
