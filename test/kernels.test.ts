@@ -12,6 +12,14 @@ import { describeEachBackend, expectClose, rng } from './helpers.js';
 import { matmul, transpose, type Matrix } from './reference.js';
 
 /** Matrices (rows) of a random (n, rows, cols) batch. */
+/** Entries of a and b that are not the same float (NaN equals NaN, 0 differs from −0). */
+function differingEntries(a: tf.Tensor, b: tf.Tensor): number {
+  const [p, u] = [a.dataSync(), b.dataSync()];
+  let differing = 0;
+  for (let i = 0; i < p.length; i++) if (!Object.is(p[i], u[i])) differing++;
+  return differing;
+}
+
 function randomBatch(n: number, rows: number, cols: number, random: () => number): Matrix[] {
   return Array.from({ length: n }, () => Array.from({ length: rows }, () => Array.from({ length: cols }, () => random() * 2 - 1)));
 }
@@ -179,6 +187,26 @@ describe('hand-written wasm kernels', () => {
     }
   });
 
+  it('wide products x·W go packed, with the unpacked kernel\'s bits', () => {
+    const random = rng(12);
+    for (const [m, k, n] of [[256, 128, 512], [300, 64, 437], [1024, 40, 256]] as const) {
+      expect(packs(false, 1, m, k, n), `${m}×${k}×${n}`).toBe(true);
+      expect(packs(true, 1, m, k, n), `${m}×${k}×${n}`).toBe(false); // k < 256: xᵀ stays unpacked
+      const before = tf.memory().numTensors;
+      const x = tf.tensor2d(randomBatch(1, m, k, random)[0]!);
+      const w = tf.tensor2d(randomBatch(1, k, n, random)[0]!);
+      const packed = tf.matMul(x, w);
+      const xs = tf.transpose(x); // (k, m): read through strides by gemm.wat
+      const unpacked = tf.matMul(xs, w, true, false);
+      expect(differingEntries(packed, unpacked), `${m}×${k}×${n}`).toBe(0);
+      tf.dispose([x, w, packed, xs, unpacked]);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    expect(packs(false, 1, 256, 64, 255)).toBe(false);
+    expect(packs(false, 1, 256, 64, 256)).toBe(false);
+    expect(packs(false, 2, 1024, 64, 512)).toBe(false);
+  });
+
   it('packed products (xᵀ·dy) are the unpacked kernel\'s to the bit: the same sums in the same order', () => {
     const random = rng(11);
     for (const [m, k, n] of [[130, 600, 131], [256, 1024, 64], [64, 512, 512]] as const) {
@@ -190,10 +218,7 @@ describe('hand-written wasm kernels', () => {
       const x = tf.transpose(xs); // (m, k) stored as such: the unpacked kernel
       const unpacked = tf.matMul(x, dy);
       expect(packs(false, 1, m, k, n)).toBe(false);
-      const [p, u] = [packed.dataSync(), unpacked.dataSync()];
-      let differing = 0;
-      for (let i = 0; i < p.length; i++) if (!Object.is(p[i], u[i])) differing++;
-      expect(differing, `${m}×${k}×${n}`).toBe(0);
+      expect(differingEntries(packed, unpacked), `${m}×${k}×${n}`).toBe(0);
       tf.dispose([xs, dy, packed, x, unpacked]);
       expect(tf.memory().numTensors).toBe(before);
     }

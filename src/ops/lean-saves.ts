@@ -12,6 +12,10 @@ import * as tf from '@tensorflow/tfjs';
  * the clone is. No value changes; the tape loses nodes that backprop filters out anyway (a saved
  * copy is read by gradient functions, never used as an op's input).
  *
+ * The same goes for the tensors a custom gradient (`tf.customGrad`: linear, LayerNorm, attention,
+ * the loss) saves for its backward function, which the engine copies with the same `clone`: ~100
+ * Identity calls and tape nodes per layer stack and step of the big decoder.
+ *
  * Only first-order gradients take the short way: inside a gradient of a gradient the engine's own
  * clones (and their tape nodes) are kept, as higher-order backprop may need them.
  */
@@ -23,6 +27,8 @@ interface EngineInternals {
   keep<T extends tf.Tensor>(t: T): T;
   makeTensorFromTensorInfo(info: tf.TensorInfo): tf.Tensor;
   saveTensorsForBackwardMode(tensors: tf.Tensor[]): tf.Tensor[];
+  /** The copy the two kinds of saves make (customGrad's `save` calls it directly). */
+  clone(x: tf.Tensor): tf.Tensor;
   atencaoLeanSaves?: boolean;
 }
 
@@ -38,14 +44,21 @@ export function setLeanSaves(on: boolean): boolean {
 /** Install the short way on the engine (idempotent); it applies while the wasm backend is in use. */
 export function installLeanSaves(): void {
   const engine = tf.engine() as unknown as EngineInternals;
-  const stock = engine.saveTensorsForBackwardMode;
-  if (engine.atencaoLeanSaves === true || typeof stock !== 'function') return;
+  const stockSave = engine.saveTensorsForBackwardMode;
+  const stockClone = engine.clone;
+  if (engine.atencaoLeanSaves === true || typeof stockSave !== 'function' || typeof stockClone !== 'function') return;
   engine.atencaoLeanSaves = true;
+  const short = (e: EngineInternals, tensors: tf.Tensor[]) => lean && e.backendName === 'wasm' && e.state.gradientDepth === 1 && tensors.every((t) => t.dtype !== 'string');
+  // One more reference to t's data, in a tensor of its own (kept or not as the caller decides).
+  const alias = (e: EngineInternals, t: tf.Tensor) => {
+    e.backend.incRef(t.dataId);
+    return e.makeTensorFromTensorInfo({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
+  };
   engine.saveTensorsForBackwardMode = function (this: EngineInternals, tensors: tf.Tensor[]): tf.Tensor[] {
-    if (!lean || this.backendName !== 'wasm' || this.state.gradientDepth !== 1 || tensors.some((t) => t.dtype === 'string')) return stock.call(this, tensors);
-    return tensors.map((t) => {
-      this.backend.incRef(t.dataId);
-      return this.keep(this.makeTensorFromTensorInfo({ dataId: t.dataId, shape: t.shape, dtype: t.dtype }));
-    });
+    if (!short(this, tensors)) return stockSave.call(this, tensors);
+    return tensors.map((t) => this.keep(alias(this, t)));
+  };
+  engine.clone = function (this: EngineInternals, x: tf.Tensor): tf.Tensor {
+    return short(this, [x]) ? alias(this, x) : stockClone.call(this, x);
   };
 }

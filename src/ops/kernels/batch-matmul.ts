@@ -83,21 +83,31 @@ const packedFor = (backend: WasmMemoryOwner): PackedGemm | null => (relaxed ? pa
 const PACK_DEPTH = 256;
 
 /**
- * Whether a product goes to gemm-packed.wat: a single product with a transposed A and a long sum,
- * which is every weight gradient xᵀ·dy of training (k = the rows of the batch). There gemm.wat reads
- * A a cache line per k and B from beyond the L1 cache; packed, these run 1.2–1.8× faster
- * (microbenchmarks of the training shapes). Elsewhere the two are within noise of each other, and
- * small batched products (attention) run faster unpacked.
+ * Whether a product goes to gemm-packed.wat (single products only; small batched ones, as in
+ * attention, run faster unpacked):
+ * - a transposed A with a long sum, which is every weight gradient xᵀ·dy of training (k = the rows
+ *   of the batch): there gemm.wat reads A a cache line per k and B from beyond the L1 cache; packed,
+ *   these ran 1.2–1.8× faster (microbenchmarks of the training shapes);
+ * - a wide result (N ≥ 256, M·N ≥ 128K entries), such as x·W into the feed-forward layer and the
+ *   gradient that comes back through its second matrix: 6–13% faster packed on operands fresh from
+ *   memory (768×128×512, 256×128×512, 1024×64×256; even at 256×64×256, slower below N = 256).
  */
 export function packs(transposedA: boolean, products: number, m: number, k: number, n: number): boolean {
-  return transposedA && products === 1 && k >= 256 && m * n >= 16384;
+  if (products !== 1) return false;
+  return transposedA ? k >= 256 && m * n >= 16384 : n >= 256 && m * n >= 131072;
 }
 
 const size = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
 
-/** Columns of C per panel: a (K, panel) slice of B of about 32 KB, the size of a core's L1 cache. */
+/**
+ * Columns of C per panel: a (K, panel) slice of B of about 32 KB (a core's L1 cache), but at least
+ * 128. Narrower panels kept B in L1 and lost more than that gained: each panel writes C in short
+ * pieces a row apart, and on operands fresh from memory (as in training) panels of 128 or more ran
+ * the products of training 2–9% faster than L1-sized ones (16 columns at K = 512, 32 at 256, 64 at
+ * 128). The sums are the same whatever the panel.
+ */
 export function panelWidth(k: number): number {
-  return Math.max(8, Math.floor(8192 / Math.max(k, 1) / 8) * 8);
+  return Math.max(128, Math.floor(8192 / Math.max(k, 1) / 8) * 8);
 }
 
 /** A copy of x (…, M, N) as (…, N, M), made by transpose.wat (the stock kernel if that is missing); the caller frees it. */
@@ -174,8 +184,8 @@ function product(a: tf.TensorInfo, transposedA: boolean, b: tf.TensorInfo, backe
  * C = A·B by byte offsets in the backend's memory, the way every product of this kernel runs (so
  * kernels made of several steps that call it get the same sums): `products` matrices A (M, K) —
  * stored (K, M) when `transposedA` —, B (K, N) and C (M, N), the next matrix of A and of B
- * `strideA`/`strideB` bytes on (0: the same one for all), C contiguous. Weight gradients go to
- * gemm-packed.wat (see `packs`), the rest to gemm.wat. Needs wasm SIMD (`kernelFor` not null).
+ * `strideA`/`strideB` bytes on (0: the same one for all), C contiguous. Weight gradients and wide
+ * products go to gemm-packed.wat (see `packs`), the rest to gemm.wat. Needs wasm SIMD (`kernelFor` not null).
  */
 export function multiply(backend: unknown, offA: number, offB: number, offC: number, products: number, m: number, k: number, n: number, transposedA: boolean, strideA: number, strideB: number): void {
   const memory = backend as WasmBackendLike;
