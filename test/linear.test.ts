@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { linear } from '../src/ops/linear.js';
-import { LINEAR, RELU_GRAD } from '../src/ops/kernels/batch-matmul.js';
+import { LINEAR, LINEAR_GRAD, RELU_GRAD } from '../src/ops/kernels/batch-matmul.js';
 import { describeEachBackend, expectClose, expectNoLeak, rng } from './helpers.js';
 
 /** Plain loops: y = x·W + b for rows x (N, in), and the gradients of Σ y·g. */
@@ -57,6 +57,29 @@ describeEachBackend('linear: x·W + b with its gradient', (backend) => {
     const [y1, y2] = [linear(xt, wt, bt), tf.add(tf.matMul(xt, wt), bt)];
     expect(Array.from(y1.dataSync())).toEqual(Array.from(y2.dataSync()));
     tf.dispose([...fused, ...plain, y1, y2, xt, wt, bt, gt]);
+  });
+
+  it(`the gradient as one kernel call on wasm, the same to the bit as the ops' on shapes that take the packed products`, async () => {
+    const random = rng(21);
+    const [rows, inDim, outDim] = [480, 64, 300]; // x·W and xᵀ·dz packed (see packs), dz·Wᵀ not
+    const [xt, wt, bt, gt] = [tf.tensor3d(matrix(rows, inDim, random).flat(), [4, rows / 4, inDim]), tf.tensor2d(matrix(inDim, outDim, random)), tf.tensor1d(matrix(1, outDim, random)[0]!), tf.tensor3d(matrix(rows, outDim, random).flat(), [4, rows / 4, outDim])];
+    const loss = (f: (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.Tensor) => (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(f(a, c, d), gt));
+    for (const activation of [undefined, 'relu'] as const) {
+      const before = tf.memory().numTensors;
+      const info = await tf.profile(() => tf.grads(loss((a, c, d) => linear(a, c, d, activation)))([xt, wt, bt]));
+      const fused = info.result as tf.Tensor[];
+      const plain = tf.grads(loss((a, c, d) => (activation === 'relu' ? tf.relu(tf.add(tf.matMul(a, c), d)) : tf.add(tf.matMul(a, c), d))))([xt, wt, bt]);
+      fused.forEach((t, i) => expect(Array.from(t.dataSync()), `gradient ${i}, ${activation ?? 'no activation'}`).toEqual(Array.from(plain[i]!.dataSync())));
+      const names = info.kernels.map((k) => k.name);
+      if (backend === 'wasm') {
+        expect(tf.getKernel(LINEAR_GRAD, 'wasm') !== undefined).toBe(true);
+        expect(names.filter((n) => n === LINEAR_GRAD)).toHaveLength(1);
+        expect(names).not.toContain('BatchMatMul');
+      }
+      tf.dispose([...fused, ...plain]);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    tf.dispose([xt, wt, bt, gt]);
   });
 
   it(`with ReLU: the plain loops' values and gradients, and the same to the bit as tf.relu of the two ops${backend === 'wasm' ? ' (one kernel each way on wasm)' : ''}`, () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { recordingGradients, sumRows } from './gradients.js';
-import { LINEAR, RELU_GRAD, type LinearAttrs } from './kernels/batch-matmul.js';
+import { LINEAR, LINEAR_GRAD, RELU_GRAD, type LinearAttrs } from './kernels/batch-matmul.js';
 
 type LinearOp = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
@@ -13,8 +13,9 @@ export type LinearActivation = 'relu';
  * The same products and sums, in the same order, as tf.add(tf.matMul(x, W), b) and its registered
  * gradients (ops/gradients.ts), so the results are the same to the bit — with two kernel calls
  * fewer per layer and step, and one pass less over the output. With ReLU (the feed-forward layer's
- * first half), the kernel applies it in the same pass and the gradient goes through it in one
- * kernel (dy · step(y)), where tf.relu would take one call forward and two back.
+ * first half), the kernel applies it in the same pass and the gradient goes through it (dy ·
+ * step(y)), where tf.relu would take one call forward and two back. Backward, the three gradients
+ * are one kernel call too (`AtencaoLinearGrad`) where the backend has it, six calls otherwise.
  */
 const fusedLinear = (activation: LinearAttrs['activation']): LinearOp =>
   tf.customGrad((x, w, b, save) => {
@@ -27,6 +28,10 @@ const fusedLinear = (activation: LinearAttrs['activation']): LinearOp =>
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws, ys] = saved as [tf.Tensor, tf.Tensor, tf.Tensor?];
+        // One kernel call for all three where the backend has it (the same sums as below).
+        if (tf.getKernel(LINEAR_GRAD, tf.getBackend()) !== undefined) {
+          return tf.engine().runKernel(LINEAR_GRAD, ys === undefined ? { dy, x: xs, w: ws } : { dy, x: xs, w: ws, y: ys }) as tf.Tensor[];
+        }
         const dz = ys === undefined ? dy : (tf.engine().runKernel(RELU_GRAD, { dy, y: ys }) as tf.Tensor); // through the ReLU
         const rows = (t: tf.Tensor) => tf.reshape(t, [-1, t.shape[t.rank - 1]!]); // (…, d) → (N, d)
         const dzRows = rows(dz);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { batchMatMul, LINEAR, linearKernel, linearKernelRuns, RELU_GRAD, reluGradKernel } from './kernels/batch-matmul.js';
+import { batchMatMul, LINEAR, LINEAR_GRAD, linearGradKernel, linearKernel, linearKernelRuns, RELU_GRAD, reluGradKernel } from './kernels/batch-matmul.js';
 import { transpose } from './kernels/transpose.js';
 import { DROPOUT, DROPOUT_MASK, dropoutKernel, dropoutKernelRuns, dropoutMaskKernel } from './kernels/dropout-mask.js';
 import { dropoutMask } from './dropout.js';
@@ -134,6 +134,7 @@ export function registerWasmOverrides(): void {
     const stock = (stockMatMul as { stockFunc?: tf.KernelFunc }).stockFunc ?? stockMatMul.kernelFunc;
     tf.registerKernel({ kernelName: LINEAR, backendName: 'wasm', kernelFunc: linearKernel(stock) });
     tf.registerKernel({ kernelName: RELU_GRAD, backendName: 'wasm', kernelFunc: reluGradKernel });
+    tf.registerKernel({ kernelName: LINEAR_GRAD, backendName: 'wasm', kernelFunc: linearGradKernel(stock) });
   }
   override(tf.BatchMatMul, batchMatMul);
   override(tf.Transpose, transpose);

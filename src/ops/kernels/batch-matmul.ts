@@ -5,6 +5,7 @@ import { GEMM_PACKED_RELAXED_WASM } from './gemm-packed-relaxed-wasm.js';
 import { GEMM_PACKED_WASM } from './gemm-packed-wasm.js';
 import { GEMM_WASM } from './gemm-wasm.js';
 import { wasmExport, type WasmMemoryOwner } from './instance.js';
+import { sumRowsKernel, sumRowsKernelRuns } from './sum-rows.js';
 import { swapAxes } from './transpose.js';
 
 /**
@@ -215,6 +216,13 @@ export const LINEAR = 'AtencaoLinear';
 /** The gradient of ReLU from its output: dy · step(y), as Step then Multiply would give it. */
 export const RELU_GRAD = 'AtencaoReluGrad';
 
+/**
+ * The three gradients of `linear` in one kernel call: inputs dy (…, out), x (…, in), w (in, out)
+ * and, after a ReLU, its output y; outputs dx = dz·Wᵀ (…, in), dW = xᵀ·dz (in, out) and db (out),
+ * dz = dy · step(y) (or dy). Each is computed exactly as the kernels it replaces compute it.
+ */
+export const LINEAR_GRAD = 'AtencaoLinearGrad';
+
 export interface LinearAttrs {
   activation: 'none' | 'relu';
 }
@@ -224,7 +232,7 @@ const addBiasReluFor = wasmExport<(c: number, bias: number, rows: number, n: num
 const reluGradFor = wasmExport<(dy: number, y: number, out: number, count: number) => void>(ADD_BIAS_WASM, 'reluGrad');
 
 export function linearKernelRuns(): boolean {
-  return WebAssembly.validate(GEMM_WASM) && WebAssembly.validate(ADD_BIAS_WASM);
+  return WebAssembly.validate(GEMM_WASM) && WebAssembly.validate(ADD_BIAS_WASM) && sumRowsKernelRuns();
 }
 
 /** The kernel, given the backend's stock BatchMatMul for products the SIMD kernel does not take. */
@@ -252,3 +260,28 @@ export const reluGradKernel: tf.KernelFunc = (args) => {
   if (count > 0) reluGradFor(backend)!(offset(dy), offset(y), offset(out), count);
   return out;
 };
+
+/**
+ * `AtencaoLinearGrad` on wasm: what BatchMatMul (twice, W copied transposed for the first), the
+ * ReLU gradient, two Reshapes and SumRows did as six kernel calls, with the same routines in the
+ * same order, so the same bits. x and dz are read as (N, in) and (N, out) in place.
+ */
+export function linearGradKernel(stockMatMul: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { dy, x, w, y } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; w: tf.TensorInfo; y?: tf.TensorInfo };
+    const backend = args.backend as unknown as WasmBackendLike;
+    const temporaries: tf.TensorInfo[] = [];
+    try {
+      const dz = y === undefined ? dy : temporaries[temporaries.push(reluGradKernel({ inputs: { dy, y }, backend: args.backend, attrs: {} }) as tf.TensorInfo) - 1]!;
+      const wT = temporaries[temporaries.push(transposedCopy(w, backend)) - 1]!;
+      const dx = product(dz, false, wT, backend, stockMatMul);
+      const [inDim, outDim] = w.shape as [number, number];
+      const rows = size(x.shape) / Math.max(inDim, 1);
+      const dw = product({ dataId: x.dataId, shape: [rows, inDim], dtype: x.dtype }, true, { dataId: dz.dataId, shape: [rows, outDim], dtype: dz.dtype }, backend, stockMatMul);
+      const db = sumRowsKernel({ inputs: { x: dz }, backend });
+      return [dx, dw, db];
+    } finally {
+      for (const t of temporaries) backend.disposeData(t.dataId);
+    }
+  };
+}
