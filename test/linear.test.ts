@@ -82,6 +82,21 @@ describeEachBackend('linear: x·W + b with its gradient', (backend) => {
     tf.dispose([xt, wt, bt, gt]);
   });
 
+  it('a gradient of its gradient is that of the two ops (the one-kernel gradient steps aside)', () => {
+    const random = rng(23);
+    const [xt, wt, bt] = [tf.tensor3d(matrix(6, 5, random).flat(), [2, 3, 5]), tf.tensor2d(matrix(5, 4, random)), tf.tensor1d(matrix(1, 4, random)[0]!)];
+    // d/dW of Σ (d/dx Σ y²)·x, y = x·W + b: a second-order gradient through the layer.
+    const second = (f: (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.Tensor) =>
+      tf.grad((c: tf.Tensor) => tf.sum(tf.mul(tf.grad((a: tf.Tensor) => tf.sum(tf.square(f(a, c, bt))))(xt), xt)))(wt);
+    expectNoLeak(() => {
+      const fused = second((a, c, d) => linear(a, c, d));
+      const plain = second((a, c, d) => tf.add(tf.matMul(a, c), d));
+      expectClose(fused, Array.from(plain.dataSync()), 1e-5);
+      tf.dispose([fused, plain]);
+    });
+    tf.dispose([xt, wt, bt]);
+  });
+
   it(`with ReLU: the plain loops' values and gradients, and the same to the bit as tf.relu of the two ops${backend === 'wasm' ? ' (one kernel each way on wasm)' : ''}`, () => {
     if (backend === 'wasm') expect(tf.getKernel(RELU_GRAD, 'wasm') !== undefined).toBe(true);
     const random = rng(13);

@@ -28,8 +28,9 @@ const fusedLinear = (activation: LinearAttrs['activation']): LinearOp =>
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws, ys] = saved as [tf.Tensor, tf.Tensor, tf.Tensor?];
-        // One kernel call for all three where the backend has it (the same sums as below).
-        if (tf.getKernel(LINEAR_GRAD, tf.getBackend()) !== undefined) {
+        // One kernel call for all three where the backend has it (the same sums as below), unless
+        // this gradient is itself being differentiated: the ops below have gradients, the kernel not.
+        if (!recordingGradients() && tf.getKernel(LINEAR_GRAD, tf.getBackend()) !== undefined) {
           return tf.engine().runKernel(LINEAR_GRAD, ys === undefined ? { dy, x: xs, w: ws } : { dy, x: xs, w: ws, y: ys }) as tf.Tensor[];
         }
         const dz = ys === undefined ? dy : (tf.engine().runKernel(RELU_GRAD, { dy, y: ys }) as tf.Tensor); // through the ReLU
