@@ -88,11 +88,16 @@ describeEachBackend('linear: x·W + b with its gradient', (backend) => {
     // d/dW of Σ (d/dx Σ y²)·x, y = x·W + b: a second-order gradient through the layer.
     const second = (f: (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.Tensor) =>
       tf.grad((c: tf.Tensor) => tf.sum(tf.mul(tf.grad((a: tf.Tensor) => tf.sum(tf.square(f(a, c, bt))))(xt), xt)))(wt);
+    // d/dW of Σ (d/db Σ y²)²: through the bias gradient's row sum.
+    const throughBias = (f: (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.Tensor) =>
+      tf.grad((c: tf.Tensor) => tf.sum(tf.square(tf.grad((d: tf.Tensor) => tf.sum(tf.square(f(xt, c, d))))(bt))))(wt);
     expectNoLeak(() => {
-      const fused = second((a, c, d) => linear(a, c, d));
-      const plain = second((a, c, d) => tf.add(tf.matMul(a, c), d));
-      expectClose(fused, Array.from(plain.dataSync()), 1e-5);
-      tf.dispose([fused, plain]);
+      for (const g of [second, throughBias]) {
+        const fused = g((a, c, d) => linear(a, c, d));
+        const plain = g((a, c, d) => tf.add(tf.matMul(a, c), d));
+        expectClose(fused, Array.from(plain.dataSync()), 1e-5);
+        tf.dispose([fused, plain]);
+      }
     });
     tf.dispose([xt, wt, bt]);
   });

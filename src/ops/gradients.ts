@@ -20,8 +20,9 @@ export function recordingGradients(): boolean {
  */
 export function sumRows(x: tf.Tensor): tf.Tensor1D {
   const d = x.shape[x.rank - 1]!;
-  // A backend with a kernel for it (wasm) sums in one pass, the rows in the same order.
-  if (x.dtype === 'float32' && tf.getKernel(SUM_ROWS, tf.getBackend()) !== undefined) return tf.engine().runKernel(SUM_ROWS, { x }) as tf.Tensor1D;
+  // A backend with a kernel for it (wasm) sums in one pass, the rows in the same order — unless
+  // the sum is itself being differentiated (a gradient of a gradient): the product has a gradient.
+  if (x.dtype === 'float32' && !recordingGradients() && tf.getKernel(SUM_ROWS, tf.getBackend()) !== undefined) return tf.engine().runKernel(SUM_ROWS, { x }) as tf.Tensor1D;
   return tf.reshape(sumLeading(x, x.rank - 1), [d]);
 }
 
