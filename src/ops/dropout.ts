@@ -70,7 +70,8 @@ function appliedDropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   const attrs = { rate, seed } satisfies DropoutAttrs as unknown as tf.NamedAttrMap;
   const apply = (t: tf.Tensor) => tf.engine().runKernel(DROPOUT, { x: t }, attrs) as tf.Tensor;
   if (!recordingGradients()) return apply(x);
-  const op = tf.customGrad((input, _save) => ({ value: apply(input as tf.Tensor), gradFunc: (dy: tf.Tensor) => apply(dy) })) as (t: tf.Tensor) => tf.Tensor;
+  // The gradient dy · mask is this same op, which is how a gradient of it is differentiated again.
+  const op = tf.customGrad((input, _save) => ({ value: apply(input as tf.Tensor), gradFunc: (dy: tf.Tensor) => (recordingGradients() ? op(dy) : apply(dy)) })) as (t: tf.Tensor) => tf.Tensor;
   return op(x);
 }
 

@@ -10,7 +10,20 @@ import { SUM_ROWS } from './kernels/sum-rows.js';
 
 /** Whether a gradient is being taken around this call (tf.grads, variableGrads, customGrad's backward). */
 export function recordingGradients(): boolean {
-  return (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0;
+  return gradientDepth() > 0;
+}
+
+/**
+ * Whether a forward pass is recorded for a gradient of a gradient (a tf.grad inside a tf.grad):
+ * the fused kernels' gradients are kernels without gradients of their own, so the ops that have
+ * them take over there.
+ */
+export function recordingHigherOrder(): boolean {
+  return gradientDepth() > 1;
+}
+
+function gradientDepth(): number {
+  return (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth;
 }
 
 /**

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { recordingGradients, sumRows } from './gradients.js';
+import { recordingGradients, recordingHigherOrder, sumRows } from './gradients.js';
 import { fusedLayerNormFits, LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layer-norm.js';
 
 type LayerNormOp = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
@@ -64,7 +64,7 @@ export function layerNormIsFused(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor
  * `fused: false` asks for the tf-ops version.
  */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number, options: { fused?: boolean } = {}): tf.Tensor {
-  const fused = options.fused !== false && layerNormIsFused(x, gamma, beta);
+  const fused = options.fused !== false && layerNormIsFused(x, gamma, beta) && !recordingHigherOrder();
   // Nothing is being differentiated (inference): the kernel alone, without customGrad's bookkeeping.
   if (fused && !recordingGradients()) {
     const [y, xhat, rstd] = tf.engine().runKernel(LAYER_NORM, { x, gamma, beta }, { epsilon }) as tf.Tensor[];

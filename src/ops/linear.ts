@@ -33,7 +33,9 @@ const fusedLinear = (activation: LinearAttrs['activation']): LinearOp =>
         if (!recordingGradients() && tf.getKernel(LINEAR_GRAD, tf.getBackend()) !== undefined) {
           return tf.engine().runKernel(LINEAR_GRAD, ys === undefined ? { dy, x: xs, w: ws } : { dy, x: xs, w: ws, y: ys }) as tf.Tensor[];
         }
-        const dz = ys === undefined ? dy : (tf.engine().runKernel(RELU_GRAD, { dy, y: ys }) as tf.Tensor); // through the ReLU
+        // Through the ReLU: its kernel, or Step then Multiply (the same bits) where this gradient is
+        // differentiated again (the ops have gradients).
+        const dz = ys === undefined ? dy : recordingGradients() ? tf.mul(dy, tf.step(ys)) : (tf.engine().runKernel(RELU_GRAD, { dy, y: ys }) as tf.Tensor);
         const rows = (t: tf.Tensor) => tf.reshape(t, [-1, t.shape[t.rank - 1]!]); // (…, d) → (N, d)
         const dzRows = rows(dz);
         // dz (…, out)·Wᵀ: the batch folded into rows by the product kernel, as for (N, out)·Wᵀ.
