@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
+import { MultiHeadAttention } from '../src/layers/multi-head-attention.js';
 import { dropout, seedDropout } from '../src/ops/dropout.js';
 import { layerNorm, layerNormIsFused } from '../src/ops/layer-norm.js';
 import { linear } from '../src/ops/linear.js';
@@ -79,5 +80,26 @@ describeEachBackend('a gradient of a gradient', () => {
     };
     checkSecondOrder(loss, x, w, 4);
     tf.dispose([x, w]);
+  });
+  it('through ops that keep their output for the gradient (exp, softmax, tanh): the saved copies are on the path', () => {
+    const random = rng(35);
+    const x = tf.tensor2d(values(3 * 5, random), [3, 5]);
+    const p = tf.tensor2d(values(3 * 5, random), [3, 5]);
+    // exp(a + p): ∂/∂a is exp(a + p) itself, which reaches p only through exp's saved output.
+    checkSecondOrder((a, q) => tf.sum(tf.exp(tf.add(a, q))), x, p, 6);
+    checkSecondOrder((a, q) => tf.sum(tf.square(tf.softmax(tf.mul(a, q)))), x, p, 7);
+    checkSecondOrder((a, q) => tf.sum(tf.mul(tf.tanh(tf.add(a, q)), a)), x, p, 8);
+    tf.dispose([x, p]);
+  });
+
+  it('through multi-head attention with a causal mask (queries from x, keys and values from p)', () => {
+    const random = rng(34);
+    const layer = new MultiHeadAttention({ numHeads: 2, keyDim: 3 });
+    const x = tf.tensor3d(values(2 * 4 * 6, random), [2, 4, 6]);
+    const memory = tf.tensor3d(values(2 * 4 * 6, random), [2, 4, 6]);
+    layer.forward(x, memory, memory).output.dispose(); // builds the weights
+    checkSecondOrder((a, q) => tf.sum(tf.square(layer.forward(a, q, q, { useCausalMask: true }).output)) as tf.Scalar, x, memory, 5);
+    tf.dispose([x, memory]);
+    layer.dispose();
   });
 });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { nextDropoutSeed } from './dropout.js';
-import { recordingGradients } from './gradients.js';
+import { recordingGradients, recordingHigherOrder } from './gradients.js';
 import { ATTENTION, ATTENTION_GRAD, maskStrides, type AttentionAttrs } from './kernels/attention.js';
 
 /**
@@ -28,9 +28,9 @@ export function fusedAttentionRuns(): boolean {
   return tf.getKernel(ATTENTION, tf.getBackend()) !== undefined;
 }
 
-/** Whether the kernel takes these operands: float32, shapes as above, a mask that broadcasts with its last axis Tk. */
+/** Whether the kernel takes these operands: float32, shapes as above, a mask that broadcasts with its last axis Tk; not for a gradient of a gradient (its gradient kernel has no gradient, see recordingHigherOrder). */
 export function fusedAttentionFits(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, numHeads: number, mask?: tf.Tensor): boolean {
-  if (!fusedAttentionRuns() || q.rank !== 3 || k.rank !== 3 || v.rank !== 3) return false;
+  if (!fusedAttentionRuns() || recordingHigherOrder() || q.rank !== 3 || k.rank !== 3 || v.rank !== 3) return false;
   if ([q, k, v, ...(mask ? [mask] : [])].some((t) => t.dtype !== 'float32')) return false;
   const [b, tq, hdk] = q.shape as [number, number, number];
   const [tk, hdv] = [k.shape[1]!, v.shape[2]!];

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { SUM_ROWS } from './kernels/sum-rows.js';
+import { installTapeOrder } from './tape-order.js';
 
 /**
  * Gradients registered in place of tfjs's own for two kernels every layer uses (BatchMatMul, Add),
@@ -109,10 +110,11 @@ const addGrad: tf.GradConfig = {
 
 let registered = false;
 
-/** Install the gradients above, for every backend (idempotent). */
+/** Install the gradients above, for every backend, and the tape's order for gradients of gradients (idempotent). */
 export function registerGradients(): void {
   if (registered) return;
   tf.registerGradient(batchMatMulGrad);
   tf.registerGradient(addGrad);
+  installTapeOrder();
   registered = true;
 }
