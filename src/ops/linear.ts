@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { recordingGradients, sumRows } from './gradients.js';
-import { LINEAR, LINEAR_GRAD, RELU_GRAD, type LinearAttrs } from './kernels/batch-matmul.js';
+import { LINEAR, LINEAR_GRAD, type LinearAttrs } from './kernels/batch-matmul.js';
 
 type LinearOp = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
@@ -15,7 +15,7 @@ export type LinearActivation = 'relu';
  * fewer per layer and step, and one pass less over the output. With ReLU (the feed-forward layer's
  * first half), the kernel applies it in the same pass and the gradient goes through it (dy ·
  * step(y)), where tf.relu would take one call forward and two back. Backward, the three gradients
- * are one kernel call too (`AtencaoLinearGrad`) where the backend has it, six calls otherwise.
+ * are one kernel call too (`AtencaoLinearGrad`) where the backend has it, the ops otherwise.
  */
 const fusedLinear = (activation: LinearAttrs['activation']): LinearOp =>
   tf.customGrad((x, w, b, save) => {
@@ -33,9 +33,8 @@ const fusedLinear = (activation: LinearAttrs['activation']): LinearOp =>
         if (!recordingGradients() && tf.getKernel(LINEAR_GRAD, tf.getBackend()) !== undefined) {
           return tf.engine().runKernel(LINEAR_GRAD, ys === undefined ? { dy, x: xs, w: ws } : { dy, x: xs, w: ws, y: ys }) as tf.Tensor[];
         }
-        // Through the ReLU: its kernel, or Step then Multiply (the same bits) where this gradient is
-        // differentiated again (the ops have gradients).
-        const dz = ys === undefined ? dy : recordingGradients() ? tf.mul(dy, tf.step(ys)) : (tf.engine().runKernel(RELU_GRAD, { dy, y: ys }) as tf.Tensor);
+        // Through the ReLU as Step then Multiply (what the kernel computes, and differentiable).
+        const dz = ys === undefined ? dy : tf.mul(dy, tf.step(ys));
         const rows = (t: tf.Tensor) => tf.reshape(t, [-1, t.shape[t.rank - 1]!]); // (…, d) → (N, d)
         const dzRows = rows(dz);
         // dz (…, out)·Wᵀ: the batch folded into rows by the product kernel, as for (N, out)·Wᵀ.
@@ -68,7 +67,7 @@ function fits(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): boolean {
 export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor, activation?: LinearActivation): tf.Tensor {
   const relu = activation === 'relu';
   if (b === undefined) return relu ? tf.tidy(() => tf.relu(tf.matMul(x, w))) : tf.matMul(x, w);
-  if (!fits(x, w, b) || (relu && tf.getKernel(RELU_GRAD, tf.getBackend()) === undefined)) {
+  if (!fits(x, w, b)) {
     return tf.tidy(() => {
       const z = tf.add(tf.matMul(x, w), b);
       return relu ? tf.relu(z) : z;

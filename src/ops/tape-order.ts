@@ -35,7 +35,7 @@ export function installTapeOrder(): void {
     stock.apply(this, args);
     const tape = this.state.activeTape;
     if (tape === null || tape.length < 2) return;
-    const produced = new Set(tape[tape.length - 1]!.outputs.map((t) => t.id));
+    const produced = tape[tape.length - 1]!.outputs;
     // The copies of this node's outputs were recorded just before it (the op saves its inputs
     // first, then its outputs): a node with one input x among those outputs and one output.
     let first = tape.length - 1;
@@ -44,7 +44,7 @@ export function installTapeOrder(): void {
   };
 }
 
-function isCopyOf(node: TapeNode, produced: Set<number>): boolean {
+function isCopyOf(node: TapeNode, produced: readonly tf.Tensor[]): boolean {
   const names = Object.keys(node.inputs);
-  return names.length === 1 && names[0] === 'x' && node.outputs.length === 1 && produced.has(node.inputs.x!.id);
+  return names.length === 1 && names[0] === 'x' && node.outputs.length === 1 && produced.some((t) => t.id === node.inputs.x!.id);
 }
