@@ -4,7 +4,7 @@ import { TrainingError } from '../src/errors.js';
 import { Random } from '../src/util/random.js';
 import { dropout, dropoutMask, seedDropout } from '../src/ops/dropout.js';
 import { Adam } from '../src/train/adam.js';
-import { adamRange, adamUpdate, combineGradients, combinePlain, type AdamScalars } from '../src/train/adam-kernels.js';
+import { adamRange, adamUpdate, allocateAdamMemory, combineGradients, combinePlain, threadGradient, type AdamScalars } from '../src/train/adam-kernels.js';
 import { ParamLayout } from '../src/train/params.js';
 import { describeEachBackend } from './helpers.js';
 
@@ -119,6 +119,36 @@ it('the plain-JavaScript update (used where wasm SIMD is missing) equals the SIM
   }
   expect(Array.from(simd.buffers.weights)).toEqual(Array.from(plain.weights));
   expect(Array.from(simd.buffers.v)).toEqual(Array.from(plain.v));
+});
+
+it('the pieces of a share are summed as JavaScript sums them (float64, rounded once), bit for bit, signed zeros included', () => {
+  const size = 1030; // not a multiple of 4: the kernels' one-float tail runs too
+  const mem = allocateAdamMemory(size, 2);
+  expect(mem.memory).toBeDefined(); // the SIMD kernels run (Node has wasm SIMD and shared memory)
+  const random = (seed: number) => () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
+  const r = random(5);
+  // Magnitudes from 1e-30 to 1e8, and zeros of both signs, where float32 and float64 rounding part.
+  const value = (i: number) => (i % 17 === 0 ? (i % 2 === 0 ? -0 : 0) : r() * 10 ** Math.round(r() * 19 - 11));
+  const [first, second, third] = [0, 1, 2].map(() => Float32Array.from({ length: size }, (_, i) => value(i)));
+  const weights = [3 / 11, 5 / 11, 3 / 11];
+  // The reference: the loop shareGradient ran on plain arrays, written out here.
+  const expected = new Float32Array(size);
+  [first!, second!, third!].forEach((g, k) => {
+    for (let i = 0; i < size; i++) expected[i] = expected[i]! + weights[k]! * g[i]!;
+  });
+  const sums = threadGradient(mem, 1);
+  sums.grad.set(first!);
+  sums.weigh(weights[0]!);
+  sums.piece.set(second!);
+  sums.addPiece(weights[1]!);
+  sums.piece.set(third!);
+  sums.addPiece(weights[2]!);
+  const same = Array.from(expected, (x, i) => Object.is(x, sums.grad[i]));
+  expect(same.filter((s) => !s).length).toBe(0);
+  // Where every piece is −0 the sum is +0 (it starts from +0); weighting by a bare product would give −0.
+  expect(Object.is(first![34], -0) && Object.is(second![34], -0) && Object.is(sums.grad[34], 0)).toBe(true);
+  // Thread 0's vectors are untouched.
+  expect(threadGradient(mem, 0).grad.every((x) => x === 0)).toBe(true);
 });
 
 it('restores a state saved before the first step (only the step count) as zero moments', async () => {

@@ -131,6 +131,28 @@ describe('a batch cut into pieces', () => {
     });
   }
 
+  it('summed in the optimizer memory (SIMD) gives the bits of the plain-array sum, and nothing is left behind', async () => {
+    await setBackend('wasm');
+    const [objective, config] = FAMILIES[0]!;
+    const model = createModel(config, { seed: 5 });
+    const layout = ParamLayout.of(trainableVariables(model));
+    const adam = new Adam(layout, { learningRate: 1e-3, ...ADAM }, 1);
+    const plain = new Float32Array(layout.size);
+    const items = examples(objective, 16, 12);
+    try {
+      expect(splitByTokens(items, 24, BATCHERS[objective].length).length).toBeGreaterThan(3);
+      const plainLoss = shareGradient(model, objective, items, ids, 0.1, 7, layout, plain, 24);
+      const before = tf.memory().numTensors;
+      const loss = shareGradient(model, objective, items, ids, 0.1, 7, layout, adam.threadGradient, 24);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(loss).toBe(plainLoss);
+      expect(Array.from(adam.grad)).toEqual(Array.from(plain));
+      expect(plain.some((x) => x !== 0)).toBe(true); // not vacuous
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('a batch within the budget steps exactly as before (flat Adam: same loss and weights, bit for bit, with dropout)', async () => {
     await setBackend('wasm');
     const config = { ...FAMILIES[0]![1], dropout: 0.2 } as ModelConfigInput;

@@ -8,14 +8,16 @@ import { ADAM_WASM } from '../ops/kernels/adam-wasm.js';
  */
 
 /**
- * The optimizer's vectors, each `size` floats: weights, m, v, then one gradient per thread. They
- * live in one shared WebAssembly memory where the runtime allows it (so the SIMD kernels of
- * adam.wat can run on them, from any thread), else in a SharedArrayBuffer.
+ * The optimizer's vectors, each `size` floats: weights, m, v, then one gradient per thread, then
+ * one piece vector per thread (where a thread computes the pieces of a share it cuts; see
+ * ThreadGradient). They live in one shared WebAssembly memory where the runtime allows it (so the
+ * SIMD kernels of adam.wat can run on them, from any thread), else in a SharedArrayBuffer.
  */
 export interface AdamMemory {
   memory?: WebAssembly.Memory;
   buffer: SharedArrayBuffer;
   size: number;
+  threads: number;
 }
 
 const f = Math.fround;
@@ -31,13 +33,13 @@ function stride(size: number): number {
 }
 
 export function allocateAdamMemory(size: number, threads: number): AdamMemory {
-  const bytes = stride(size) * (FIRST_GRADIENT + threads);
+  const bytes = stride(size) * (FIRST_GRADIENT + 2 * threads);
   try {
     const pages = Math.max(1, Math.ceil(bytes / 65536));
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-    return { memory, buffer: memory.buffer as unknown as SharedArrayBuffer, size };
+    return { memory, buffer: memory.buffer as unknown as SharedArrayBuffer, size, threads };
   } catch {
-    return { buffer: new SharedArrayBuffer(Math.max(bytes, 4)), size };
+    return { buffer: new SharedArrayBuffer(Math.max(bytes, 4)), size, threads };
   }
 }
 
@@ -56,13 +58,55 @@ export function gradientVector(mem: AdamMemory, k: number): Float32Array {
   return vector(mem, FIRST_GRADIENT + k);
 }
 
-/** Float32 views of vector j (0 weights, 1 m, 2 v, 3 + k gradient of thread k). */
+/**
+ * A thread's gradient as shareGradient builds it: `grad` receives the gradient of a share; a share
+ * cut into pieces has each piece's gradient computed into `piece` and added to `grad` weighted.
+ */
+export interface ThreadGradient {
+  readonly grad: Float32Array;
+  readonly piece: Float32Array;
+  /** grad[i] = 0 + w·grad[i], in float64 rounded once to float32 (the first piece, weighted). */
+  weigh(w: number): void;
+  /** grad[i] = grad[i] + w·piece[i], in float64 rounded once to float32. */
+  addPiece(w: number): void;
+}
+
+/** Thread k's gradient and piece vectors, summed with the SIMD kernels where they run. */
+export function threadGradient(mem: AdamMemory, k: number): ThreadGradient {
+  const grad = vector(mem, FIRST_GRADIENT + k);
+  const piece = vector(mem, FIRST_GRADIENT + mem.threads + k);
+  const kernels = kernelsFor(mem);
+  if (kernels === null) return plainGradient(grad, piece);
+  return {
+    grad,
+    piece,
+    weigh: (w) => kernels.weigh(grad.byteOffset, w, mem.size),
+    addPiece: (w) => kernels.addWeighted(grad.byteOffset, piece.byteOffset, w, mem.size),
+  };
+}
+
+/** A ThreadGradient on plain arrays, summed in JavaScript (the same bits as the kernels). */
+export function plainGradient(grad: Float32Array, piece: Float32Array): ThreadGradient {
+  return { grad, piece, weigh: (w) => weighPlain(grad, w), addPiece: (w) => addWeightedPlain(grad, piece, w) };
+}
+
+function weighPlain(g: Float32Array, w: number): void {
+  for (let i = 0; i < g.length; i++) g[i] = 0 + w * g[i]!;
+}
+
+function addWeightedPlain(g: Float32Array, x: Float32Array, w: number): void {
+  for (let i = 0; i < g.length; i++) g[i]! += w * x[i]!;
+}
+
+/** Float32 views of vector j (0 weights, 1 m, 2 v, 3 + k gradient of thread k, then the pieces). */
 function vector(mem: AdamMemory, j: number): Float32Array {
   return new Float32Array(mem.buffer, j * stride(mem.size), mem.size);
 }
 
 interface AdamKernels {
   scale(g: number, c: number, n: number): void;
+  weigh(g: number, w: number, n: number): void;
+  addWeighted(g: number, x: number, w: number, n: number): void;
   addScaled(g: number, x: number, c: number, n: number): void;
   adam(w: number, m: number, v: number, g: number, n: number, b1: number, c1: number, b2: number, c2: number, bc1: number, bc2: number, eps: number, nlr: number): void;
 }

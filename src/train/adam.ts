@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { TrainingError } from '../errors.js';
-import { adamRange, allocateAdamMemory, gradientNorm, gradientVector, weightVector, momentVectors, type AdamBuffers, type AdamMemory, type AdamScalars } from './adam-kernels.js';
+import { adamRange, allocateAdamMemory, gradientNorm, gradientVector, weightVector, momentVectors, threadGradient, type AdamBuffers, type ThreadGradient, type AdamMemory, type AdamScalars } from './adam-kernels.js';
 import { WeightSync, type ParamLayout } from './params.js';
 
 import type { NamedTensor } from '../io/checkpoint.js';
@@ -62,12 +62,16 @@ export class Adam {
     this.memory = allocateAdamMemory(layout.size, threads);
     this.buffers = { weights: weightVector(this.memory), ...momentVectors(this.memory) };
     this.grads = Array.from({ length: threads }, (_, k) => gradientVector(this.memory, k));
+    this.threadGradient = threadGradient(this.memory, 0);
   }
 
   /** This thread's gradient vector. */
   get grad(): Float32Array {
     return this.grads[0]!;
   }
+
+  /** This thread's gradient vector with its piece vector (see shareGradient). */
+  readonly threadGradient: ThreadGradient;
 
   /** The constants for the next step; advances the step count. */
   nextScalars(): AdamScalars {

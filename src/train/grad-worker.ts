@@ -10,7 +10,7 @@ import { BATCHERS, type Example, type SpecialIds } from '../data/batching.js';
 import { createModel } from '../model/create.js';
 import { setRelaxedSimd } from '../ops/kernels/batch-matmul.js';
 import type { Model, Objective } from '../model/model.js';
-import { gradientVector, weightVector, type AdamMemory } from './adam-kernels.js';
+import { threadGradient, weightVector, type AdamMemory, type ThreadGradient } from './adam-kernels.js';
 import { ParamLayout } from './params.js';
 import { shareGradient, trainableVariables } from './step.js';
 
@@ -51,7 +51,7 @@ if (parentPort !== null) {
   let model: Model | undefined;
   let layout: ParamLayout | undefined;
   let weights: Float32Array | undefined;
-  let grad: Float32Array | undefined;
+  let grad: ThreadGradient | undefined;
   port.on('message', async (message: WorkerMessage) => {
     try {
       if (message.kind === 'init') {
@@ -60,7 +60,7 @@ if (parentPort !== null) {
         model = createModel(message.config);
         layout = new ParamLayout(message.names, message.shapes);
         weights = weightVector(message.memory);
-        grad = gradientVector(message.memory, message.index);
+        grad = threadGradient(message.memory, message.index);
         port.postMessage({ loss: 0, tokens: 0 } satisfies WorkerReply);
       } else {
         layout!.scatter(weights!, trainableVariables(model!));

@@ -99,7 +99,7 @@ export class DataParallel {
     replies.catch(() => undefined);
     // This thread's share, computed while the workers compute theirs.
     const own = shares[0]!;
-    const ownLoss = shareGradient(this.model, objective, own, ids, labelSmoothing, seedOf(0), layout, this.optimizer.grad, this.maxTokens);
+    const ownLoss = shareGradient(this.model, objective, own, ids, labelSmoothing, seedOf(0), layout, this.optimizer.threadGradient, this.maxTokens);
     const done = await replies;
     const failed = done.find((r) => r.error !== undefined);
     if (failed) throw new TrainingError(`a gradient worker failed: ${failed.error}`);

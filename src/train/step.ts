@@ -4,6 +4,7 @@ import type { Batch, LossOptions, Model, Objective } from '../model/model.js';
 import { seedDropout } from '../ops/dropout.js';
 import { mixSeed } from '../util/random.js';
 import { Adam } from './adam.js';
+import { plainGradient, type ThreadGradient } from './adam-kernels.js';
 import type { ParamLayout } from './params.js';
 
 export type { Batch } from '../model/model.js';
@@ -92,35 +93,46 @@ export function flatGradient(model: Model, batch: Batch, options: Omit<LossOptio
  */
 export const DEFAULT_MAX_TOKENS = 768;
 
-/** Gradient buffers for the pieces after the first, one per layout (kept: a step runs every few ms). */
-const pieceGradients = new WeakMap<ParamLayout, Float32Array>();
+/** Piece vectors for a gradient given as a plain array, one per layout (kept: a step runs every few ms). */
+const pieceVectors = new WeakMap<ParamLayout, Float32Array>();
 
 /**
- * flatGradient for a share of a batch given as examples, its dropout masks seeded by `dropoutSeed`.
- * A share of more than `maxTokens` padded tokens is cut into pieces (splitByTokens) whose gradients
- * are added, each weighted by its share of the scored targets: the gradient of the whole share's
- * mean loss, up to float rounding, with at most `maxTokens` tokens' activations alive at a time.
- * Piece 0 keeps `dropoutSeed` (a share that is not cut is computed exactly as a whole batch), piece
- * i > 0 draws its masks from mixSeed(dropoutSeed, i).
+ * flatGradient for a share of a batch given as examples, its dropout masks seeded by `dropoutSeed`,
+ * into `target` (a plain vector or a thread's gradient in the optimizer's memory). A share of more
+ * than `maxTokens` padded tokens is cut into pieces (splitByTokens) whose gradients are added, each
+ * weighted by its share of the scored targets: the gradient of the whole share's mean loss, up to
+ * float rounding, with at most `maxTokens` tokens' activations alive at a time. Piece 0 keeps
+ * `dropoutSeed` (a share that is not cut is computed exactly as a whole batch), piece i > 0 draws
+ * its masks from mixSeed(dropoutSeed, i).
  */
-export function shareGradient(model: Model, objective: Objective, items: readonly Example[], ids: SpecialIds, labelSmoothing: number, dropoutSeed: number | undefined, layout: ParamLayout, target: Float32Array, maxTokens = Infinity): number {
+export function shareGradient(model: Model, objective: Objective, items: readonly Example[], ids: SpecialIds, labelSmoothing: number, dropoutSeed: number | undefined, layout: ParamLayout, target: Float32Array | ThreadGradient, maxTokens = Infinity): number {
   const batcher = BATCHERS[objective];
   const pieces = splitByTokens(items, maxTokens, batcher.length);
-  if (pieces.length === 1) return pieceGradient(model, objective, items, ids, labelSmoothing, dropoutSeed, layout, target);
+  const out = target instanceof Float32Array ? target : target.grad;
+  if (pieces.length === 1) return pieceGradient(model, objective, items, ids, labelSmoothing, dropoutSeed, layout, out);
+  const sums = target instanceof Float32Array ? plainGradient(target, piecesOf(layout)) : target;
   const total = batcher.targets(items, ids);
-  let scratch = pieceGradients.get(layout);
-  if (scratch === undefined) pieceGradients.set(layout, (scratch = new Float32Array(layout.size)));
-  target.fill(0);
   let loss = 0;
+  let first = true;
   pieces.forEach((piece, i) => {
     const count = batcher.targets(piece, ids);
     if (count === 0) return; // nothing scored: its loss and gradient are 0
     const w = count / total;
     const seed = dropoutSeed === undefined || i === 0 ? dropoutSeed : mixSeed(dropoutSeed, i);
-    loss += w * pieceGradient(model, objective, piece, ids, labelSmoothing, seed, layout, scratch!);
-    for (let j = 0; j < target.length; j++) target[j]! += w * scratch![j]!;
+    // grad = Σ w·(piece's gradient), summed from zero in float64 and rounded to float32 per piece.
+    loss += w * pieceGradient(model, objective, piece, ids, labelSmoothing, seed, layout, first ? sums.grad : sums.piece);
+    if (first) sums.weigh(w);
+    else sums.addPiece(w);
+    first = false;
   });
+  if (first) out.fill(0);
   return loss;
+}
+
+function piecesOf(layout: ParamLayout): Float32Array {
+  let piece = pieceVectors.get(layout);
+  if (piece === undefined) pieceVectors.set(layout, (piece = new Float32Array(layout.size)));
+  return piece;
 }
 
 /** flatGradient of one batch made from `items`. */

@@ -72,8 +72,8 @@ export class FlatAdamStepper implements Stepper {
 
   async step(input: StepInput): Promise<StepResult> {
     this.optimizer.learningRate = input.lr;
-    const { layout, grad } = this.optimizer;
-    const loss = shareGradient(this.model, input.objective, input.items, input.ids, input.labelSmoothing, input.dropoutSeed, layout, grad, this.maxTokens);
+    const { layout, threadGradient } = this.optimizer;
+    const loss = shareGradient(this.model, input.objective, input.items, input.ids, input.labelSmoothing, input.dropoutSeed, layout, threadGradient, this.maxTokens);
     // A loss that is not finite skips the update, so a NaN never reaches the weights.
     const gradNorm = Number.isFinite(loss) ? this.optimizer.step(trainableVariables(this.model), input.clipNorm ?? 0) : undefined;
     return { loss, gradNorm };

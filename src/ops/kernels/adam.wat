@@ -42,6 +42,59 @@
       (local.set $x (i32.add (local.get $x) (i32.const 4)))
       (br $loop1))))
 
+  ;; g[i] = g[i] + w·x[i] computed in float64 and rounded once to float32: what JavaScript's
+  ;; `g[i] += w * x[i]` does on Float32Arrays (w a float64). Two floats per float64 pair.
+  (func (export "addWeighted") (param $g i32) (param $x i32) (param $w f64) (param $n i32)
+    (local $end i32) (local $wv v128)
+    (local.set $wv (f64x2.splat (local.get $w)))
+    (local.set $end (i32.add (local.get $g) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $done4 (loop $loop4
+      (br_if $done4 (i32.ge_u (local.get $g) (local.get $end)))
+      (v128.store align=4 (local.get $g)
+        (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (local.get $g)))
+                       (f64x2.mul (local.get $wv) (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (local.get $x))))))
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (local.get $g)))
+                       (f64x2.mul (local.get $wv) (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (local.get $x))))))))
+      (local.set $g (i32.add (local.get $g) (i32.const 16)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (br $loop4)))
+    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $n) (i32.const 3)) (i32.const 2))))
+    (block $done1 (loop $loop1
+      (br_if $done1 (i32.ge_u (local.get $g) (local.get $end)))
+      (f32.store (local.get $g)
+        (f32.demote_f64 (f64.add (f64.promote_f32 (f32.load (local.get $g)))
+                                 (f64.mul (local.get $w) (f64.promote_f32 (f32.load (local.get $x)))))))
+      (local.set $g (i32.add (local.get $g) (i32.const 4)))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (br $loop1))))
+
+  ;; g[i] = 0 + w·g[i] in float64, rounded once to float32: a zero vector after addWeighted(g, g, w),
+  ;; without the zeros (a product of −0 comes out +0, as that sum gives it).
+  (func (export "weigh") (param $g i32) (param $w f64) (param $n i32)
+    (local $end i32) (local $wv v128) (local $zero v128)
+    (local.set $wv (f64x2.splat (local.get $w)))
+    (local.set $end (i32.add (local.get $g) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $done4 (loop $loop4
+      (br_if $done4 (i32.ge_u (local.get $g) (local.get $end)))
+      (v128.store align=4 (local.get $g)
+        (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (local.get $zero) (f64x2.mul (local.get $wv) (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (local.get $g))))))
+          (f32x4.demote_f64x2_zero
+            (f64x2.add (local.get $zero) (f64x2.mul (local.get $wv) (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (local.get $g))))))))
+      (local.set $g (i32.add (local.get $g) (i32.const 16)))
+      (br $loop4)))
+    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $n) (i32.const 3)) (i32.const 2))))
+    (block $done1 (loop $loop1
+      (br_if $done1 (i32.ge_u (local.get $g) (local.get $end)))
+      (f32.store (local.get $g)
+        (f32.demote_f64 (f64.add (f64.const 0) (f64.mul (local.get $w) (f64.promote_f32 (f32.load (local.get $g)))))))
+      (local.set $g (i32.add (local.get $g) (i32.const 4)))
+      (br $loop1))))
+
   ;; One Adam step for n parameters:
   ;;   m = m·β1 + g·(1−β1);  v = v·β2 + g²·(1−β2)
   ;;   w = (m/bc1) / (√(v/bc2) + ε) · (−lr) + w
