@@ -241,6 +241,30 @@ describe('hand-written wasm kernels', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('the segment sum (the embedding gradient) adds the rows of each id in order, as a plain float32 loop does, to the bit', () => {
+    const random = rng(9);
+    for (const [idsShape, inner, segments] of [[[2, 5], 7, 6], [[300], 128, 32], [[4], 1, 3], [[0], 4, 5]] as [number[], number, number][]) {
+      const rows = idsShape.reduce((a, b) => a * b, 1);
+      // Magnitudes far apart, so an addition in another order would round differently.
+      const values = Array.from({ length: rows * inner }, () => (random() - 0.5) * 10 ** Math.floor(random() * 8 - 4));
+      // Repeated ids, and ids outside [0, segments) that are dropped.
+      const ids = Array.from({ length: rows }, (_, r) => (r % 7 === 6 ? (r % 2 === 0 ? -1 : segments) : Math.floor(random() * segments)));
+      const expected = new Float32Array(segments * inner);
+      for (let r = 0; r < rows; r++) {
+        if (ids[r]! < 0 || ids[r]! >= segments) continue;
+        for (let j = 0; j < inner; j++) expected[ids[r]! * inner + j] = Math.fround(expected[ids[r]! * inner + j]! + Math.fround(values[r * inner + j]!));
+      }
+      const before = tf.memory().numTensors;
+      const x = tf.tensor(values, [...idsShape, inner]);
+      const i = tf.tensor(ids, idsShape, 'int32');
+      const sum = tf.unsortedSegmentSum(x, i as tf.Tensor1D, segments); // ids of any rank, as the kernel takes them
+      expect(sum.shape).toEqual([segments, inner]);
+      expect(Array.from(sum.dataSync())).toEqual(Array.from(expected));
+      tf.dispose([x, i, sum]);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+  });
+
   it('permutations are read as one swap of neighbouring axis groups, or refused', () => {
     // (batch, M, N, E): matrices, batches of them, heads split and merged, size-1 axes ignored.
     expect(asAxisSwap([5, 7], [1, 0])).toEqual({ batch: 1, m: 5, n: 7, e: 1 });

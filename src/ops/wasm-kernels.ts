@@ -5,7 +5,7 @@ import { DROPOUT, DROPOUT_MASK, dropoutKernel, dropoutKernelRuns, dropoutMaskKer
 import { dropoutMask } from './dropout.js';
 import { installLeanSaves } from './lean-saves.js';
 import { registerCrossEntropyKernels } from './kernels/cross-entropy.js';
-import { SUM_ROWS, sumRowsKernel, sumRowsKernelRuns } from './kernels/sum-rows.js';
+import { segmentSumKernel, SUM_ROWS, sumRowsKernel, sumRowsKernelRuns } from './kernels/sum-rows.js';
 import { LAYER_NORM, LAYER_NORM_GRAD, layerNormGradKernel, layerNormKernel, layerNormKernelsRun } from './kernels/layer-norm.js';
 import { ATTENTION, ATTENTION_GRAD, attentionGradKernel, attentionKernel, attentionKernelsRun } from './kernels/attention.js';
 
@@ -13,8 +13,9 @@ import { ATTENTION, ATTENTION_GRAD, attentionGradKernel, attentionKernel, attent
  * Kernels the wasm backend lacks but training needs.
  *
  * `UnsortedSegmentSum` is what the gradient of `tf.gather` (the embedding lookup) calls; without it,
- * backprop through an embedding fails on wasm. The sum runs in JavaScript over the wasm heap: it is a
- * single pass over the gradient (rows × width additions), small next to the matMuls around it.
+ * backprop through an embedding fails on wasm. Float32 rows are summed in the backend's memory by
+ * sum-rows.wat (segmentSum); other dtypes, or a runtime without wasm SIMD, sum in JavaScript with
+ * the same additions in the same order.
  */
 
 interface WasmBackendLike {
@@ -33,6 +34,8 @@ function unsortedSegmentSum(args: {
   const x = args.inputs.x!;
   const segmentIds = args.inputs.segmentIds!;
   const numSegments = (args.attrs as { numSegments: number }).numSegments;
+  const summed = segmentSumKernel(x, segmentIds, numSegments, backend);
+  if (summed !== undefined) return summed;
   const values = backend.readSync(x.dataId) as Float32Array | Int32Array;
   const ids = backend.readSync(segmentIds.dataId) as Int32Array;
   // x is (N, …inner) with N = ids.length; the output is (numSegments, …inner).
