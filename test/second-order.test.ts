@@ -4,6 +4,7 @@ import { MultiHeadAttention } from '../src/layers/multi-head-attention.js';
 import { dropout, seedDropout } from '../src/ops/dropout.js';
 import { layerNorm, layerNormIsFused } from '../src/ops/layer-norm.js';
 import { linear } from '../src/ops/linear.js';
+import { projectedCrossEntropy } from '../src/ops/projected-cross-entropy.js';
 import { describeEachBackend, rng } from './helpers.js';
 
 /**
@@ -101,5 +102,20 @@ describeEachBackend('a gradient of a gradient', () => {
     checkSecondOrder((a, q) => tf.sum(tf.square(layer.forward(a, q, q, { useCausalMask: true }).output)) as tf.Scalar, x, memory, 5);
     tf.dispose([x, memory]);
     layer.dispose();
+  });
+
+  it('through the training loss with its gradients computed in the forward pass (eagerGradients), by differences', () => {
+    const random = rng(36);
+    const hidden = tf.tensor3d(values(2 * 3 * 4, random), [2, 3, 4]);
+    const kernel = tf.tensor2d(values(4 * 5, random), [4, 5]);
+    const bias = tf.tensor1d(values(5, random));
+    const targets = tf.tensor2d([[1, 4, 0], [2, 2, 3]], [2, 3], 'int32');
+    const mask = tf.tensor2d([[1, 1, 0], [1, 1, 1]], [2, 3]);
+    // Chunks of 4 rows: the 6 rows take two, as a long batch takes several.
+    const options = { labelSmoothing: 0.1, eagerGradients: true, chunkRows: 4 };
+    checkSecondOrder((a, q) => projectedCrossEntropy(a, q, bias, targets, mask, options), hidden, kernel, 9);
+    const scale = tf.tensor3d(values(2 * 3 * 4, random), [2, 3, 4]);
+    checkSecondOrder((a, q) => projectedCrossEntropy(tf.mul(a, q), kernel, bias, targets, mask, options), hidden, scale, 10);
+    tf.dispose([hidden, kernel, bias, targets, mask, scale]);
   });
 });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { sumRows } from './gradients.js';
+import { recordingHigherOrder, sumRows } from './gradients.js';
 import { PROJECTED_CROSS_ENTROPY, type CrossEntropyAttrs } from './kernels/cross-entropy.js';
 
 export interface ProjectedCrossEntropyOptions {
@@ -23,7 +23,7 @@ export interface ProjectedCrossEntropyOptions {
  * holding the logits of the whole batch: the rows go through the projection `chunkRows` at a time,
  * and a chunk's logits are freed before the next chunk's are made. Backprop computes them again,
  * or with `eagerGradients` the forward pass computes the gradients at once and keeps only those
- * (hidden's (N, d), the kernel's and the bias's).
+ * (hidden's (N, d), the kernel's and the bias's); a gradient of a gradient always takes the former.
  * For a vocabulary of 4000 the logits take 16 kB a token, and their softmax, one-hot targets and
  * gradient as much again each: the largest tensors of a step on long batches.
  * Where the backend has it (wasm), the pass with `eagerGradients` is one kernel call
@@ -43,7 +43,9 @@ export function projectedCrossEntropy(hidden: tf.Tensor, kernel: tf.Tensor, bias
   const pass = (h: tf.Tensor, w: tf.Tensor, b: tf.Tensor, ids: tf.Tensor, weights: tf.Tensor, scale?: tf.Tensor | number) => chunkedPass(h, w, b, ids, weights, scale, options);
   const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [h, w, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    if (options.eagerGradients === true) {
+    // The gradients computed here are constants to the tape: a gradient of this gradient (the
+    // forward pass recorded at a higher order) takes the path that computes them from the inputs.
+    if (options.eagerGradients === true && !recordingHigherOrder()) {
       const { value, grads } = fusedPassFits(h, w, b, options) ? fusedPass(h, w, b, ids, weights, 1, options) : pass(h, w, b, ids, weights, 1);
       save(grads!); // kept copies: the gradients of the loss itself, scaled by dy in backprop
       tf.dispose(grads!);
