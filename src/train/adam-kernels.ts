@@ -73,7 +73,7 @@ export interface ThreadGradient {
 
 /** Thread k's gradient and piece vectors, summed with the SIMD kernels where they run. */
 export function threadGradient(mem: AdamMemory, k: number): ThreadGradient {
-  const grad = vector(mem, FIRST_GRADIENT + k);
+  const grad = gradientVector(mem, k);
   const piece = vector(mem, FIRST_GRADIENT + mem.threads + k);
   const kernels = kernelsFor(mem);
   if (kernels === null) return plainGradient(grad, piece);

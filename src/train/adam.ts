@@ -39,6 +39,8 @@ export class Adam {
   readonly buffers: AdamBuffers;
   /** grads[k]: the gradient vector thread k writes (grads[0] is this thread's). */
   readonly grads: Float32Array[];
+  /** This thread's gradient vector with its piece vector (see shareGradient). */
+  readonly threadGradient: ThreadGradient;
   /** Steps taken. */
   iterations = 0;
   // β1ᵗ⁺¹ and β2ᵗ⁺¹ as float32 running products, as tf.train.adam keeps them.
@@ -69,9 +71,6 @@ export class Adam {
   get grad(): Float32Array {
     return this.grads[0]!;
   }
-
-  /** This thread's gradient vector with its piece vector (see shareGradient). */
-  readonly threadGradient: ThreadGradient;
 
   /** The constants for the next step; advances the step count. */
   nextScalars(): AdamScalars {

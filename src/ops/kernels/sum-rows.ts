@@ -38,7 +38,7 @@ export function sumRowsKernel(args: { inputs: { x?: tf.TensorInfo }; backend: un
 
 /**
  * UnsortedSegmentSum of float32 rows x (N, …inner) by int32 ids (N) into (segments, …inner), in the
- * backend's memory by segment-sum.wat: the same additions in the same order as a plain loop over the
+ * backend's memory by sum-rows.wat's segmentSum: the same additions in the same order as a plain loop over the
  * rows (ids outside [0, segments) dropped, as TensorFlow drops them). Undefined where the module
  * cannot run (the caller then sums in JavaScript).
  */
