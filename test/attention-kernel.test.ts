@@ -23,10 +23,14 @@ interface Case {
   /** The mask's shape and its value at (b, h, i, j) (1 = attend), or none. */
   mask?: { shape: number[]; at: (b: number, h: number, i: number, j: number) => number };
   rate?: number;
+  /** Tell the kernel the mask is causal (it hides from query i every key after Tk − Tq + i). */
+  causal?: boolean;
 }
 
 const padded = (lengths: number[]) => (b: number, _h: number, _i: number, j: number) => (j < lengths[b]! ? 1 : 0);
 const causal = (_b: number, _h: number, i: number, j: number) => (j <= i ? 1 : 0);
+/** Query i at key position offset + i. */
+const causalAt = (offset: number) => (_b: number, _h: number, i: number, j: number) => (j <= i + offset ? 1 : 0);
 
 const CASES: Case[] = [
   { name: 'self-attention, padding mask (B, 1, 1, Tk)', b: 2, h: 2, tq: 5, tk: 5, dk: 4, dv: 4, mask: { shape: [2, 1, 1, 5], at: padded([5, 3]) } },
@@ -42,6 +46,12 @@ const CASES: Case[] = [
   { name: 'dropout that keeps one in ten, 9 rows (not a multiple of 4)', b: 1, h: 3, tq: 3, tk: 6, dk: 4, dv: 4, rate: 0.9, mask: { shape: [6], at: (_b, _h, _i, j) => (j === 2 ? 0 : 1) } },
   { name: 'dropout so small that every entry is kept', b: 1, h: 2, tq: 4, tk: 4, dk: 4, dv: 4, rate: 1e-12 },
   { name: 'one query, one head, one sequence', b: 1, h: 1, tq: 1, tk: 5, dk: 3, dv: 3, mask: { shape: [1, 1, 1, 5], at: padded([4]) } },
+  // Causal masks the kernel is told about: the products' hidden parts are skipped, in row slabs.
+  { name: 'causal, skipped: Tq = Tk = 21 (slabs and a remainder), (Tq, Tk) mask', b: 2, h: 2, tq: 21, tk: 21, dk: 8, dv: 4, causal: true, mask: { shape: [21, 21], at: causal } },
+  { name: 'causal, skipped: padding and dropout, Tq = Tk = 19, odd head sizes', b: 2, h: 3, tq: 19, tk: 19, dk: 5, dv: 3, rate: 0.2, causal: true, mask: { shape: [2, 1, 19, 19], at: (b, h, i, j) => causal(b, h, i, j) * padded([19, 11])(b, h, i, j) } },
+  { name: 'causal, skipped: 11 new queries after 8 cached keys (Tk = 19)', b: 2, h: 2, tq: 11, tk: 19, dk: 4, dv: 4, causal: true, mask: { shape: [11, 19], at: causalAt(8) } },
+  { name: 'causal, skipped: more queries than keys (the first rows see none)', b: 1, h: 2, tq: 12, tk: 9, dk: 4, dv: 4, rate: 0.1, causal: true, mask: { shape: [12, 9], at: causalAt(-3) } },
+  { name: 'causal, skipped: one query sees every key', b: 2, h: 2, tq: 1, tk: 10, dk: 4, dv: 4, causal: true, mask: { shape: [2, 1, 1, 10], at: padded([10, 7]) } },
 ];
 
 const SEED = 1234;
@@ -146,7 +156,7 @@ type Attention = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor;
 const unfused = (c: Case, mask?: tf.Tensor): Attention => (q, k, v) =>
   mergeHeads(scaledDotProductAttention(splitHeads(q, c.h), splitHeads(k, c.h), splitHeads(v, c.h), mask, { dropout: c.rate ?? 0 }).output);
 
-const fused = (c: Case, mask?: tf.Tensor): Attention => (q, k, v) => fusedAttention(q, k, v, mask, { numHeads: c.h, dropout: c.rate ?? 0 });
+const fused = (c: Case, mask?: tf.Tensor): Attention => (q, k, v) => fusedAttention(q, k, v, mask, { numHeads: c.h, dropout: c.rate ?? 0, causal: c.causal });
 
 /** Output and the gradients of Σ output·g with respect to q, k, v, the dropout mask seeded alike. */
 function run(f: Attention, t: Tensors): Float32Array[] {

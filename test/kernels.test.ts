@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setBackend } from '../src/index.js';
 import { assemble, bytesModule, KERNELS, modulePath } from '../src/ops/kernels/assemble.js';
-import { packs, relaxedSimdInUse, setRelaxedSimd, transposedCopy } from '../src/ops/kernels/batch-matmul.js';
+import { kernelFor, packs, panelWidth, relaxedSimdInUse, setRelaxedSimd, transposedCopy } from '../src/ops/kernels/batch-matmul.js';
 import { GEMM_RELAXED_WASM } from '../src/ops/kernels/gemm-relaxed-wasm.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -222,6 +222,42 @@ describe('hand-written wasm kernels', () => {
       tf.dispose([xs, dy, packed, x, unpacked]);
       expect(tf.memory().numTensors).toBe(before);
     }
+  });
+
+  it('a product written into a block of wider matrices (row and matrix strides of B and C) is the plain float32 loop\'s, to the bit, and leaves the rest alone', () => {
+    const random = rng(21);
+    const backend = tf.backend() as unknown as { dataIdMap: { get(id: object): { memoryOffset: number } } };
+    const gemm = kernelFor(backend as never)!;
+    // 3 products (5, 6)·(6, 11) read from B (3, 6, 20) (columns 4 … 14 of each row) and written to
+    // rows 2 … 6, columns 3 … 13 of C (3, 9, 17).
+    const [batch, m, k, n] = [3, 5, 6, 11];
+    const [bCols, bFrom, cRows, cCols, cRow0, cCol0] = [20, 4, 9, 17, 2, 3];
+    const a = Float32Array.from({ length: batch * m * k }, () => random() * 2 - 1);
+    const b = Float32Array.from({ length: batch * k * bCols }, () => random() * 2 - 1);
+    const before = tf.memory().numTensors;
+    const [ta, tb] = [tf.tensor(a, [batch, m, k]), tf.tensor(b, [batch, k, bCols])];
+    const tc = tf.fill([batch, cRows, cCols], 7.5);
+    const at = (t: tf.Tensor) => backend.dataIdMap.get(t.dataId).memoryOffset;
+    gemm(at(ta), at(tb) + bFrom * 4, at(tc) + (cRow0 * cCols + cCol0) * 4, batch, m, k, n, k * 4, 4, m * k * 4, k * bCols * 4, panelWidth(k), bCols * 4, cCols * 4, cRows * cCols * 4);
+    const got = tc.dataSync();
+    let checked = 0;
+    for (let p = 0; p < batch; p++) {
+      for (let i = 0; i < cRows; i++) {
+        for (let j = 0; j < cCols; j++) {
+          const [r, c] = [i - cRow0, j - cCol0];
+          let want = 7.5;
+          if (r >= 0 && r < m && c >= 0 && c < n) {
+            want = 0;
+            for (let q = 0; q < k; q++) want = Math.fround(want + Math.fround(a[(p * m + r) * k + q]! * b[(p * k + q) * bCols + bFrom + c]!));
+            checked++;
+          }
+          expect(Object.is(got[(p * cRows + i) * cCols + j], want), `product ${p} (${i}, ${j})`).toBe(true);
+        }
+      }
+    }
+    expect(checked).toBe(batch * m * n);
+    tf.dispose([ta, tb, tc]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('gather along axis 0 (the embedding lookup) equals row copies by hand', () => {

@@ -164,7 +164,7 @@ export class MultiHeadAttention extends AtencaoLayer {
         return { output: this.forwardProjected(heads(q), heads(k), heads(v), options).output };
       }
       const dropout = options.training === true ? this.dropoutRate : 0;
-      const merged = fusedAttention(q, k, v, mask, { numHeads: this.numHeads, dropout }); // (B, Tq, H·dv)
+      const merged = fusedAttention(q, k, v, mask, { numHeads: this.numHeads, dropout, causal: options.useCausalMask === true }); // (B, Tq, H·dv)
       return { output: project(merged, this.wo, this.bo) }; // · Wo + bo → (B, Tq, out)
     });
   }

@@ -21,6 +21,11 @@ export interface FusedAttentionOptions {
   numHeads: number;
   /** Dropout rate on the attention weights; 0 (the default) for none. */
   dropout?: number;
+  /**
+   * The mask hides from query i every key after Tk − Tq + i (a causal mask, possibly with padding):
+   * the kernels then skip the products' hidden half, with the same results.
+   */
+  causal?: boolean;
 }
 
 /** Whether the backend in use computes attention in one kernel. */
@@ -45,7 +50,8 @@ export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: t
   const rate = options.dropout ?? 0;
   // Drawn here, as `dropout` would draw it after the softmax: nothing in between draws seeds.
   const seed = rate > 0 ? nextDropoutSeed() : 0;
-  const attrs = (save: boolean): tf.NamedAttrMap => ({ numHeads: options.numHeads, rate, seed, save }) satisfies AttentionAttrs as unknown as tf.NamedAttrMap;
+  const causal = options.causal === true;
+  const attrs = (save: boolean): tf.NamedAttrMap => ({ numHeads: options.numHeads, rate, seed, save, causal }) satisfies AttentionAttrs as unknown as tf.NamedAttrMap;
   const withMask = (inputs: tf.NamedTensorMap): tf.NamedTensorMap => (mask === undefined ? inputs : { ...inputs, mask });
   const run = (name: string, inputs: tf.NamedTensorMap, kernelAttrs: tf.NamedAttrMap) => tf.engine().runKernel(name, inputs, kernelAttrs) as tf.Tensor[];
   // Nothing is being differentiated (inference): the forward kernel alone.

@@ -71,7 +71,7 @@ export class WasmHeap {
 
   /** C (m, n) = A (m, k) · B (k, n), all row-major at byte offsets; each entry summed over k in order. */
   matMul(a: number, b: number, c: number, m: number, k: number, n: number): void {
-    this.gemmKernel(a, b, c, 1, m, k, n, k * 4, 4, 0, 0, panelWidth(k));
+    this.gemmKernel(a, b, c, 1, m, k, n, k * 4, 4, 0, 0, panelWidth(k), n * 4, n * 4, 0);
   }
 
   /**
@@ -80,7 +80,7 @@ export class WasmHeap {
    * bytes after B[i − 1]; the C[i] follow one another.
    */
   batchMatMul(a: number, b: number, c: number, batch: number, m: number, k: number, n: number, rowStride: number, strideA: number, strideB: number): void {
-    this.gemmKernel(a, b, c, batch, m, k, n, rowStride, 4, strideA, strideB, panelWidth(k));
+    this.gemmKernel(a, b, c, batch, m, k, n, rowStride, 4, strideA, strideB, panelWidth(k), n * 4, n * 4, m * n * 4);
   }
 
   /** y (rows, d) = layer norm of x (rows, d) with γ, β (d); x̂ (rows, d) and r (rows) are scratch. */

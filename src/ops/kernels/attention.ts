@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ATTENTION_WASM } from './attention-wasm.js';
-import { multiply } from './batch-matmul.js';
+import { kernelFor, multiply, panelWidth, type Gemm } from './batch-matmul.js';
 import { maskConstants } from './dropout-mask.js';
 import { wasmExport } from './instance.js';
 import { Temporaries, type WasmTensorMemory } from './temporaries.js';
@@ -24,6 +24,15 @@ import { swapAxes } from './transpose.js';
  * split and merged by transpose.wat copies inside the kernels (products read their operands
  * contiguous: read in place through strides, Q in Q·Kᵀ took 10–30% longer than its copy plus a
  * contiguous product).
+ *
+ * Causal attention (attr `causal`: the mask hides from query i every key after Tk − Tq + i) skips
+ * what the mask makes zero, about half of each product: the rows of the products go in slabs of
+ * `SLAB`, each against the keys its last row sees. The scores Q·Kᵀ and dy·Vᵀ of the hidden keys
+ * are not computed but set to 0 (then masked as before: the softmax gives them exactly 0, as it
+ * gave the masked ones); the sums over keys (A·V, dQ) stop after the last key a slab sees and
+ * those over queries (dV, dK) start at the first query that sees the slab. What is skipped are
+ * terms ±0 at the end or at the start of a sum that starts from +0, which never change it: the
+ * results stay the unfused ops' to the bit.
  */
 export const ATTENTION = 'AtencaoAttention';
 export const ATTENTION_GRAD = 'AtencaoAttentionGrad';
@@ -36,7 +45,12 @@ export interface AttentionAttrs {
   seed: number;
   /** Also return the tensor the gradient needs (forward kernel only). */
   save?: boolean;
+  /** The mask hides from query i every key after Tk − Tq + i (it may hide more); ignored without a mask. */
+  causal?: boolean;
 }
+
+/** Rows of a causal product computed together (see above). */
+const SLAB = 8;
 
 type WasmBackendLike = WasmTensorMemory;
 
@@ -51,6 +65,8 @@ type Backward = (g: number, w: number, a: number, rows: number, tk: number, c: n
 const scoresFor = wasmExport<Scores>(ATTENTION_WASM, 'scores');
 const weightsFor = wasmExport<Weights>(ATTENTION_WASM, 'weights');
 const backwardFor = wasmExport<Backward>(ATTENTION_WASM, 'backward');
+type FillTail = (p: number, rows: number, tk: number, nq: number, off: number, value: number) => void;
+const fillTailFor = wasmExport<FillTail>(ATTENTION_WASM, 'fillTail');
 
 /** Whether this runtime can run the kernels (wasm SIMD). */
 export function attentionKernelsRun(): boolean {
@@ -114,7 +130,50 @@ class Heap extends Temporaries<WasmBackendLike> {
   product(a: tf.TensorInfo, transposedA: boolean, b: tf.TensorInfo, batch: number, m: number, k: number, n: number, out: tf.TensorInfo): void {
     multiply(this.backend, this.at(a), this.at(b), this.at(out), batch, m, k, n, transposedA, m * k * 4, k * n * 4);
   }
+
+  /**
+   * Causal C (…, Tq, Tk) = A (…, Tq, d) · B (…, d, Tk), the scores or dy·Vᵀ: each slab of rows
+   * against the keys its last row sees, the keys hidden from a row set to 0.
+   */
+  keyProduct(a: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, s: Shapes, d: number): void {
+    const { tq, tk } = s;
+    const [pa, pb, pc] = [this.at(a), this.at(b), this.at(out)];
+    this.slabs(tq, (gemm, r0, r1) => {
+      const keys = clamp(r1 + tk - tq, tk);
+      if (keys > 0) gemm(pa + r0 * d * 4, pb, pc + r0 * tk * 4, s.b * s.h, r1 - r0, d, keys, d * 4, 4, tq * d * 4, d * tk * 4, panelWidth(d), tk * 4, tk * 4, tq * tk * 4);
+    });
+    fillTailFor(this.backend)!(pc, s.b * s.h * tq, tk, tq, tk - tq, 0);
+  }
+
+  /** Causal C (…, Tq, d) = W (…, Tq, Tk) · B (…, Tk, d), W zero after the keys a row sees (A·V, dQ): each slab's sums stop after the last key it sees. */
+  sumOverKeys(w: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, s: Shapes, d: number): void {
+    const { tq, tk } = s;
+    const [pw, pb, pc] = [this.at(w), this.at(b), this.at(out)];
+    this.slabs(tq, (gemm, r0, r1) => {
+      const keys = clamp(r1 + tk - tq, tk);
+      gemm(pw + r0 * tk * 4, pb, pc + r0 * d * 4, s.b * s.h, r1 - r0, keys, d, tk * 4, 4, tq * tk * 4, tk * d * 4, panelWidth(keys), d * 4, d * 4, tq * d * 4);
+    });
+  }
+
+  /** Causal C (…, Tk, d) = Wᵀ · B (…, Tq, d), W (…, Tq, Tk) as above (dV, dK): each slab's sums start at the first query that sees it. */
+  sumOverQueries(w: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, s: Shapes, d: number): void {
+    const { tq, tk } = s;
+    const [pw, pb, pc] = [this.at(w), this.at(b), this.at(out)];
+    this.slabs(tk, (gemm, j0, j1) => {
+      const first = clamp(j0 - (tk - tq), tq);
+      gemm(pw + j0 * 4 + first * tk * 4, pb + first * d * 4, pc + j0 * d * 4, s.b * s.h, j1 - j0, tq - first, d, 4, tk * 4, tq * tk * 4, tq * d * 4, panelWidth(tq - first), d * 4, d * 4, tk * d * 4);
+    });
+  }
+
+  /** `product` for each slab [r0, r1) of SLAB rows of `rows`, with gemm.wat on this memory. */
+  private slabs(rows: number, product: (gemm: Gemm, r0: number, r1: number) => void): void {
+    const gemm = kernelFor(this.backend)!;
+    for (let r0 = 0; r0 < rows; r0 += SLAB) product(gemm, r0, Math.min(rows, r0 + SLAB));
+  }
 }
+
+/** x clamped to 0 … max. */
+const clamp = (x: number, max: number) => Math.min(max, Math.max(0, x));
 
 /** The mask arguments of attention.wat for `mask` (or none). */
 function maskArgs(heap: Heap, mask: tf.TensorInfo | undefined, s: Shapes): MaskArgs {
@@ -140,6 +199,7 @@ export function attentionKernel(args: KernelArgs): tf.TensorInfo[] {
   const heap = new Heap(args.backend as WasmBackendLike);
   const { q, k, v, mask } = args.inputs as { q: tf.TensorInfo; k: tf.TensorInfo; v: tf.TensorInfo; mask?: tf.TensorInfo };
   const { numHeads, rate, seed, save } = args.attrs as unknown as AttentionAttrs;
+  const causal = args.attrs?.causal === true && mask !== undefined;
   const s = shapesOf(q, k, v, numHeads);
   const { b, h, tq, tk, dk, dv } = s;
   const rows = b * h * tq;
@@ -150,7 +210,8 @@ export function attentionKernel(args: KernelArgs): tf.TensorInfo[] {
     const qh = heap.swap(q, b, tq, h, dk, [b, h, tq, dk]);
     const kT = heap.swap(k, b, tk, h * dk, 1, [b, h * dk, tk]);
     const scores = heap.temporary(scoresShape);
-    heap.product(qh, false, kT, b * h, tq, dk, tk, scores);
+    if (causal) heap.keyProduct(qh, kT, scores, s, dk);
+    else heap.product(qh, false, kT, b * h, tq, dk, tk, scores);
     const masking = maskArgs(heap, mask, s);
     scoresFor(heap.backend)!(heap.at(scores), rows, tk, scaleOf(dk), ...masking);
     // The backend's own softmax over the keys.
@@ -164,7 +225,8 @@ export function attentionKernel(args: KernelArgs): tf.TensorInfo[] {
     }
     const vh = heap.swap(v, b, tk, h, dv, [b, h, tk, dv]);
     const out = heap.temporary([b, h, tq, dv]);
-    heap.product(a, false, vh, b * h, tq, tk, dv, out);
+    if (causal) heap.sumOverKeys(a, vh, out, s, dv);
+    else heap.product(a, false, vh, b * h, tq, tk, dv, out);
     const o = heap.merged(out);
     if (save !== true) return [o];
     heap.free([w]);
@@ -178,6 +240,7 @@ export function attentionGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const heap = new Heap(args.backend as WasmBackendLike);
   const { dy, q, k, v, mask, w } = args.inputs as { dy: tf.TensorInfo; q: tf.TensorInfo; k: tf.TensorInfo; v: tf.TensorInfo; mask?: tf.TensorInfo; w: tf.TensorInfo };
   const { numHeads, rate, seed } = args.attrs as unknown as AttentionAttrs;
+  const causal = args.attrs?.causal === true && mask !== undefined;
   const s = shapesOf(q, k, v, numHeads);
   const { b, h, tq, tk, dk, dv } = s;
   const rows = b * h * tq;
@@ -188,21 +251,25 @@ export function attentionGradKernel(args: KernelArgs): tf.TensorInfo[] {
     const dyh = heap.swap(dy, b, tq, h, dv, [b, h, tq, dv]);
     const vT = heap.swap(v, b, tk, h * dv, 1, [b, h * dv, tk]);
     const g = heap.temporary(scoresShape);
-    heap.product(dyh, false, vT, b * h, tq, dv, tk, g);
+    if (causal) heap.keyProduct(dyh, vT, g, s, dv);
+    else heap.product(dyh, false, vT, b * h, tq, dv, tk, g);
     // g → the gradient of the scores Q·Kᵀ, in place; the attended weights a on the way.
     const masking = maskArgs(heap, mask, s);
     const a = mask !== undefined || rate > 0 ? heap.temporary(scoresShape) : w;
     backwardFor(heap.backend)!(heap.at(g), heap.at(w), heap.at(a), rows, tk, scaleOf(dk), ...dropArgs(rate, seed), a === w ? 0 : 1, ...masking);
     // dV = aᵀ·dy per head.
     const dvh = heap.temporary([b, h, tk, dv]);
-    heap.product(a, true, dyh, b * h, tk, tq, dv, dvh);
+    if (causal) heap.sumOverQueries(a, dyh, dvh, s, dv);
+    else heap.product(a, true, dyh, b * h, tk, tq, dv, dvh);
     // dQ = g·K, dK = gᵀ·Q per head, K and Q split into heads.
     const kh = heap.swap(k, b, tk, h, dk, [b, h, tk, dk]);
     const dqh = heap.temporary([b, h, tq, dk]);
-    heap.product(g, false, kh, b * h, tq, tk, dk, dqh);
+    if (causal) heap.sumOverKeys(g, kh, dqh, s, dk);
+    else heap.product(g, false, kh, b * h, tq, tk, dk, dqh);
     const qh = heap.swap(q, b, tq, h, dk, [b, h, tq, dk]);
     const dkh = heap.temporary([b, h, tk, dk]);
-    heap.product(g, true, qh, b * h, tk, tq, dk, dkh);
+    if (causal) heap.sumOverQueries(g, qh, dkh, s, dk);
+    else heap.product(g, true, qh, b * h, tk, tq, dk, dkh);
     return [heap.merged(dqh), heap.merged(dkh), heap.merged(dvh)];
   } finally {
     heap.free();

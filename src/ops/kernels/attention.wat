@@ -38,6 +38,34 @@
         (i32.add (i32.mul (i32.rem_u (local.get $bh) (local.get $nh)) (local.get $mh))
           (i32.mul (i32.div_u (local.get $bh) (local.get $nh)) (local.get $mb))))))
 
+  ;; Causal attention: row `row` = (b·H + h)·Tq + i of scores or of their gradient sees keys
+  ;; 0 … i + off (off = Tk − Tq); its entries after those are set to `value` (the products leave them
+  ;; unwritten, see kernels/attention.ts).
+  (func (export "fillTail") (param $p i32) (param $rows i32) (param $tk i32) (param $nq i32) (param $off i32) (param $value f32)
+    (local $row i32) (local $start i32) (local $q i32) (local $end i32) (local $v v128)
+    (local.set $v (f32x4.splat (local.get $value)))
+    (block $done (loop $rowLoop
+      (br_if $done (i32.ge_u (local.get $row) (local.get $rows)))
+      ;; the first hidden key, clamped to 0 … Tk
+      (local.set $start (i32.add (i32.add (i32.rem_u (local.get $row) (local.get $nq)) (local.get $off)) (i32.const 1)))
+      (local.set $start (select (i32.const 0) (local.get $start) (i32.lt_s (local.get $start) (i32.const 0))))
+      (local.set $start (select (local.get $tk) (local.get $start) (i32.gt_s (local.get $start) (local.get $tk))))
+      (local.set $q (i32.add (local.get $p) (i32.shl (local.get $start) (i32.const 2))))
+      (local.set $end (i32.add (local.get $p) (i32.shl (local.get $tk) (i32.const 2))))
+      (block $d4 (loop $l4
+        (br_if $d4 (i32.gt_u (i32.add (local.get $q) (i32.const 16)) (local.get $end)))
+        (v128.store align=4 (local.get $q) (local.get $v))
+        (local.set $q (i32.add (local.get $q) (i32.const 16)))
+        (br $l4)))
+      (block $d1 (loop $l1
+        (br_if $d1 (i32.ge_u (local.get $q) (local.get $end)))
+        (f32.store (local.get $q) (local.get $value))
+        (local.set $q (i32.add (local.get $q) (i32.const 4)))
+        (br $l1)))
+      (local.set $p (local.get $end))
+      (local.set $row (i32.add (local.get $row) (i32.const 1)))
+      (br $rowLoop))))
+
   ;; In place: s = s·c, then, where $masked, s = s + (1 − m)·(−1e9).
   (func (export "scores") (param $s i32) (param $rows i32) (param $tk i32) (param $c f32)
     (param $masked i32) (param $m i32) (param $nh i32) (param $nq i32) (param $mb i32) (param $mh i32) (param $mq i32)

@@ -32,7 +32,8 @@ interface WasmBackendLike extends WasmMemoryOwner {
   disposeData(dataId: object): boolean;
 }
 
-export type Gemm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, rowStride: number, colStride: number, strideA: number, strideB: number, panel: number) => void;
+/** gemm.wat: A through strides; B and C row-major, their rows ldb and ldc bytes apart (4·N when contiguous), consecutive matrices of C strideC bytes apart. */
+export type Gemm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, rowStride: number, colStride: number, strideA: number, strideB: number, panel: number, ldb: number, ldc: number, strideC: number) => void;
 
 /** gemm-packed.wat: both operands through strides, packed into `work`, the sum over k in chunks of `kc`. */
 type PackedGemm = (a: number, b: number, c: number, batch: number, m: number, k: number, n: number, aRowStride: number, aColStride: number, bRowStride: number, bColStride: number, strideA: number, strideB: number, work: number, kc: number) => void;
@@ -193,7 +194,7 @@ export function multiply(backend: unknown, offA: number, offB: number, offC: num
   const [rowStride, colStride] = transposedA ? [4, m * 4] : [k * 4, 4];
   const packed = packs(transposedA, products, m, k, n) ? packedFor(memory) : null;
   if (packed === null) {
-    kernelFor(memory)!(offA, offB, offC, products, m, k, n, rowStride, colStride, strideA, strideB, panelWidth(k));
+    kernelFor(memory)!(offA, offB, offC, products, m, k, n, rowStride, colStride, strideA, strideB, panelWidth(k), n * 4, n * 4, m * n * 4);
     return;
   }
   const depth = Math.min(k, PACK_DEPTH);
