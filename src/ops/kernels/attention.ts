@@ -59,8 +59,10 @@ type MaskArgs = [masked: number, m: number, nh: number, nq: number, mb: number, 
 type Scores = (s: number, rows: number, tk: number, c: number, ...mask: MaskArgs) => void;
 /** The dropout arguments of attention.wat: dropped (0 or 1), seed, limit, scale. */
 type DropArgs = [dropped: number, seed: number, limit: number, scale: number];
-type Weights = (a: number, w: number, rows: number, tk: number, ...rest: [...DropArgs, ...MaskArgs]) => void;
-type Backward = (g: number, w: number, a: number, rows: number, tk: number, c: number, ...rest: [...DropArgs, writeA: number, ...MaskArgs]) => void;
+/** Causal attention (1 or 0) and the key position of query 0 (Tk − Tq). */
+type CausalArgs = [causal: number, off: number];
+type Weights = (a: number, w: number, rows: number, tk: number, ...rest: [...DropArgs, ...MaskArgs, ...CausalArgs]) => void;
+type Backward = (g: number, w: number, a: number, rows: number, tk: number, c: number, ...rest: [...DropArgs, writeA: number, ...MaskArgs, ...CausalArgs]) => void;
 
 const scoresFor = wasmExport<Scores>(ATTENTION_WASM, 'scores');
 const weightsFor = wasmExport<Weights>(ATTENTION_WASM, 'weights');
@@ -221,7 +223,7 @@ export function attentionKernel(args: KernelArgs): tf.TensorInfo[] {
     let a = w;
     if (mask !== undefined || rate > 0) {
       a = heap.temporary(scoresShape);
-      weightsFor(heap.backend)!(heap.at(a), heap.at(w), rows, tk, ...dropArgs(rate, seed), ...masking);
+      weightsFor(heap.backend)!(heap.at(a), heap.at(w), rows, tk, ...dropArgs(rate, seed), ...masking, causal ? 1 : 0, tk - tq);
     }
     const vh = heap.swap(v, b, tk, h, dv, [b, h, tk, dv]);
     const out = heap.temporary([b, h, tq, dv]);
@@ -256,7 +258,7 @@ export function attentionGradKernel(args: KernelArgs): tf.TensorInfo[] {
     // g → the gradient of the scores Q·Kᵀ, in place; the attended weights a on the way.
     const masking = maskArgs(heap, mask, s);
     const a = mask !== undefined || rate > 0 ? heap.temporary(scoresShape) : w;
-    backwardFor(heap.backend)!(heap.at(g), heap.at(w), heap.at(a), rows, tk, scaleOf(dk), ...dropArgs(rate, seed), a === w ? 0 : 1, ...masking);
+    backwardFor(heap.backend)!(heap.at(g), heap.at(w), heap.at(a), rows, tk, scaleOf(dk), ...dropArgs(rate, seed), a === w ? 0 : 1, ...masking, causal ? 1 : 0, tk - tq);
     // dV = aᵀ·dy per head.
     const dvh = heap.temporary([b, h, tk, dv]);
     if (causal) heap.sumOverQueries(a, dyh, dvh, s, dv);

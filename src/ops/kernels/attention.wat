@@ -66,6 +66,30 @@
       (local.set $row (i32.add (local.get $row) (i32.const 1)))
       (br $rowLoop))))
 
+;; The entries of row `row` (query i = row mod Tq) worth computing: all Tk, or with $causal the
+  ;; keys 0 … i + off it sees, rounded up to a multiple of 4 (at most Tk). The rest are 0 to start
+  ;; with and stay 0.
+  (func $visible (param $row i32) (param $tk i32) (param $nq i32) (param $causal i32) (param $off i32) (result i32)
+    (local $n i32)
+    (if (i32.eqz (local.get $causal)) (then (return (local.get $tk))))
+    (local.set $n (i32.add (i32.add (i32.rem_u (local.get $row) (local.get $nq)) (local.get $off)) (i32.const 1)))
+    (local.set $n (select (i32.const 0) (local.get $n) (i32.lt_s (local.get $n) (i32.const 0))))
+    (local.set $n (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)))
+    (select (local.get $tk) (local.get $n) (i32.gt_s (local.get $n) (local.get $tk))))
+
+  ;; Zeros at bytes $from … $to of $p.
+  (func $zero (param $p i32) (param $from i32) (param $to i32)
+    (block $d4 (loop $l4
+      (br_if $d4 (i32.gt_u (i32.add (local.get $from) (i32.const 16)) (local.get $to)))
+      (v128.store align=4 (i32.add (local.get $p) (local.get $from)) (v128.const i32x4 0 0 0 0))
+      (local.set $from (i32.add (local.get $from) (i32.const 16)))
+      (br $l4)))
+    (block $d1 (loop $l1
+      (br_if $d1 (i32.ge_u (local.get $from) (local.get $to)))
+      (f32.store (i32.add (local.get $p) (local.get $from)) (f32.const 0))
+      (local.set $from (i32.add (local.get $from) (i32.const 4)))
+      (br $l1))))
+
   ;; In place: s = s·c, then, where $masked, s = s + (1 − m)·(−1e9).
   (func (export "scores") (param $s i32) (param $rows i32) (param $tk i32) (param $c f32)
     (param $masked i32) (param $m i32) (param $nh i32) (param $nq i32) (param $mb i32) (param $mh i32) (param $mq i32)
@@ -110,21 +134,26 @@
       (local.set $row (i32.add (local.get $row) (i32.const 1)))
       (br $rowLoop))))
 
-  ;; The attended weights a = w·m where $masked, then ·drop where $dropped.
+;; The attended weights a = w·m where $masked, then ·drop where $dropped; with $causal (and a
+  ;; mask), the keys hidden from a row are 0 without being read (see $visible).
   (func (export "weights") (param $a i32) (param $w i32) (param $rows i32) (param $tk i32)
     (param $dropped i32) (param $seed i32) (param $limit i32) (param $scale f32)
     (param $masked i32) (param $m i32) (param $nh i32) (param $nq i32) (param $mb i32) (param $mh i32) (param $mq i32)
-    (local $row i32) (local $j i32) (local $q i32) (local $bytes i32) (local $bytes4 i32) (local $state i32) (local $x v128) (local $y f32)
+    (param $causal i32) (param $off i32)
+    (local $row i32) (local $j i32) (local $q i32) (local $bytes i32) (local $bytes4 i32) (local $end i32) (local $state i32) (local $x v128) (local $y f32)
     (local $t v128) (local $limitv v128) (local $scalev v128)
     (local.set $limitv (i32x4.splat (local.get $limit)))
     (local.set $scalev (f32x4.splat (local.get $scale)))
     (local.set $bytes (i32.shl (local.get $tk) (i32.const 2)))
-    (local.set $bytes4 (i32.shl (i32.and (local.get $tk) (i32.const -4)) (i32.const 2)))
-    (local.set $state (i32.add (local.get $seed) (global.get $step)))
     (block $done (loop $rowLoop
       (br_if $done (i32.ge_u (local.get $row) (local.get $rows)))
       (if (local.get $masked)
         (then (local.set $q (call $maskRow (local.get $row) (local.get $m) (local.get $nh) (local.get $nq) (local.get $mb) (local.get $mh) (local.get $mq)))))
+      (local.set $end (call $visible (local.get $row) (local.get $tk) (local.get $nq) (local.get $causal) (local.get $off)))
+      (local.set $bytes4 (i32.shl (i32.and (local.get $end) (i32.const -4)) (i32.const 2)))
+      (local.set $end (i32.shl (local.get $end) (i32.const 2)))
+      ;; the row's first draw: draws are numbered through the whole (B, H, Tq, Tk)
+      (local.set $state (i32.add (i32.add (local.get $seed) (global.get $step)) (i32.mul (i32.mul (local.get $row) (local.get $tk)) (global.get $step))))
       (local.set $j (i32.const 0))
       (block $d4 (loop $l4
         (br_if $d4 (i32.ge_u (local.get $j) (local.get $bytes4)))
@@ -144,7 +173,7 @@
         (local.set $j (i32.add (local.get $j) (i32.const 16)))
         (br $l4)))
       (block $d1 (loop $l1
-        (br_if $d1 (i32.ge_u (local.get $j) (local.get $bytes)))
+        (br_if $d1 (i32.ge_u (local.get $j) (local.get $end)))
         (local.set $y (f32.load (i32.add (local.get $w) (local.get $j))))
         (if (local.get $masked) (then (local.set $y (f32.mul (local.get $y) (f32.load (i32.add (local.get $q) (local.get $j)))))))
         (if (local.get $dropped) (then (local.set $y (f32.mul (local.get $y) (call $drop1 (local.get $state) (local.get $limit) (local.get $scale))))))
@@ -152,16 +181,18 @@
         (local.set $state (i32.add (local.get $state) (global.get $step)))
         (local.set $j (i32.add (local.get $j) (i32.const 4)))
         (br $l1)))
+      (call $zero (local.get $a) (local.get $end) (local.get $bytes))
       (local.set $a (i32.add (local.get $a) (local.get $bytes)))
       (local.set $w (i32.add (local.get $w) (local.get $bytes)))
       (local.set $row (i32.add (local.get $row) (i32.const 1)))
       (br $rowLoop))))
 
-  ;; One row of the gradient's first pass, in place: t = ((g·drop)·m)·w (each product only where it
-  ;; applies: the gradients of the two products, then the softmax's dy·y); where $writeA, also the
-  ;; attended weights a = (w·m)·drop. $q is the row's mask; returns the draw state after the row.
+  ;; The first $tk entries of a row of the gradient's first pass, in place: t = ((g·drop)·m)·w (each
+  ;; product only where it applies: the gradients of the two products, then the softmax's dy·y);
+  ;; where $writeA, also the attended weights a = (w·m)·drop. $q is the row's mask, $state its first
+  ;; draw's.
   (func $gradRow (param $g i32) (param $w i32) (param $a i32) (param $tk i32) (param $state i32)
-    (param $dropped i32) (param $limit i32) (param $scale f32) (param $writeA i32) (param $masked i32) (param $q i32) (result i32)
+    (param $dropped i32) (param $limit i32) (param $scale f32) (param $writeA i32) (param $masked i32) (param $q i32)
     (local $j i32) (local $bytes i32) (local $bytes4 i32)
     (local $x v128) (local $y v128) (local $mv v128) (local $dv v128) (local $xs f32) (local $ys f32) (local $ms f32) (local $ds f32)
     (local $t v128) (local $limitv v128) (local $scalev v128)
@@ -214,8 +245,7 @@
           (f32.store (i32.add (local.get $a) (local.get $j)) (local.get $ys))))
       (local.set $state (i32.add (local.get $state) (global.get $step)))
       (local.set $j (i32.add (local.get $j) (i32.const 4)))
-      (br $l1)))
-    (local.get $state))
+      (br $l1))))
 
   ;; One row of the gradient's last pass, in place: g = (t − Σt·w)·c (the rest of the softmax's
   ;; gradient, then the scaling's).
@@ -245,29 +275,37 @@
   ;; From the gradient g of the attended weights to that of the scores Q·Kᵀ, in place, with w the
   ;; softmax output; where $writeA, also writes the attended weights a as "weights" does. Each row
   ;; sum Σt is a chain of dependent additions, so the rows go four at a time, summed side by side.
+  ;; With $causal (and a mask), g is 0 at the keys hidden from a row (kernels/attention.ts): they
+  ;; are neither read nor written (t and the gradient would be 0 there), and a is 0 there.
   (func (export "backward") (param $g i32) (param $w i32) (param $a i32) (param $rows i32) (param $tk i32) (param $c f32)
     (param $dropped i32) (param $seed i32) (param $limit i32) (param $scale f32) (param $writeA i32)
     (param $masked i32) (param $m i32) (param $nh i32) (param $nq i32) (param $mb i32) (param $mh i32) (param $mq i32)
-    (local $row i32) (local $n i32) (local $i i32) (local $j i32) (local $p i32) (local $bytes i32) (local $state i32) (local $q i32)
+    (param $causal i32) (param $off i32)
+    (local $row i32) (local $n i32) (local $i i32) (local $j i32) (local $p i32) (local $bytes i32) (local $q i32) (local $len i32) (local $most i32)
     (local $s0 f32) (local $s1 f32) (local $s2 f32) (local $s3 f32)
     (local.set $bytes (i32.shl (local.get $tk) (i32.const 2)))
-    (local.set $state (i32.add (local.get $seed) (global.get $step)))
     (block $done (loop $rowLoop
       (br_if $done (i32.ge_u (local.get $row) (local.get $rows)))
       ;; four rows at a time, the last rows mod 4 one at a time
       (local.set $n (select (i32.const 4) (i32.const 1) (i32.le_u (i32.add (local.get $row) (i32.const 4)) (local.get $rows))))
       ;; t of the block's rows
       (local.set $i (i32.const 0))
+      (local.set $most (i32.const 0))
       (block $d (loop $l
         (br_if $d (i32.ge_u (local.get $i) (local.get $n)))
         (if (local.get $masked)
           (then (local.set $q (call $maskRow (i32.add (local.get $row) (local.get $i)) (local.get $m) (local.get $nh) (local.get $nq) (local.get $mb) (local.get $mh) (local.get $mq)))))
+        (local.set $len (call $visible (i32.add (local.get $row) (local.get $i)) (local.get $tk) (local.get $nq) (local.get $causal) (local.get $off)))
+        (local.set $most (select (local.get $len) (local.get $most) (i32.gt_u (local.get $len) (local.get $most))))
         (local.set $j (i32.mul (local.get $i) (local.get $bytes)))
-        (local.set $state
-          (call $gradRow (i32.add (local.get $g) (local.get $j)) (i32.add (local.get $w) (local.get $j)) (i32.add (local.get $a) (local.get $j)) (local.get $tk) (local.get $state)
-            (local.get $dropped) (local.get $limit) (local.get $scale) (local.get $writeA) (local.get $masked) (local.get $q)))
+        ;; from the row's first draw (draws are numbered through the whole (B, H, Tq, Tk))
+        (call $gradRow (i32.add (local.get $g) (local.get $j)) (i32.add (local.get $w) (local.get $j)) (i32.add (local.get $a) (local.get $j)) (local.get $len)
+          (i32.add (i32.add (local.get $seed) (global.get $step)) (i32.mul (i32.mul (i32.add (local.get $row) (local.get $i)) (local.get $tk)) (global.get $step)))
+          (local.get $dropped) (local.get $limit) (local.get $scale) (local.get $writeA) (local.get $masked) (local.get $q))
+        (if (local.get $writeA) (then (call $zero (i32.add (local.get $a) (local.get $j)) (i32.shl (local.get $len) (i32.const 2)) (local.get $bytes))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $l)))
+      (local.set $most (i32.shl (local.get $most) (i32.const 2)))
       ;; their sums Σt, each in order from 0
       (local.set $s0 (f32.const 0))
       (local.set $s1 (f32.const 0))
@@ -277,7 +315,7 @@
       (if (i32.eq (local.get $n) (i32.const 4))
         (then
           (block $ds4 (loop $ls4
-            (br_if $ds4 (i32.ge_u (local.get $j) (local.get $bytes)))
+            (br_if $ds4 (i32.ge_u (local.get $j) (local.get $most)))
             (local.set $p (i32.add (local.get $g) (local.get $j)))
             (local.set $s0 (f32.add (local.get $s0) (f32.load (local.get $p))))
             (local.set $p (i32.add (local.get $p) (local.get $bytes)))
@@ -290,20 +328,23 @@
             (br $ls4))))
         (else
           (block $ds1 (loop $ls1
-            (br_if $ds1 (i32.ge_u (local.get $j) (local.get $bytes)))
+            (br_if $ds1 (i32.ge_u (local.get $j) (local.get $most)))
             (local.set $s0 (f32.add (local.get $s0) (f32.load (i32.add (local.get $g) (local.get $j)))))
             (local.set $j (i32.add (local.get $j) (i32.const 4)))
             (br $ls1)))))
       ;; g = (t − Σt·w)·c
-      (call $finishRow (local.get $g) (local.get $w) (local.get $tk) (local.get $s0) (local.get $c))
+      (call $finishRow (local.get $g) (local.get $w) (call $visible (local.get $row) (local.get $tk) (local.get $nq) (local.get $causal) (local.get $off)) (local.get $s0) (local.get $c))
       (if (i32.eq (local.get $n) (i32.const 4))
         (then
           (local.set $j (local.get $bytes))
-          (call $finishRow (i32.add (local.get $g) (local.get $j)) (i32.add (local.get $w) (local.get $j)) (local.get $tk) (local.get $s1) (local.get $c))
+          (call $finishRow (i32.add (local.get $g) (local.get $j)) (i32.add (local.get $w) (local.get $j))
+            (call $visible (i32.add (local.get $row) (i32.const 1)) (local.get $tk) (local.get $nq) (local.get $causal) (local.get $off)) (local.get $s1) (local.get $c))
           (local.set $j (i32.add (local.get $j) (local.get $bytes)))
-          (call $finishRow (i32.add (local.get $g) (local.get $j)) (i32.add (local.get $w) (local.get $j)) (local.get $tk) (local.get $s2) (local.get $c))
+          (call $finishRow (i32.add (local.get $g) (local.get $j)) (i32.add (local.get $w) (local.get $j))
+            (call $visible (i32.add (local.get $row) (i32.const 2)) (local.get $tk) (local.get $nq) (local.get $causal) (local.get $off)) (local.get $s2) (local.get $c))
           (local.set $j (i32.add (local.get $j) (local.get $bytes)))
-          (call $finishRow (i32.add (local.get $g) (local.get $j)) (i32.add (local.get $w) (local.get $j)) (local.get $tk) (local.get $s3) (local.get $c))))
+          (call $finishRow (i32.add (local.get $g) (local.get $j)) (i32.add (local.get $w) (local.get $j))
+            (call $visible (i32.add (local.get $row) (i32.const 3)) (local.get $tk) (local.get $nq) (local.get $causal) (local.get $off)) (local.get $s3) (local.get $c))))
       (local.set $j (i32.mul (local.get $n) (local.get $bytes)))
       (local.set $g (i32.add (local.get $g) (local.get $j)))
       (local.set $w (i32.add (local.get $w) (local.get $j)))
