@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { dropout, dropoutMask, dropoutMaskTensor, nextDropoutSeed, seedDropout } from '../src/ops/dropout.js';
+import { dropout, dropoutMask, dropoutMaskTensor, nextDropoutSeed, residualDropout, seedDropout } from '../src/ops/dropout.js';
 import { DROPOUT, maskConstants } from '../src/ops/kernels/dropout-mask.js';
 import { sumRows } from '../src/ops/gradients.js';
 import { layerNorm, layerNormIsFused } from '../src/ops/layer-norm.js';
@@ -134,6 +134,52 @@ describe('dropout masks made by the backend', () => {
       expect(info.kernelNames).toEqual([DROPOUT]);
       tf.dispose([x, info.result as tf.Tensor]);
     }
+  });
+
+  it('a residual around dropout, x + dropout(y): the values and gradients of tf.add(x, dropout(y)) bit for bit, in one kernel on wasm', async () => {
+    const bits = (t: tf.Tensor) => Array.from(new Uint32Array(new Float32Array(t.dataSync()).buffer));
+    let [dropped, kept] = [0, 0];
+    for (const [shape, rate, seed] of [[[3, 5], 0.1, 9], [[2, 7, 9], 0.5, 4294967295], [[1, 4096], 0.3, 0]] as const) {
+      const random = rng(shape[0] * 31 + seed);
+      const values = () => tf.tensor(Array.from({ length: tf.util.sizeFromShape([...shape]) }, () => random() * 4 - 2), [...shape]);
+      const [x, y, dy] = [values(), values(), values()];
+      const before = tf.memory().numTensors;
+      // The values and the gradients for x and y of Σ dy·out, along `path`, from the same dropout seed.
+      const run = (path: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) => {
+        seedDropout(seed);
+        const out = tf.tidy(() => path(x, y));
+        seedDropout(seed);
+        const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(path(a, b), dy)))([x, y]);
+        seedDropout(undefined);
+        const result = [out, ...grads].map(bits);
+        tf.dispose([out, ...grads]);
+        return result;
+      };
+      const got = run((a, b) => residualDropout(a, b, rate, true));
+      const want = run((a, b) => tf.add(a, dropout(b, rate, true)));
+      expect(tf.memory().numTensors).toBe(before);
+      ['out', 'dx', 'dy'].forEach((name, i) => expect(got[i], `${name} (${shape})`).toEqual(want[i]));
+      // Some entries of y dropped (gradient 0) and some kept.
+      dropped += got[2]!.filter((b) => b === 0).length;
+      kept += got[2]!.filter((b) => b !== 0).length;
+      tf.dispose([x, y, dy]);
+    }
+    expect(dropped).toBeGreaterThan(100);
+    expect(kept).toBeGreaterThan(100);
+    // Not training: x + y. Shapes that broadcast: the two ops.
+    const [a, b] = [tf.tensor2d([[1, 2]]), tf.tensor2d([[3, 4]])];
+    const sum = residualDropout(a, b, 0.5, false);
+    expect(Array.from(sum.dataSync())).toEqual([4, 6]);
+    const broadcast = residualDropout(tf.ones([2, 2]), b, 0.5, true);
+    expect(broadcast.shape).toEqual([2, 2]);
+    if (tf.getBackend() === 'wasm') {
+      seedDropout(1);
+      const info = await tf.profile(() => residualDropout(a, b, 0.25, true));
+      seedDropout(undefined);
+      expect(info.kernelNames).toEqual([DROPOUT]);
+      tf.dispose(info.result as tf.Tensor);
+    }
+    tf.dispose([a, b, sum, broadcast]);
   });
 
   it('the integer threshold keeps exactly the draws below (1 − rate)·2³²', () => {

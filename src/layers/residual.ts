@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NormPlacement } from '../config.js';
-import { dropout } from './base.js';
+import { residualDropout } from '../ops/dropout.js';
 import type { LayerNorm } from './layer-norm.js';
 
 /**
  * The residual wiring around every sublayer, written once:
  * pre-norm  x + dropout(sublayer(norm(x)))   (default; trains stably without warm-up tricks)
  * post-norm norm(x + dropout(sublayer(x)))   (the 2017 paper)
+ * The sum and the dropout are one op (`residualDropout`: one kernel on wasm).
  */
 export function residual(
   x: tf.Tensor,
@@ -17,7 +18,7 @@ export function residual(
   sublayer: (h: tf.Tensor) => tf.Tensor,
 ): tf.Tensor {
   if (placement === 'pre') {
-    return tf.add(x, dropout(sublayer(norm.forward(x).output), rate, training));
+    return residualDropout(x, sublayer(norm.forward(x).output), rate, training);
   }
-  return norm.forward(tf.add(x, dropout(sublayer(x), rate, training))).output;
+  return norm.forward(residualDropout(x, sublayer(x), rate, training)).output;
 }

@@ -57,22 +57,45 @@ export function nextDropoutSeed(): number {
 export function dropout(x: tf.Tensor, rate: number, training: boolean | undefined): tf.Tensor {
   if (training !== true || rate <= 0) return x;
   const maskSeed = nextDropoutSeed();
-  if (x.dtype === 'float32' && maskConstants(rate) !== null && tf.getKernel(DROPOUT, tf.getBackend()) !== undefined) return appliedDropout(x, rate, maskSeed);
+  if (x.dtype === 'float32' && maskConstants(rate) !== null && tf.getKernel(DROPOUT, tf.getBackend()) !== undefined) return maskedBy(rate, maskSeed)(x);
   return tf.tidy(() => tf.mul(x, dropoutMaskTensor(x.shape, rate, maskSeed)));
 }
 
 /**
- * x · mask in one kernel (wasm): the mask drawn as it is used, and drawn again from the same seed
- * for the gradient dy · mask — the values and products of tf.mul(x, dropoutMaskTensor(…)) and its
- * gradient, with one kernel call where those take three, and no mask kept between the passes.
+ * t ↦ t · mask in one kernel (wasm): the mask drawn as it is used, and drawn again from the same
+ * seed for the gradient dy · mask — the values and products of tf.mul(t, dropoutMaskTensor(…)) and
+ * its gradient, with one kernel call where those take three, and no mask kept between the passes.
  */
-function appliedDropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+function maskedBy(rate: number, seed: number): (t: tf.Tensor) => tf.Tensor {
   const attrs = { rate, seed } satisfies DropoutAttrs as unknown as tf.NamedAttrMap;
   const apply = (t: tf.Tensor) => tf.engine().runKernel(DROPOUT, { x: t }, attrs) as tf.Tensor;
-  if (!recordingGradients()) return apply(x);
   // The gradient dy · mask is this same op, which is how a gradient of it is differentiated again.
-  const op = tf.customGrad((input, _save) => ({ value: apply(input as tf.Tensor), gradFunc: (dy: tf.Tensor) => (recordingGradients() ? op(dy) : apply(dy)) })) as (t: tf.Tensor) => tf.Tensor;
-  return op(x);
+  const op = tf.customGrad((input, _save) => ({ value: apply(input as tf.Tensor), gradFunc: (dy: tf.Tensor) => masked(dy) })) as (t: tf.Tensor) => tf.Tensor;
+  const masked = (t: tf.Tensor) => (recordingGradients() ? op(t) : apply(t));
+  return masked;
+}
+
+/**
+ * The residual connection around a sublayer in training: x + dropout(y, rate), its value and
+ * gradients those of tf.add(x, dropout(y, rate, training)), the mask's seed drawn at the same point.
+ * On wasm, with x and y of one shape, that is one kernel call (the dropout kernel adds x as it
+ * goes) where it took two, and the gradient is dy for x and the dropout's gradient for y.
+ */
+export function residualDropout(x: tf.Tensor, y: tf.Tensor, rate: number, training: boolean | undefined): tf.Tensor {
+  if (training !== true || rate <= 0) return tf.add(x, y);
+  const fused = x.dtype === 'float32' && y.dtype === 'float32' && tf.util.arraysEqual(x.shape, y.shape) && maskConstants(rate) !== null && tf.getKernel(DROPOUT, tf.getBackend()) !== undefined;
+  if (!fused) return tf.add(x, dropout(y, rate, training));
+  const maskSeed = nextDropoutSeed();
+  const attrs = { rate, seed: maskSeed } satisfies DropoutAttrs as unknown as tf.NamedAttrMap;
+  const apply = (residual: tf.Tensor, t: tf.Tensor) => tf.engine().runKernel(DROPOUT, { x: t, residual }, attrs) as tf.Tensor;
+  if (!recordingGradients()) return apply(x, y);
+  const masked = maskedBy(rate, maskSeed);
+  const op = tf.customGrad((r, input, _save) => ({
+    value: apply(r as tf.Tensor, input as tf.Tensor),
+    // dy itself for x, as tf.add's gradient gives it (a reshape that shares its data).
+    gradFunc: (dy: tf.Tensor) => [tf.reshape(dy, dy.shape), masked(dy)],
+  })) as (r: tf.Tensor, t: tf.Tensor) => tf.Tensor;
+  return op(x, y);
 }
 
 /**

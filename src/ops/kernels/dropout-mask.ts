@@ -24,7 +24,8 @@ interface WasmBackendLike extends WasmMemoryOwner {
 type Mask = (out: number, n: number, seed: number, threshold: number, scale: number) => void;
 
 const kernelFor = wasmExport<Mask>(DROPOUT_WASM, 'mask');
-const applyFor = wasmExport<(x: number, out: number, n: number, seed: number, threshold: number, scale: number) => void>(DROPOUT_WASM, 'apply');
+/** out = x·mask, or r + x·mask where r (a byte offset) is not 0. */
+const applyFor = wasmExport<(x: number, out: number, n: number, seed: number, threshold: number, scale: number, r: number) => void>(DROPOUT_WASM, 'apply');
 
 /**
  * The scale 1/(1 − rate) and the unsigned 32-bit draw below which an entry is kept: draws u with
@@ -53,6 +54,8 @@ export function dropoutMaskKernel(args: { backend: unknown; attrs: DropoutMaskAt
  * is used (dropout.wat `apply`), so no mask tensor is made or kept: the gradient runs the same
  * kernel on dy with the same seed. Input x (float32), attrs rate and seed. The caller checks
  * `maskConstants(rate)` is not null (a rate so small that every draw is kept has no threshold).
+ * With a second input `residual` of x's shape, the output is residual + x·mask (the residual
+ * connection around a sublayer's dropout, as tf.add(residual, dropout(x)) computes it).
  */
 export const DROPOUT = 'AtencaoDropout';
 
@@ -65,14 +68,15 @@ export function dropoutKernelRuns(): boolean {
   return WebAssembly.validate(DROPOUT_WASM);
 }
 
-export function dropoutKernel(args: { inputs: { x?: tf.TensorInfo }; backend: unknown; attrs?: unknown }): tf.TensorInfo {
+export function dropoutKernel(args: { inputs: { x?: tf.TensorInfo; residual?: tf.TensorInfo }; backend: unknown; attrs?: unknown }): tf.TensorInfo {
   const backend = args.backend as WasmBackendLike;
   const x = args.inputs.x!;
+  const residual = args.inputs.residual;
   const { rate, seed } = args.attrs as DropoutAttrs;
   const constants = maskConstants(rate)!;
   const out = backend.makeOutput(x.shape, 'float32');
   const size = x.shape.reduce((p, d) => p * d, 1);
   const at = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
-  if (size > 0) applyFor(backend)!(at(x), at(out), size, seed | 0, constants.threshold | 0, constants.scale);
+  if (size > 0) applyFor(backend)!(at(x), at(out), size, seed | 0, constants.threshold | 0, constants.scale, residual === undefined ? 0 : at(residual));
   return out;
 }
