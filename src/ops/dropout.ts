@@ -57,7 +57,7 @@ export function nextDropoutSeed(): number {
 export function dropout(x: tf.Tensor, rate: number, training: boolean | undefined): tf.Tensor {
   if (training !== true || rate <= 0) return x;
   const maskSeed = nextDropoutSeed();
-  if (x.dtype === 'float32' && maskConstants(rate) !== null && tf.getKernel(DROPOUT, tf.getBackend()) !== undefined) return maskedBy(rate, maskSeed)(x);
+  if (kernelTakes(rate, x)) return maskedBy(rate, maskSeed)(x);
   return tf.tidy(() => tf.mul(x, dropoutMaskTensor(x.shape, rate, maskSeed)));
 }
 
@@ -67,8 +67,7 @@ export function dropout(x: tf.Tensor, rate: number, training: boolean | undefine
  * its gradient, with one kernel call where those take three, and no mask kept between the passes.
  */
 function maskedBy(rate: number, seed: number): (t: tf.Tensor) => tf.Tensor {
-  const attrs = { rate, seed } satisfies DropoutAttrs as unknown as tf.NamedAttrMap;
-  const apply = (t: tf.Tensor) => tf.engine().runKernel(DROPOUT, { x: t }, attrs) as tf.Tensor;
+  const apply = kernelCall(rate, seed);
   // The gradient dy · mask is this same op, which is how a gradient of it is differentiated again.
   const op = tf.customGrad((input, _save) => ({ value: apply(input as tf.Tensor), gradFunc: (dy: tf.Tensor) => masked(dy) })) as (t: tf.Tensor) => tf.Tensor;
   const masked = (t: tf.Tensor) => (recordingGradients() ? op(t) : apply(t));
@@ -83,19 +82,28 @@ function maskedBy(rate: number, seed: number): (t: tf.Tensor) => tf.Tensor {
  */
 export function residualDropout(x: tf.Tensor, y: tf.Tensor, rate: number, training: boolean | undefined): tf.Tensor {
   if (training !== true || rate <= 0) return tf.add(x, y);
-  const fused = x.dtype === 'float32' && y.dtype === 'float32' && tf.util.arraysEqual(x.shape, y.shape) && maskConstants(rate) !== null && tf.getKernel(DROPOUT, tf.getBackend()) !== undefined;
-  if (!fused) return tf.add(x, dropout(y, rate, training));
+  if (!kernelTakes(rate, x, y) || !tf.util.arraysEqual(x.shape, y.shape)) return tf.add(x, dropout(y, rate, training));
   const maskSeed = nextDropoutSeed();
-  const attrs = { rate, seed: maskSeed } satisfies DropoutAttrs as unknown as tf.NamedAttrMap;
-  const apply = (residual: tf.Tensor, t: tf.Tensor) => tf.engine().runKernel(DROPOUT, { x: t, residual }, attrs) as tf.Tensor;
-  if (!recordingGradients()) return apply(x, y);
+  const apply = kernelCall(rate, maskSeed);
+  if (!recordingGradients()) return apply(y, x);
   const masked = maskedBy(rate, maskSeed);
   const op = tf.customGrad((r, input, _save) => ({
-    value: apply(r as tf.Tensor, input as tf.Tensor),
+    value: apply(input as tf.Tensor, r as tf.Tensor),
     // dy itself for x, as tf.add's gradient gives it (a reshape that shares its data).
     gradFunc: (dy: tf.Tensor) => [tf.reshape(dy, dy.shape), masked(dy)],
   })) as (r: tf.Tensor, t: tf.Tensor) => tf.Tensor;
   return op(x, y);
+}
+
+/** Whether the dropout kernel runs on the backend in use and takes these tensors at this rate. */
+function kernelTakes(rate: number, ...tensors: tf.Tensor[]): boolean {
+  return tensors.every((t) => t.dtype === 'float32') && maskConstants(rate) !== null && tf.getKernel(DROPOUT, tf.getBackend()) !== undefined;
+}
+
+/** The dropout kernel with one mask: t · mask, or residual + t · mask. */
+function kernelCall(rate: number, seed: number): (t: tf.Tensor, residual?: tf.Tensor) => tf.Tensor {
+  const attrs = { rate, seed } satisfies DropoutAttrs as unknown as tf.NamedAttrMap;
+  return (t, residual) => tf.engine().runKernel(DROPOUT, residual === undefined ? { x: t } : { x: t, residual }, attrs) as tf.Tensor;
 }
 
 /**

@@ -67,8 +67,8 @@ type Backward = (g: number, w: number, a: number, rows: number, tk: number, c: n
 const scoresFor = wasmExport<Scores>(ATTENTION_WASM, 'scores');
 const weightsFor = wasmExport<Weights>(ATTENTION_WASM, 'weights');
 const backwardFor = wasmExport<Backward>(ATTENTION_WASM, 'backward');
-type FillTail = (p: number, rows: number, tk: number, nq: number, off: number, value: number) => void;
-const fillTailFor = wasmExport<FillTail>(ATTENTION_WASM, 'fillTail');
+type ZeroTail = (p: number, rows: number, tk: number, nq: number, off: number) => void;
+const zeroTailFor = wasmExport<ZeroTail>(ATTENTION_WASM, 'zeroTail');
 
 /** Whether this runtime can run the kernels (wasm SIMD). */
 export function attentionKernelsRun(): boolean {
@@ -144,7 +144,7 @@ class Heap extends Temporaries<WasmBackendLike> {
       const keys = clamp(r1 + tk - tq, tk);
       if (keys > 0) gemm(pa + r0 * d * 4, pb, pc + r0 * tk * 4, s.b * s.h, r1 - r0, d, keys, d * 4, 4, tq * d * 4, d * tk * 4, panelWidth(d), tk * 4, tk * 4, tq * tk * 4);
     });
-    fillTailFor(this.backend)!(pc, s.b * s.h * tq, tk, tq, tk - tq, 0);
+    zeroTailFor(this.backend)!(pc, s.b * s.h * tq, tk, tq, tk - tq);
   }
 
   /** Causal C (…, Tq, d) = W (…, Tq, Tk) · B (…, Tk, d), W zero after the keys a row sees (A·V, dQ): each slab's sums stop after the last key it sees. */

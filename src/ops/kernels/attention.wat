@@ -38,43 +38,32 @@
         (i32.add (i32.mul (i32.rem_u (local.get $bh) (local.get $nh)) (local.get $mh))
           (i32.mul (i32.div_u (local.get $bh) (local.get $nh)) (local.get $mb))))))
 
-  ;; Causal attention: row `row` = (b·H + h)·Tq + i of scores or of their gradient sees keys
-  ;; 0 … i + off (off = Tk − Tq); its entries after those are set to `value` (the products leave them
-  ;; unwritten, see kernels/attention.ts).
-  (func (export "fillTail") (param $p i32) (param $rows i32) (param $tk i32) (param $nq i32) (param $off i32) (param $value f32)
-    (local $row i32) (local $start i32) (local $q i32) (local $end i32) (local $v v128)
-    (local.set $v (f32x4.splat (local.get $value)))
+  ;; Causal attention: row `row` = (b·H + h)·Tq + i of the scores sees keys 0 … i + off
+  ;; (off = Tk − Tq): how many, clamped to 0 … Tk.
+  (func $seen (param $row i32) (param $tk i32) (param $nq i32) (param $off i32) (result i32)
+    (local $n i32)
+    (local.set $n (i32.add (i32.add (i32.rem_u (local.get $row) (local.get $nq)) (local.get $off)) (i32.const 1)))
+    (local.set $n (select (i32.const 0) (local.get $n) (i32.lt_s (local.get $n) (i32.const 0))))
+    (select (local.get $tk) (local.get $n) (i32.gt_s (local.get $n) (local.get $tk))))
+
+  ;; Zeros after the keys each of `rows` rows of Tk floats sees (the causal products leave those
+  ;; entries unwritten, see kernels/attention.ts).
+  (func (export "zeroTail") (param $p i32) (param $rows i32) (param $tk i32) (param $nq i32) (param $off i32)
+    (local $row i32) (local $bytes i32)
+    (local.set $bytes (i32.shl (local.get $tk) (i32.const 2)))
     (block $done (loop $rowLoop
       (br_if $done (i32.ge_u (local.get $row) (local.get $rows)))
-      ;; the first hidden key, clamped to 0 … Tk
-      (local.set $start (i32.add (i32.add (i32.rem_u (local.get $row) (local.get $nq)) (local.get $off)) (i32.const 1)))
-      (local.set $start (select (i32.const 0) (local.get $start) (i32.lt_s (local.get $start) (i32.const 0))))
-      (local.set $start (select (local.get $tk) (local.get $start) (i32.gt_s (local.get $start) (local.get $tk))))
-      (local.set $q (i32.add (local.get $p) (i32.shl (local.get $start) (i32.const 2))))
-      (local.set $end (i32.add (local.get $p) (i32.shl (local.get $tk) (i32.const 2))))
-      (block $d4 (loop $l4
-        (br_if $d4 (i32.gt_u (i32.add (local.get $q) (i32.const 16)) (local.get $end)))
-        (v128.store align=4 (local.get $q) (local.get $v))
-        (local.set $q (i32.add (local.get $q) (i32.const 16)))
-        (br $l4)))
-      (block $d1 (loop $l1
-        (br_if $d1 (i32.ge_u (local.get $q) (local.get $end)))
-        (f32.store (local.get $q) (local.get $value))
-        (local.set $q (i32.add (local.get $q) (i32.const 4)))
-        (br $l1)))
-      (local.set $p (local.get $end))
+      (call $zero (local.get $p) (i32.shl (call $seen (local.get $row) (local.get $tk) (local.get $nq) (local.get $off)) (i32.const 2)) (local.get $bytes))
+      (local.set $p (i32.add (local.get $p) (local.get $bytes)))
       (local.set $row (i32.add (local.get $row) (i32.const 1)))
       (br $rowLoop))))
 
-;; The entries of row `row` (query i = row mod Tq) worth computing: all Tk, or with $causal the
-  ;; keys 0 … i + off it sees, rounded up to a multiple of 4 (at most Tk). The rest are 0 to start
-  ;; with and stay 0.
+  ;; The entries of row `row` worth computing: all Tk, or with $causal the keys it sees ($seen),
+  ;; rounded up to a multiple of 4 (at most Tk). The rest are 0 to start with and stay 0.
   (func $visible (param $row i32) (param $tk i32) (param $nq i32) (param $causal i32) (param $off i32) (result i32)
     (local $n i32)
     (if (i32.eqz (local.get $causal)) (then (return (local.get $tk))))
-    (local.set $n (i32.add (i32.add (i32.rem_u (local.get $row) (local.get $nq)) (local.get $off)) (i32.const 1)))
-    (local.set $n (select (i32.const 0) (local.get $n) (i32.lt_s (local.get $n) (i32.const 0))))
-    (local.set $n (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)))
+    (local.set $n (i32.and (i32.add (call $seen (local.get $row) (local.get $tk) (local.get $nq) (local.get $off)) (i32.const 3)) (i32.const -4)))
     (select (local.get $tk) (local.get $n) (i32.gt_s (local.get $n) (local.get $tk))))
 
   ;; Zeros at bytes $from … $to of $p.
