@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
+import { expectRateOf } from './helpers.js';
 
 const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -62,14 +63,9 @@ it('bench --json prints one JSON object per line: the matMul peak, a training ro
     expect(train).toMatchObject({ config: 'small', arch: want.arch, backend: 'wasm', workers: 1, steps: 1, params: want.params });
     const ms = train.msPerStep as number;
     expect(ms).toBeGreaterThan(0);
-    // The row's ms/step is rounded to 0.1 ms, its rates (to 1 token/s and 0.1 GFLOP/s) come from the
-    // unrounded time: they lie between the rates at ms ± 0.05.
-    const between = (value: unknown, rate: (msPerStep: number) => number, rounding: number) => {
-      expect(value as number).toBeGreaterThanOrEqual(rate(ms + 0.05) - rounding);
-      expect(value as number).toBeLessThanOrEqual(rate(ms - 0.05) + rounding);
-    };
-    between(train.tokensPerSecond, (t) => want.tokens / (t / 1000), 0.5);
-    between(train.gflops, (t) => want.gflop / (t / 1000), 0.05);
+    // Rates from the unrounded time, to 1 token/s and 0.1 GFLOP/s.
+    expectRateOf(train.tokensPerSecond, want.tokens, ms, 0.5);
+    expectRateOf(train.gflops, want.gflop, ms, 0.05);
     const peerRow = row('peer', want.arch);
     expect(peerRow).toMatchObject({ kind: 'peer', config: 'small', arch: want.arch, name: 'stand-in', msPerStep: 100 });
     expect(peerRow.throughputRatio).toBeCloseTo(100 / ms, 1);

@@ -70,3 +70,12 @@ export function expectNoLeak(fn: () => void): void {
   fn();
   expect(tf.memory().numTensors).toBe(before);
 }
+
+/**
+ * A bench rate (`amount` per second, itself rounded to `rounding`) computed from the unrounded time
+ * of a step, reported beside that time rounded to 0.1 ms: it lies between the rates at ms ± 0.05.
+ */
+export function expectRateOf(rate: unknown, amount: number, msPerStep: number, rounding: number): void {
+  expect(rate as number).toBeGreaterThanOrEqual(amount / ((msPerStep + 0.05) / 1000) - rounding);
+  expect(rate as number).toBeLessThanOrEqual(amount / (Math.max(msPerStep - 0.05, 1e-3) / 1000) + rounding);
+}
