@@ -201,6 +201,54 @@ describe('fused multi-head attention on wasm', () => {
     });
   }
 
+  /** The kernel's saved softmax weights w (B, H, Tq, Tk) and its output, run directly. */
+  const kernelWeights = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, h: number, causal: boolean) =>
+    tf.tidy(() => {
+      const [o, w] = tf.engine().runKernel(ATTENTION, { q, k, v, ...(mask ? { mask } : {}) }, { numHeads: h, rate: 0, seed: 0, save: true, causal }) as tf.Tensor[];
+      return { o: o!.dataSync() as Float32Array, w: w!.dataSync() as Float32Array };
+    });
+
+  it("makes the backend Softmax's weights to the bit: rows of 1–70 keys, scores up to ±1e4 (exps that underflow), padded and causal", () => {
+    const random = rng(77);
+    const before = tf.memory().numTensors;
+    for (let tk = 1; tk <= 70; tk++) {
+      for (const causalMask of [false, true]) {
+        const [b, h, dk, tq] = [2, 2, 3, causalMask ? Math.min(tk, 1 + (tk % 9)) : 3];
+        const magnitude = [1, 30, 300][tk % 3]!;
+        const fill = (n: number) => Float32Array.from({ length: n }, () => (random() * 2 - 1) * magnitude);
+        const [q, k, v] = [tf.tensor3d(fill(b * tq * h * dk), [b, tq, h * dk]), tf.tensor3d(fill(b * tk * h * dk), [b, tk, h * dk]), tf.tensor3d(fill(b * tk * h * dk), [b, tk, h * dk])];
+        // Padding hides the last keys of the second sequence (one always stays); causal hides the keys after tk − tq + i.
+        const at = (bi: number, i: number, j: number) => (bi === 1 && j > 0 && j >= tk - (tk >> 2) ? 0 : 1) * (causalMask && j > tk - tq + i ? 0 : 1);
+        const mask = tf.tensor4d(Float32Array.from({ length: b * tq * tk }, (_, n) => at(Math.floor(n / (tq * tk)), Math.floor(n / tk) % tq, n % tk)), [b, 1, tq, tk]);
+        const { w } = kernelWeights(q, k, v, mask, h, causalMask);
+        const want = tf.tidy(() => {
+          const scores = tf.matMul(splitHeads(q, h), splitHeads(k, h), false, true).mul(tf.scalar(Math.fround(1 / Math.sqrt(dk))));
+          return tf.softmax(scores.add(tf.scalar(1).sub(mask).mul(tf.scalar(-1e9)))).dataSync() as Float32Array;
+        });
+        expect(bits(w), `Tk ${tk}, causal ${causalMask}`).toEqual(bits(want));
+        tf.dispose([q, k, v, mask]);
+      }
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('computes a causal row whole when the keys it hides win its softmax (its visible scores below −1e9), as the unfused ops do', () => {
+    // One head, dk = 1: keys 0–3 score −1e10 for every query and keys 4–7 score 0. Queries 0–3
+    // see only keys 0–3, so the keys hidden from them (masked, −1e9) take all of their softmax and
+    // leave them nothing to attend to; query 3 sees exactly four keys (no hidden key among those
+    // a row's pass rounds up to). Queries 4–7 attend to the keys 4–7 they see.
+    const t = 8;
+    const q = tf.tensor3d(new Array<number>(t).fill(1e5), [1, t, 1]);
+    const k = tf.tensor3d([-1e5, -1e5, -1e5, -1e5, 0, 0, 0, 0], [1, t, 1]);
+    const v = tf.tensor3d([3, 1, 4, 1, 5, 9, 2, 6], [1, t, 1]);
+    const mask = tf.tensor2d(Float32Array.from({ length: t * t }, (_, n) => (n % t <= Math.floor(n / t) ? 1 : 0)), [t, t]);
+    const { o } = kernelWeights(q, k, v, mask, 1, true);
+    const want = tf.tidy(() => scaledDotProductAttention(q, k, v, mask).output.dataSync() as Float32Array);
+    expect(bits(o)).toEqual(bits(want));
+    expect(Array.from(o.subarray(0, 5))).toEqual([0, 0, 0, 0, 5]);
+    tf.dispose([q, k, v, mask]);
+  });
+
   it('draws one dropout seed per call, as the unfused ops do', () => {
     const c = CASES.find((x) => x.rate === 0.3)!;
     const t = tensorsOf(c, inputsOf(c, 5));

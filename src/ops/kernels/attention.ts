@@ -16,9 +16,13 @@ import { swapAxes } from './transpose.js';
  * - `AtencaoAttentionGrad`: inputs dy (B, Tq, H·dv), q, k, v, mask?, w, attrs numHeads, rate,
  *   seed → [dq, dk, dv], each in its input's layout.
  * The products run through `multiply`, as the BatchMatMul kernel runs them for the unfused ops
- * (the same M, K, N and kernel, so every entry is the same sum in the same order), the softmax is
- * the backend's own Softmax kernel, and the elementwise steps (attention.wat) make the float
- * operations of the tf ops one by one: the results are the unfused ops' to the bit. The dropout
+ * (the same M, K, N and kernel, so every entry is the same sum in the same order), and the
+ * elementwise steps (attention.wat) make the float operations of the tf ops one by one: the
+ * results are the unfused ops' to the bit. That includes the softmax, which attention.wat computes
+ * row by row with the scaling and masking before it and the attended weights after it, while the
+ * row is in cache: the float operations of the wasm backend's Softmax kernel (XNNPACK's: the
+ * maximum, its exp polynomial, its order of summation, then one reciprocal and a multiply), one
+ * pass over the scores where the unfused steps took five. The dropout
  * multiplier is drawn by attention.wat where it is used, forward and again backward, with the
  * integer operations of the AtencaoDropoutMask kernel (the same values, none stored). Heads are
  * split and merged by transpose.wat copies inside the kernels (products read their operands
@@ -28,11 +32,12 @@ import { swapAxes } from './transpose.js';
  * Causal attention (attr `causal`: the mask hides from query i every key after Tk − Tq + i) skips
  * what the mask makes zero, about half of each product: the rows of the products go in slabs of
  * `SLAB`, each against the keys its last row sees. The scores Q·Kᵀ and dy·Vᵀ of the hidden keys
- * are not computed but set to 0 (then masked as before: the softmax gives them exactly 0, as it
- * gave the masked ones); the sums over keys (A·V, dQ) stop after the last key a slab sees and
- * those over queries (dV, dK) start at the first query that sees the slab. What is skipped are
- * terms ±0 at the end or at the start of a sum that starts from +0, which never change it: the
- * results stay the unfused ops' to the bit.
+ * are not computed but set to 0: masked, each would be −1e9, whose exp is exactly 0 after any key
+ * the row sees and may attend to, so the softmax stops after the keys a row sees and leaves them 0
+ * (a row that sees only masked keys is computed whole). The sums over keys (A·V, dQ) stop after
+ * the last key a slab sees and those over queries (dV, dK) start at the first query that sees the
+ * slab. What is skipped are terms ±0 at the end or at the start of a sum that starts from +0,
+ * which never change it: the results stay the unfused ops' to the bit.
  */
 export const ATTENTION = 'AtencaoAttention';
 export const ATTENTION_GRAD = 'AtencaoAttentionGrad';
@@ -56,16 +61,14 @@ type WasmBackendLike = WasmTensorMemory;
 
 /** The mask arguments of attention.wat: masked (0 or 1), m, H, Tq and the strides along B, H, Tq. */
 type MaskArgs = [masked: number, m: number, nh: number, nq: number, mb: number, mh: number, mq: number];
-type Scores = (s: number, rows: number, tk: number, c: number, ...mask: MaskArgs) => void;
+type Softmax = (s: number, a: number, rows: number, tk: number, c: number, ...rest: [...DropArgs, writeA: number, ...MaskArgs, ...CausalArgs]) => void;
 /** The dropout arguments of attention.wat: dropped (0 or 1), seed, limit, scale. */
 type DropArgs = [dropped: number, seed: number, limit: number, scale: number];
 /** Causal attention (1 or 0) and the key position of query 0 (Tk − Tq). */
 type CausalArgs = [causal: number, off: number];
-type Weights = (a: number, w: number, rows: number, tk: number, ...rest: [...DropArgs, ...MaskArgs, ...CausalArgs]) => void;
 type Backward = (g: number, w: number, a: number, rows: number, tk: number, c: number, ...rest: [...DropArgs, writeA: number, ...MaskArgs, ...CausalArgs]) => void;
 
-const scoresFor = wasmExport<Scores>(ATTENTION_WASM, 'scores');
-const weightsFor = wasmExport<Weights>(ATTENTION_WASM, 'weights');
+const softmaxFor = wasmExport<Softmax>(ATTENTION_WASM, 'softmax');
 const backwardFor = wasmExport<Backward>(ATTENTION_WASM, 'backward');
 type ZeroTail = (p: number, rows: number, tk: number, nq: number, off: number) => void;
 const zeroTailFor = wasmExport<ZeroTail>(ATTENTION_WASM, 'zeroTail');
@@ -208,23 +211,17 @@ export function attentionKernel(args: KernelArgs): tf.TensorInfo[] {
   const scoresShape = [b, h, tq, tk];
   try {
     // Scores Q·Kᵀ (B, H, Tq, Tk): Q split into heads (B, H, Tq, dk), Kᵀ copied per head as
-    // (B, H·dk, Tk) = (B, H, dk, Tk); then scaled and masked in place.
+    // (B, H·dk, Tk) = (B, H, dk, Tk).
     const qh = heap.swap(q, b, tq, h, dk, [b, h, tq, dk]);
     const kT = heap.swap(k, b, tk, h * dk, 1, [b, h * dk, tk]);
-    const scores = heap.temporary(scoresShape);
-    if (causal) heap.keyProduct(qh, kT, scores, s, dk);
-    else heap.product(qh, false, kT, b * h, tq, dk, tk, scores);
+    const w = heap.temporary(scoresShape);
+    if (causal) heap.keyProduct(qh, kT, w, s, dk);
+    else heap.product(qh, false, kT, b * h, tq, dk, tk, w);
+    // Scaled, masked and through the softmax over the keys, in place: the weights w; and the
+    // attended weights a = w·m·drop, each row as soon as its w is made.
     const masking = maskArgs(heap, mask, s);
-    scoresFor(heap.backend)!(heap.at(scores), rows, tk, scaleOf(dk), ...masking);
-    // The backend's own softmax over the keys.
-    const softmax = tf.getKernel(tf.Softmax, 'wasm')!.kernelFunc;
-    const w = heap.track(softmax({ inputs: { logits: scores }, backend: heap.backend as unknown as tf.KernelBackend, attrs: { dim: 3 } }) as tf.TensorInfo);
-    // The attended weights a = w·m·drop, then a·V with V split into heads (B, H, Tk, dv).
-    let a = w;
-    if (mask !== undefined || rate > 0) {
-      a = heap.temporary(scoresShape);
-      weightsFor(heap.backend)!(heap.at(a), heap.at(w), rows, tk, ...dropArgs(rate, seed), ...masking, causal ? 1 : 0, tk - tq);
-    }
+    const a = mask !== undefined || rate > 0 ? heap.temporary(scoresShape) : w;
+    softmaxFor(heap.backend)!(heap.at(w), heap.at(a), rows, tk, scaleOf(dk), ...dropArgs(rate, seed), a === w ? 0 : 1, ...masking, causal ? 1 : 0, tk - tq);
     const vh = heap.swap(v, b, tk, h, dv, [b, h, tk, dv]);
     const out = heap.temporary([b, h, tq, dv]);
     if (causal) heap.sumOverKeys(a, vh, out, s, dv);
