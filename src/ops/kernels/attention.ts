@@ -32,9 +32,9 @@ import { swapAxes } from './transpose.js';
  * Causal attention (attr `causal`: the mask hides from query i every key after Tk − Tq + i) skips
  * what the mask makes zero, about half of each product: the rows of the products go in slabs of
  * `SLAB`, each against the keys its last row sees. The scores Q·Kᵀ and dy·Vᵀ of the hidden keys
- * are not computed but set to 0: masked, each would be −1e9, whose exp is exactly 0 after any key
- * the row sees and may attend to, so the softmax stops after the keys a row sees and leaves them 0
- * (a row that sees only masked keys is computed whole). The sums over keys (A·V, dQ) stop after
+ * are not computed but set to 0: masked, each is −1e9, whose exp is exactly 0 in a row that sees
+ * a key it may attend to, so the softmax stops after the keys a row sees and leaves them 0 (a row
+ * whose hidden keys would not come out 0 — every key it sees masked too — is computed whole). The sums over keys (A·V, dQ) stop after
  * the last key a slab sees and those over queries (dV, dK) start at the first query that sees the
  * slab. What is skipped are terms ±0 at the end or at the start of a sum that starts from +0,
  * which never change it: the results stay the unfused ops' to the bit.
