@@ -69,7 +69,8 @@ export class FeedForward extends AtencaoLayer {
           : activate(linear(x, this.w1.read(), this.b1.read()), this.activation, this.geluApproximation);
       // Dropout (training only): zero a fraction of the hidden units, scale the rest by 1/(1 − rate).
       const dropped = dropout(hidden, this.dropoutRate, options.training);
-      return linear(dropped, this.w2.read(), this.b2.read()); // (B, T, dFF)·(dFF, d) + b2 → (B, T, d)
+      // After ReLU (and dropout) most hidden units are exactly 0: the product skips them.
+      return linear(dropped, this.w2.read(), this.b2.read(), undefined, { sparseInput: this.activation === 'relu' }); // (B, T, dFF)·(dFF, d) + b2 → (B, T, d)
     });
     return { output };
   }

@@ -17,10 +17,10 @@ export type LinearActivation = 'relu';
  * step(y)), where tf.relu would take one call forward and two back. Backward, the three gradients
  * are one kernel call too (`AtencaoLinearGrad`) where the backend has it, the ops otherwise.
  */
-const fusedLinear = (activation: LinearAttrs['activation']): LinearOp =>
+const fusedLinear = (attrs: LinearAttrs): LinearOp =>
   tf.customGrad((x, w, b, save) => {
     const [input, kernel] = [x as tf.Tensor, w as tf.Tensor];
-    const attrs: LinearAttrs = { activation };
+    const { activation } = attrs;
     const y = tf.engine().runKernel(LINEAR, { x: input, w: kernel, b: b as tf.Tensor }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
     // With ReLU the output says where its gradient passes (y > 0 exactly where x·W + b > 0).
     (save as (tensors: tf.Tensor[]) => void)(activation === 'relu' ? [input, kernel, y] : [input, kernel]);
@@ -31,7 +31,7 @@ const fusedLinear = (activation: LinearAttrs['activation']): LinearOp =>
         // One kernel call for all three where the backend has it (the same sums as below), unless
         // this gradient is itself being differentiated: the ops below have gradients, the kernel not.
         if (!recordingGradients() && tf.getKernel(LINEAR_GRAD, tf.getBackend()) !== undefined) {
-          return tf.engine().runKernel(LINEAR_GRAD, ys === undefined ? { dy, x: xs, w: ws } : { dy, x: xs, w: ws, y: ys }) as tf.Tensor[];
+          return tf.engine().runKernel(LINEAR_GRAD, ys === undefined ? { dy, x: xs, w: ws } : { dy, x: xs, w: ws, y: ys }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
         }
         // Through the ReLU as Step then Multiply (what the kernel computes, and differentiable).
         const dz = ys === undefined ? dy : tf.mul(dy, tf.step(ys));
@@ -43,7 +43,12 @@ const fusedLinear = (activation: LinearAttrs['activation']): LinearOp =>
     };
   }) as LinearOp;
 
-const FUSED = { none: fusedLinear('none'), relu: fusedLinear('relu') };
+const FUSED = new Map<string, LinearOp>();
+const fusedFor = (attrs: LinearAttrs): LinearOp => {
+  const key = `${attrs.activation}${attrs.sparseInput === true ? ' sparse' : ''}`;
+  if (!FUSED.has(key)) FUSED.set(key, fusedLinear(attrs));
+  return FUSED.get(key)!;
+};
 
 /** Whether the backend computes `linear` in one kernel for these operands. */
 function fits(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): boolean {
@@ -62,9 +67,10 @@ function fits(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): boolean {
 
 /**
  * x (…, in) · W (in, out) + b (out) → (…, out); without b, the product alone. With `activation`
- * 'relu', relu(x·W + b), the ReLU in the same kernel where there is one.
+ * 'relu', relu(x·W + b), the ReLU in the same kernel where there is one. `sparseInput` says x is
+ * mostly zeros (a ReLU's output): the kernel then skips them in x·W and xᵀ·dy, for the same sums.
  */
-export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor, activation?: LinearActivation): tf.Tensor {
+export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor, activation?: LinearActivation, options: { sparseInput?: boolean } = {}): tf.Tensor {
   const relu = activation === 'relu';
   if (b === undefined) return relu ? tf.tidy(() => tf.relu(tf.matMul(x, w))) : tf.matMul(x, w);
   if (!fits(x, w, b)) {
@@ -73,8 +79,8 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor, activation?: L
       return relu ? tf.relu(z) : z;
     });
   }
-  const attrs: LinearAttrs = { activation: relu ? 'relu' : 'none' };
+  const attrs: LinearAttrs = { activation: relu ? 'relu' : 'none', ...(options.sparseInput === true ? { sparseInput: true } : {}) };
   // Nothing is being differentiated (inference): the kernel alone, without customGrad's bookkeeping.
   if (!recordingGradients()) return tf.engine().runKernel(LINEAR, { x, w, b }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-  return FUSED[attrs.activation](x, w, b);
+  return fusedFor(attrs)(x, w, b);
 }

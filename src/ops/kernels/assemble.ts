@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../io/atomic.js';
 
-export const KERNELS = ['gemm', 'gemm-relaxed', 'gemm-packed', 'gemm-packed-relaxed', 'adam', 'transpose', 'dropout', 'layer-norm', 'sum-rows', 'add-bias', 'attention', 'cross-entropy'] as const;
+export const KERNELS = ['gemm', 'gemm-relaxed', 'gemm-packed', 'gemm-packed-relaxed', 'adam', 'transpose', 'dropout', 'layer-norm', 'sum-rows', 'add-bias', 'attention', 'cross-entropy', 'sparse-gemm'] as const;
 
 /** SIMD everywhere; threads for the optimizer's shared memory; relaxed SIMD for gemm-relaxed. */
 const FEATURES = { simd: true, threads: true, relaxed_simd: true };

@@ -4,6 +4,7 @@ import { GEMM_RELAXED_WASM } from './gemm-relaxed-wasm.js';
 import { GEMM_PACKED_RELAXED_WASM } from './gemm-packed-relaxed-wasm.js';
 import { GEMM_PACKED_WASM } from './gemm-packed-wasm.js';
 import { GEMM_WASM } from './gemm-wasm.js';
+import { SPARSE_GEMM_WASM } from './sparse-gemm-wasm.js';
 import { wasmExport, type WasmMemoryOwner } from './instance.js';
 import { sumRowsKernel, sumRowsKernelRuns } from './sum-rows.js';
 import { swapAxes } from './transpose.js';
@@ -206,6 +207,57 @@ export function multiply(backend: unknown, offA: number, offB: number, offC: num
   }
 }
 
+type SparseList = (a: number, m: number, k: number, rs: number, cs: number, pairs: number, starts: number) => number;
+type SparsePack = (b: number, k: number, n: number, ldb: number, out: number) => void;
+type SparseGemm = (pairs: number, starts: number, m: number, n: number, packed: number, k: number, c: number, ldc: number, ccs: number) => void;
+
+const sparseListFor = wasmExport<SparseList>(SPARSE_GEMM_WASM, 'list');
+const sparsePackFor = wasmExport<SparsePack>(SPARSE_GEMM_WASM, 'pack');
+const sparseGemmFor = wasmExport<SparseGemm>(SPARSE_GEMM_WASM, 'gemm');
+
+/**
+ * The largest share of A's entries that may be non-zero for sparse-gemm.wat to take a product: it
+ * runs at about 0.8 of gemm.wat's speed per term kept, and its list pass costs about 0.13 of a dense
+ * product (512 × 512 · 512 × 128), so it is ahead below about 0.67.
+ */
+const SPARSE_DENSITY = 0.6;
+
+/** Bytes of pair lists made at a time (rows of A are listed in chunks that fit). */
+const SPARSE_CHUNK_BYTES = 8 << 20;
+
+/**
+ * C = A·B summed over A's non-zero entries only, by sparse-gemm.wat, the same bits as `multiply`
+ * (see the .wat). A (M, K): A[i, k] at offA + i·rs + k·cs bytes; B (K, N), rows ldb bytes apart;
+ * C[i, j] written at offC + i·ldc + j·ccs. Returns false, having written nothing, where it does not
+ * pay or apply: more than SPARSE_DENSITY of the first rows' entries non-zero, relaxed SIMD on (its
+ * products round once, these twice), or no kernel; the caller then runs the dense product.
+ */
+export function sparseMultiply(backend: unknown, offA: number, m: number, k: number, rs: number, cs: number, offB: number, n: number, ldb: number, offC: number, ldc: number, ccs: number): boolean {
+  const memory = backend as WasmBackendLike;
+  const [list, pack, gemm] = [sparseListFor(memory), sparsePackFor(memory), sparseGemmFor(memory)];
+  if (relaxed || list === null || pack === null || gemm === null || m * k * n === 0) return false;
+  const chunk = Math.max(1, Math.min(m, Math.floor(SPARSE_CHUNK_BYTES / (8 * k))));
+  const pairs = memory.wasm._malloc(8 * chunk * k + 4 * (chunk + 1));
+  let packed = 0;
+  try {
+    const starts = pairs + 8 * chunk * k;
+    for (let i0 = 0; i0 < m; i0 += chunk) {
+      const rows = Math.min(chunk, m - i0);
+      const count = list(offA + i0 * rs, rows, k, rs, cs, pairs, starts);
+      if (i0 === 0) {
+        if (count > SPARSE_DENSITY * rows * k) return false;
+        packed = memory.wasm._malloc(Math.ceil(n / 16) * k * 64);
+        pack(offB, k, n, ldb, packed);
+      }
+      gemm(pairs, starts, rows, n, packed, k, offC + i0 * ldc, ldc, ccs);
+    }
+    return true;
+  } finally {
+    if (packed !== 0) memory.wasm._free(packed);
+    memory.wasm._free(pairs);
+  }
+}
+
 /**
  * `AtencaoLinear` on wasm: x (…, in) · W (in, out) + b (out) in one kernel call — the product as
  * above, then add-bias.wat adds b to every row in place, the same one float addition per entry an
@@ -226,6 +278,11 @@ export const LINEAR_GRAD = 'AtencaoLinearGrad';
 
 export interface LinearAttrs {
   activation: 'none' | 'relu';
+  /**
+   * x is mostly zeros (a ReLU's output after dropout, as the feed-forward layer's second product
+   * takes it): x·W and the weight gradient xᵀ·dy then skip its zeros (`sparseMultiply`).
+   */
+  sparseInput?: boolean;
 }
 
 const addBiasFor = wasmExport<(c: number, bias: number, rows: number, n: number) => void>(ADD_BIAS_WASM, 'addBias');
@@ -236,15 +293,29 @@ export function linearKernelRuns(): boolean {
   return WebAssembly.validate(GEMM_WASM) && WebAssembly.validate(ADD_BIAS_WASM) && sumRowsKernelRuns();
 }
 
+const offsetOf = (backend: WasmBackendLike, t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)?.memoryOffset;
+
+/** x (…, in) read as (rows, in) times W (in, out) by `sparseMultiply`, or null where it does not take it. */
+function sparseProduct(x: tf.TensorInfo, rows: number, w: tf.TensorInfo, backend: WasmBackendLike): tf.TensorInfo | null {
+  const [inDim, outDim] = w.shape as [number, number];
+  const [offX, offW] = [offsetOf(backend, x), offsetOf(backend, w)];
+  if (x.dtype !== 'float32' || w.dtype !== 'float32' || offX === undefined || offW === undefined) return null;
+  const y = backend.makeOutput([...x.shape.slice(0, -1), outDim], 'float32');
+  if (sparseMultiply(backend, offX, rows, inDim, inDim * 4, 4, offW, outDim, outDim * 4, offsetOf(backend, y)!, outDim * 4, 4)) return y;
+  backend.disposeData(y.dataId);
+  return null;
+}
+
 /** The kernel, given the backend's stock BatchMatMul for products the SIMD kernel does not take. */
 export function linearKernel(stockMatMul: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const { x, w, b } = args.inputs as { x: tf.TensorInfo; w: tf.TensorInfo; b: tf.TensorInfo };
-    const relu = (args.attrs as unknown as Partial<LinearAttrs> | undefined)?.activation === 'relu';
+    const attrs = args.attrs as unknown as Partial<LinearAttrs> | undefined;
+    const relu = attrs?.activation === 'relu';
     const backend = args.backend as unknown as WasmBackendLike;
-    const y = product(x, false, w, backend, stockMatMul);
-    const n = w.shape[1]!;
-    const rows = size(y.shape) / n;
+    const [inDim, n] = w.shape as [number, number];
+    const rows = size(x.shape) / Math.max(inDim, 1);
+    const y = (attrs?.sparseInput === true ? sparseProduct(x, rows, w, backend) : null) ?? product(x, false, w, backend, stockMatMul);
     const epilogue = (relu ? addBiasReluFor : addBiasFor)(backend)!;
     if (rows > 0 && n > 0) epilogue(backend.dataIdMap.get(y.dataId)!.memoryOffset, backend.dataIdMap.get(b.dataId)!.memoryOffset, rows, n);
     return y;
@@ -263,6 +334,25 @@ export const reluGradKernel: tf.KernelFunc = (args) => {
 };
 
 /**
+ * dW = xᵀ·dz (in, out) over x (rows, in) and dz (rows, out), skipping the zeros of `zeros`' operand
+ * (`sparseMultiply`), or null where it does not take it. Skipping dz's zeros needs them on the
+ * summed side, so it computes dzᵀ·x and writes it transposed, which is dW.
+ */
+function sparseWeightGradient(x: tf.TensorInfo, dz: tf.TensorInfo, rows: number, inDim: number, outDim: number, zeros: 'x' | 'dz' | null, backend: WasmBackendLike): tf.TensorInfo | null {
+  const [offX, offDz] = [offsetOf(backend, x), offsetOf(backend, dz)];
+  if (zeros === null || x.dtype !== 'float32' || offX === undefined || offDz === undefined) return null;
+  const dw = backend.makeOutput([inDim, outDim], 'float32');
+  const offDw = offsetOf(backend, dw)!;
+  const done =
+    zeros === 'x'
+      ? sparseMultiply(backend, offX, inDim, rows, 4, inDim * 4, offDz, outDim, outDim * 4, offDw, outDim * 4, 4)
+      : sparseMultiply(backend, offDz, outDim, rows, 4, outDim * 4, offX, inDim, inDim * 4, offDw, 4, outDim * 4);
+  if (done) return dw;
+  backend.disposeData(dw.dataId);
+  return null;
+}
+
+/**
  * `AtencaoLinearGrad` on wasm: what BatchMatMul (twice, W copied transposed for the first), the
  * ReLU gradient, two Reshapes and SumRows did as six kernel calls, with the same routines in the
  * same order, so the same bits. x and dz are read as (N, in) and (N, out) in place.
@@ -270,15 +360,18 @@ export const reluGradKernel: tf.KernelFunc = (args) => {
 export function linearGradKernel(stockMatMul: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const { dy, x, w, y } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; w: tf.TensorInfo; y?: tf.TensorInfo };
+    const sparseX = (args.attrs as unknown as Partial<LinearAttrs> | undefined)?.sparseInput === true;
     const backend = args.backend as unknown as WasmBackendLike;
     const temporaries: tf.TensorInfo[] = [];
     try {
       const dz = y === undefined ? dy : temporaries[temporaries.push(reluGradKernel({ inputs: { dy, y }, backend: args.backend, attrs: {} }) as tf.TensorInfo) - 1]!;
       const wT = temporaries[temporaries.push(transposedCopy(w, backend)) - 1]!;
-      const dx = product(dz, false, wT, backend, stockMatMul);
       const [inDim, outDim] = w.shape as [number, number];
       const rows = size(x.shape) / Math.max(inDim, 1);
-      const dw = product({ dataId: x.dataId, shape: [rows, inDim], dtype: x.dtype }, true, { dataId: dz.dataId, shape: [rows, outDim], dtype: dz.dtype }, backend, stockMatMul);
+      // After a ReLU, dz is zero wherever its output was: dz·Wᵀ and the weight gradient skip those.
+      const sparse = y !== undefined && x.dtype === 'float32';
+      const dx = (sparse ? sparseProduct(dz, rows, wT, backend) : null) ?? product(dz, false, wT, backend, stockMatMul);
+      const dw = sparseWeightGradient(x, dz, rows, inDim, outDim, sparse ? 'dz' : sparseX ? 'x' : null, backend) ?? product({ dataId: x.dataId, shape: [rows, inDim], dtype: x.dtype }, true, { dataId: dz.dataId, shape: [rows, outDim], dtype: dz.dtype }, backend, stockMatMul);
       const db = sumRowsKernel({ inputs: { x: dz }, backend });
       return [dx, dw, db];
     } finally {
