@@ -7,7 +7,7 @@ import { GEMM_WASM } from './gemm-wasm.js';
 import { SPARSE_GEMM_WASM } from './sparse-gemm-wasm.js';
 import { wasmExport, type WasmMemoryOwner } from './instance.js';
 import { sumRowsKernel, sumRowsKernelRuns } from './sum-rows.js';
-import { swapAxes } from './transpose.js';
+import { swapAxes, transposeKernel } from './transpose.js';
 
 /**
  * A faster BatchMatMul for the wasm backend: the kernel behind every `tf.matMul` there, so the
@@ -237,6 +237,14 @@ export function sparseMultiply(backend: unknown, offA: number, m: number, k: num
   const [list, pack, gemm] = [sparseListFor(memory), sparsePackFor(memory), sparseGemmFor(memory)];
   if (relaxed || list === null || pack === null || gemm === null || m * k * n === 0) return false;
   const chunk = Math.max(1, Math.min(m, Math.floor(SPARSE_CHUNK_BYTES / (8 * k))));
+  // A's rows are the columns of a stored (K, M) matrix: listed from a transposed copy, whose rows
+  // are contiguous (a third of the time of walking the columns).
+  const transpose = rs === 4 && cs === 4 * m ? transposeKernel(memory) : null;
+  const copy = transpose === null ? 0 : memory.wasm._malloc(4 * m * k);
+  if (transpose !== null) {
+    transpose(offA, copy, 1, k, m, 1);
+    [offA, rs, cs] = [copy, 4 * k, 4];
+  }
   const pairs = memory.wasm._malloc(8 * chunk * k + 4 * (chunk + 1));
   let packed = 0;
   try {
@@ -254,6 +262,7 @@ export function sparseMultiply(backend: unknown, offA: number, m: number, k: num
     return true;
   } finally {
     if (packed !== 0) memory.wasm._free(packed);
+    if (copy !== 0) memory.wasm._free(copy);
     memory.wasm._free(pairs);
   }
 }

@@ -21,6 +21,9 @@ type Transpose = (x: number, y: number, batch: number, m: number, n: number, e: 
 
 const kernelFor = wasmExport<Transpose>(TRANSPOSE_WASM, 'transpose');
 
+/** transpose.wat on this memory, by byte offsets (x (batch, M, N, E) → y (batch, N, M, E)), or null without wasm SIMD. */
+export const transposeKernel = kernelFor;
+
 const size = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
 
 /** A permutation as a swap of two neighbouring groups of axes: (batch, M, N, E) → (batch, N, M, E). */
