@@ -143,6 +143,23 @@
         (local.set $c3 (v128.const i32x4 0 0 0 0))
         (local.set $p (i32.add (local.get $pairs) (i32.shl (i32.load (i32.add (local.get $starts) (i32.shl (local.get $i) (i32.const 2)))) (i32.const 3))))
         (local.set $end (i32.add (local.get $pairs) (i32.shl (i32.load offset=4 (i32.add (local.get $starts) (i32.shl (local.get $i) (i32.const 2)))) (i32.const 3))))
+        ;; two pairs at a time (one loop check per two), then the last one if the count is odd
+        (block $doneK2 (loop $ks2
+          (br_if $doneK2 (i32.gt_u (i32.add (local.get $p) (i32.const 16)) (local.get $end)))
+          (local.set $q (i32.add (local.get $pb) (i32.load offset=0 (local.get $p))))
+          (local.set $x (v128.load32_splat offset=4 (local.get $p)))
+          (local.set $c0 (f32x4.add (local.get $c0) (f32x4.mul (local.get $x) (v128.load offset=0 (local.get $q)))))
+          (local.set $c1 (f32x4.add (local.get $c1) (f32x4.mul (local.get $x) (v128.load offset=16 (local.get $q)))))
+          (local.set $c2 (f32x4.add (local.get $c2) (f32x4.mul (local.get $x) (v128.load offset=32 (local.get $q)))))
+          (local.set $c3 (f32x4.add (local.get $c3) (f32x4.mul (local.get $x) (v128.load offset=48 (local.get $q)))))
+          (local.set $q (i32.add (local.get $pb) (i32.load offset=8 (local.get $p))))
+          (local.set $x (v128.load32_splat offset=12 (local.get $p)))
+          (local.set $c0 (f32x4.add (local.get $c0) (f32x4.mul (local.get $x) (v128.load offset=0 (local.get $q)))))
+          (local.set $c1 (f32x4.add (local.get $c1) (f32x4.mul (local.get $x) (v128.load offset=16 (local.get $q)))))
+          (local.set $c2 (f32x4.add (local.get $c2) (f32x4.mul (local.get $x) (v128.load offset=32 (local.get $q)))))
+          (local.set $c3 (f32x4.add (local.get $c3) (f32x4.mul (local.get $x) (v128.load offset=48 (local.get $q)))))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (br $ks2)))
         (block $doneK (loop $ks
           (br_if $doneK (i32.ge_u (local.get $p) (local.get $end)))
           (local.set $q (i32.add (local.get $pb) (i32.load (local.get $p))))
