@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { FeedForward } from '../src/layers/feed-forward.js';
-import { sparseMultiply } from '../src/ops/kernels/batch-matmul.js';
+import { sparseMultiply, sparseProductsRun } from '../src/ops/kernels/batch-matmul.js';
 import { linear } from '../src/ops/linear.js';
 import { rng } from './helpers.js';
 
@@ -38,8 +38,8 @@ describe('sparse-gemm.wat: products that skip the zeros of A', () => {
   // N not a multiple of 16 or 4, rows of A all zeros, K odd.
   for (const [m, k, n, zeros] of [
     [37, 53, 37, 0.7],
-    [9, 128, 16, 0.55],
-    [20, 33, 3, 0.9],
+    [33, 128, 16, 0.55],
+    [40, 33, 3, 0.9],
   ] as const) {
     it(`(${m}, ${k})·(${k}, ${n}) with ${Math.round(zeros * 100)}% zeros: the float32 loop's sums to the bit, row-major and transposed`, () => {
       const random = rng(m * 1000 + n);
@@ -67,18 +67,23 @@ describe('sparse-gemm.wat: products that skip the zeros of A', () => {
     });
   }
 
-  it('declines a mostly non-zero A and writes nothing, so the dense product runs', () => {
+  it('declines a mostly non-zero A, or fewer than 32 rows, and writes nothing, so the dense product runs', () => {
     const random = rng(3);
-    const [at, bt] = [tf.tensor2d(sparseValues(16 * 16, 0.2, random), [16, 16]), tf.tensor2d(sparseValues(16 * 8, 0, random), [16, 8])];
-    const c = tf.fill([16, 8], 7);
-    expect(sparseMultiply(tf.backend(), offset(at), 16, 16, 64, 4, offset(bt), 8, 32, offset(c), 32, 4)).toBe(false);
-    expect(Array.from(c.dataSync()).every((v) => v === 7)).toBe(true);
-    tf.dispose([at, bt, c]);
+    for (const [m, zeros] of [
+      [40, 0.2],
+      [31, 0.9],
+    ] as const) {
+      const [at, bt] = [tf.tensor2d(sparseValues(m * 16, zeros, random), [m, 16]), tf.tensor2d(sparseValues(16 * 8, 0, random), [16, 8])];
+      const c = tf.fill([m, 8], 7);
+      expect(sparseMultiply(tf.backend(), offset(at), m, 16, 64, 4, offset(bt), 8, 32, offset(c), 32, 4)).toBe(false);
+      expect(Array.from(c.dataSync()).every((v) => v === 7)).toBe(true);
+      tf.dispose([at, bt, c]);
+    }
   });
 
-  it('rows beyond one list chunk (8 MB of pairs): the same bits as the dense kernel', () => {
+  it('rows beyond one list chunk (4 MB of pairs): the same bits as the dense kernel', () => {
     const random = rng(11);
-    const [m, k, n] = [1100, 1000, 5];
+    const [m, k, n] = [1100, 600, 5]; // 1100 rows of 600 entries: 5.3 MB of pairs, two chunks
     const [at, bt] = [tf.tensor2d(sparseValues(m * k, 0.8, random), [m, k]), tf.tensor2d(sparseValues(k * n, 0, random), [k, n])];
     const c = tf.zeros([m, n]);
     expect(sparseMultiply(tf.backend(), offset(at), m, k, k * 4, 4, offset(bt), n, n * 4, offset(c), n * 4, 4)).toBe(true);
@@ -125,7 +130,10 @@ describe('linear and the feed-forward layer over a mostly-zero input', () => {
     const [w1, b1, w2, b2] = layer.trainableWeights.map((v) => v.read());
     const g = tf.tensor3d(sparseValues(3 * 20 * 32, 0, random), [3, 20, 32]);
     const before = tf.memory().numTensors;
+    const runs = sparseProductsRun();
     const viaLayer = tf.grads((p: tf.Tensor) => tf.sum(tf.mul(layer.forward(p, { training: true }).output, g)))([x]);
+    // h·W2 forward; hᵀ·dy, dz·W1ᵀ and (dzᵀ·x)ᵀ back: the four products over the ReLU's zeros.
+    expect(sparseProductsRun() - runs).toBe(4);
     const viaOps = tf.grads((p: tf.Tensor) => {
       const hidden = tf.relu(tf.add(tf.matMul(p, w1!), b1!));
       return tf.sum(tf.mul(tf.add(tf.matMul(hidden, w2!), b2!), g));

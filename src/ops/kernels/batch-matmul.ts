@@ -222,49 +222,72 @@ const sparseGemmFor = wasmExport<SparseGemm>(SPARSE_GEMM_WASM, 'gemm');
  */
 const SPARSE_DENSITY = 0.6;
 
+/** The fewest rows of A worth a sparse product: B is copied into blocks once per product (K·N values for M·K·N multiply-adds). */
+const SPARSE_MIN_ROWS = 32;
+
 /** Bytes of pair lists made at a time (rows of A are listed in chunks that fit). */
-const SPARSE_CHUNK_BYTES = 8 << 20;
+const SPARSE_CHUNK_BYTES = 4 << 20;
 
 /**
  * C = A·B summed over A's non-zero entries only, by sparse-gemm.wat, the same bits as `multiply`
  * (see the .wat). A (M, K): A[i, k] at offA + i·rs + k·cs bytes; B (K, N), rows ldb bytes apart;
  * C[i, j] written at offC + i·ldc + j·ccs. Returns false, having written nothing, where it does not
- * pay or apply: more than SPARSE_DENSITY of the first rows' entries non-zero, relaxed SIMD on (its
+ * pay or apply: fewer than SPARSE_MIN_ROWS rows, more than SPARSE_DENSITY of the first rows' entries non-zero, relaxed SIMD on (its
  * products round once, these twice), or no kernel; the caller then runs the dense product.
  */
+let sparseRuns = 0;
+
+/** How many products `sparseMultiply` has taken in this thread so far (to see that a layer's products go sparse). */
+export function sparseProductsRun(): number {
+  return sparseRuns;
+}
+
 export function sparseMultiply(backend: unknown, offA: number, m: number, k: number, rs: number, cs: number, offB: number, n: number, ldb: number, offC: number, ldc: number, ccs: number): boolean {
   const memory = backend as WasmBackendLike;
   const [list, pack, gemm] = [sparseListFor(memory), sparsePackFor(memory), sparseGemmFor(memory)];
-  if (relaxed || list === null || pack === null || gemm === null || m * k * n === 0) return false;
+  // Fewer rows than SPARSE_MIN_ROWS: copying B into blocks would cost more than the zeros save.
+  if (relaxed || list === null || pack === null || gemm === null || m < SPARSE_MIN_ROWS || k * n === 0) return false;
   const chunk = Math.max(1, Math.min(m, Math.floor(SPARSE_CHUNK_BYTES / (8 * k))));
   // A's rows are the columns of a stored (K, M) matrix: listed from a transposed copy, whose rows
-  // are contiguous (a third of the time of walking the columns).
-  const transpose = rs === 4 && cs === 4 * m ? transposeKernel(memory) : null;
-  const copy = transpose === null ? 0 : memory.wasm._malloc(4 * m * k);
+  // are contiguous (a third of the time of walking the columns), where the copy is not too big.
+  const transpose = rs === 4 && cs === 4 * m && 4 * m * k <= SPARSE_CHUNK_BYTES ? transposeKernel(memory) : null;
+  const pairsBytes = 8 * chunk * k + 4 * (chunk + 1);
+  const packedBytes = Math.ceil(n / 16) * k * 64;
+  const pairs = scratch(memory, pairsBytes + packedBytes + (transpose === null ? 0 : 4 * m * k));
+  const [starts, packed, copy] = [pairs + 8 * chunk * k, pairs + pairsBytes, pairs + pairsBytes + packedBytes];
   if (transpose !== null) {
     transpose(offA, copy, 1, k, m, 1);
     [offA, rs, cs] = [copy, 4 * k, 4];
   }
-  const pairs = memory.wasm._malloc(8 * chunk * k + 4 * (chunk + 1));
-  let packed = 0;
-  try {
-    const starts = pairs + 8 * chunk * k;
-    for (let i0 = 0; i0 < m; i0 += chunk) {
-      const rows = Math.min(chunk, m - i0);
-      const count = list(offA + i0 * rs, rows, k, rs, cs, pairs, starts);
-      if (i0 === 0) {
-        if (count > SPARSE_DENSITY * rows * k) return false;
-        packed = memory.wasm._malloc(Math.ceil(n / 16) * k * 64);
-        pack(offB, k, n, ldb, packed);
-      }
-      gemm(pairs, starts, rows, n, packed, k, offC + i0 * ldc, ldc, ccs);
+  for (let i0 = 0; i0 < m; i0 += chunk) {
+    const rows = Math.min(chunk, m - i0);
+    const count = list(offA + i0 * rs, rows, k, rs, cs, pairs, starts);
+    if (i0 === 0) {
+      if (count > SPARSE_DENSITY * rows * k) return false;
+      pack(offB, k, n, ldb, packed);
     }
-    return true;
-  } finally {
-    if (packed !== 0) memory.wasm._free(packed);
-    if (copy !== 0) memory.wasm._free(copy);
-    memory.wasm._free(pairs);
+    gemm(pairs, starts, rows, n, packed, k, offC + i0 * ldc, ldc, ccs);
   }
+  sparseRuns++;
+  return true;
+}
+
+const scratchBlocks = new WeakMap<object, { offset: number; bytes: number }>();
+
+/**
+ * A block of at least `bytes` in the backend's memory for the sparse products' lists and copies,
+ * kept from one product to the next and grown by doubling: allocated per product (or grown to
+ * each new size), blocks of megabytes split by the tensors allocated between them grew the heap
+ * without end (to 0.5 GB over the decoding bench, whose products grow a row at a time).
+ */
+function scratch(memory: WasmBackendLike, bytes: number): number {
+  const block = scratchBlocks.get(memory.wasm);
+  if (block !== undefined && block.bytes >= bytes) return block.offset;
+  if (block !== undefined) memory.wasm._free(block.offset);
+  const size = Math.max(bytes, 2 * (block?.bytes ?? 0), 1 << 20);
+  const grown = { offset: memory.wasm._malloc(size), bytes: size };
+  scratchBlocks.set(memory.wasm, grown);
+  return grown.offset;
 }
 
 /**
