@@ -216,9 +216,10 @@ const sparsePackFor = wasmExport<SparsePack>(SPARSE_GEMM_WASM, 'pack');
 const sparseGemmFor = wasmExport<SparseGemm>(SPARSE_GEMM_WASM, 'gemm');
 
 /**
- * The largest share of A's entries that may be non-zero for sparse-gemm.wat to take a product: it
- * runs at about 0.8 of gemm.wat's speed per term kept, and its list pass costs about 0.13 of a dense
- * product (512 × 512 · 512 × 128), so it is ahead below about 0.67.
+ * The largest share of A's entries that may be non-zero for sparse-gemm.wat to take a product: its
+ * sums run at about 0.65 of gemm.wat's speed per term kept (one row per register block), and its
+ * list and packing cost about 0.07 of a dense product (512 × 512 · 512 × 128), so it is ahead below
+ * about 0.6.
  */
 const SPARSE_DENSITY = 0.6;
 
@@ -228,13 +229,6 @@ const SPARSE_MIN_ROWS = 32;
 /** Bytes of pair lists made at a time (rows of A are listed in chunks that fit). */
 const SPARSE_CHUNK_BYTES = 4 << 20;
 
-/**
- * C = A·B summed over A's non-zero entries only, by sparse-gemm.wat, the same bits as `multiply`
- * (see the .wat). A (M, K): A[i, k] at offA + i·rs + k·cs bytes; B (K, N), rows ldb bytes apart;
- * C[i, j] written at offC + i·ldc + j·ccs. Returns false, having written nothing, where it does not
- * pay or apply: fewer than SPARSE_MIN_ROWS rows, more than SPARSE_DENSITY of the first rows' entries non-zero, relaxed SIMD on (its
- * products round once, these twice), or no kernel; the caller then runs the dense product.
- */
 let sparseRuns = 0;
 
 /** How many products `sparseMultiply` has taken in this thread so far (to see that a layer's products go sparse). */
@@ -242,6 +236,13 @@ export function sparseProductsRun(): number {
   return sparseRuns;
 }
 
+/**
+ * C = A·B summed over A's non-zero entries only, by sparse-gemm.wat, the same bits as `multiply`
+ * (see the .wat). A (M, K): A[i, k] at offA + i·rs + k·cs bytes; B (K, N), rows ldb bytes apart;
+ * C[i, j] written at offC + i·ldc + j·ccs. Returns false, having written nothing, where it does not
+ * pay or apply: fewer than SPARSE_MIN_ROWS rows, more than SPARSE_DENSITY of the first rows' entries non-zero, relaxed SIMD on (its
+ * products round once, these twice), or no kernel; the caller then runs the dense product.
+ */
 export function sparseMultiply(backend: unknown, offA: number, m: number, k: number, rs: number, cs: number, offB: number, n: number, ldb: number, offC: number, ldc: number, ccs: number): boolean {
   const memory = backend as WasmBackendLike;
   const [list, pack, gemm] = [sparseListFor(memory), sparsePackFor(memory), sparseGemmFor(memory)];
