@@ -128,12 +128,13 @@
   (func (export "gemm")
     (param $pairs i32) (param $starts i32) (param $m i32) (param $n i32) (param $packed i32) (param $k i32)
     (param $c i32) (param $ldc i32) (param $ccs i32)
-    (local $i i32) (local $j i32) (local $p i32) (local $end i32) (local $pb i32) (local $q i32) (local $pc i32) (local $cs4 i32)
+    (local $i i32) (local $j i32) (local $p i32) (local $end i32) (local $pb i32) (local $q i32) (local $pc i32) (local $cs4 i32) (local $whole i32)
     (local $x v128) (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)
     (local.set $cs4 (i32.shl (local.get $ccs) (i32.const 2)))
     (local.set $pb (local.get $packed))
     (block $doneBlocks (loop $blocks
       (br_if $doneBlocks (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $whole (i32.and (i32.eq (local.get $ccs) (i32.const 4)) (i32.le_u (i32.add (local.get $j) (i32.const 16)) (local.get $n))))
       (local.set $i (i32.const 0))
       (block $doneRows (loop $rows
         (br_if $doneRows (i32.ge_u (local.get $i) (local.get $m)))
@@ -171,10 +172,18 @@
           (local.set $p (i32.add (local.get $p) (i32.const 8)))
           (br $ks)))
         (local.set $pc (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldc))) (i32.mul (local.get $j) (local.get $ccs))))
-        (call $store (local.get $pc) (local.get $ccs) (local.get $j) (local.get $n) (local.get $c0))
-        (call $store (i32.add (local.get $pc) (local.get $cs4)) (local.get $ccs) (i32.add (local.get $j) (i32.const 4)) (local.get $n) (local.get $c1))
-        (call $store (i32.add (local.get $pc) (i32.shl (local.get $cs4) (i32.const 1))) (local.get $ccs) (i32.add (local.get $j) (i32.const 8)) (local.get $n) (local.get $c2))
-        (call $store (i32.add (local.get $pc) (i32.mul (local.get $cs4) (i32.const 3))) (local.get $ccs) (i32.add (local.get $j) (i32.const 12)) (local.get $n) (local.get $c3))
+        (if (local.get $whole)
+          (then
+            ;; row-major and all 16 columns inside C: four stores here, not four calls
+            (v128.store offset=0 align=4 (local.get $pc) (local.get $c0))
+            (v128.store offset=16 align=4 (local.get $pc) (local.get $c1))
+            (v128.store offset=32 align=4 (local.get $pc) (local.get $c2))
+            (v128.store offset=48 align=4 (local.get $pc) (local.get $c3)))
+          (else
+            (call $store (local.get $pc) (local.get $ccs) (local.get $j) (local.get $n) (local.get $c0))
+            (call $store (i32.add (local.get $pc) (local.get $cs4)) (local.get $ccs) (i32.add (local.get $j) (i32.const 4)) (local.get $n) (local.get $c1))
+            (call $store (i32.add (local.get $pc) (i32.shl (local.get $cs4) (i32.const 1))) (local.get $ccs) (i32.add (local.get $j) (i32.const 8)) (local.get $n) (local.get $c2))
+            (call $store (i32.add (local.get $pc) (i32.mul (local.get $cs4) (i32.const 3))) (local.get $ccs) (i32.add (local.get $j) (i32.const 12)) (local.get $n) (local.get $c3))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rows)))
       (local.set $pb (i32.add (local.get $pb) (i32.shl (local.get $k) (i32.const 6))))
