@@ -402,7 +402,7 @@ export function linearGradKernel(stockMatMul: tf.KernelFunc): tf.KernelFunc {
       const [inDim, outDim] = w.shape as [number, number];
       const rows = size(x.shape) / Math.max(inDim, 1);
       // After a ReLU, dz is zero wherever its output was: dz·Wᵀ and the weight gradient skip those.
-      const sparse = y !== undefined && x.dtype === 'float32';
+      const sparse = y !== undefined;
       const dx = (sparse ? sparseProduct(dz, rows, wT, backend) : null) ?? product(dz, false, wT, backend, stockMatMul);
       const dw = sparseWeightGradient(x, dz, rows, inDim, outDim, sparse ? 'dz' : sparseX ? 'x' : null, backend) ?? product({ dataId: x.dataId, shape: [rows, inDim], dtype: x.dtype }, true, { dataId: dz.dataId, shape: [rows, outDim], dtype: dz.dtype }, backend, stockMatMul);
       const db = sumRowsKernel({ inputs: { x: dz }, backend });

@@ -19,10 +19,8 @@ interface WasmBackendLike extends WasmMemoryOwner {
 
 type Transpose = (x: number, y: number, batch: number, m: number, n: number, e: number) => void;
 
-const kernelFor = wasmExport<Transpose>(TRANSPOSE_WASM, 'transpose');
-
 /** transpose.wat on this memory, by byte offsets (x (batch, M, N, E) → y (batch, N, M, E)), or null without wasm SIMD. */
-export const transposeKernel = kernelFor;
+export const transposeKernel = wasmExport<Transpose>(TRANSPOSE_WASM, 'transpose');
 
 const size = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
 
@@ -64,7 +62,7 @@ export function asAxisSwap(shape: readonly number[], perm: readonly number[]): A
 /** Run the move on `x`, writing a new tensor of `outShape`; null where the kernel is missing. */
 export function swapAxes(x: tf.TensorInfo, swap: AxisSwap, outShape: number[], backend: unknown): tf.TensorInfo | null {
   const b = backend as WasmBackendLike;
-  const move = kernelFor(b);
+  const move = transposeKernel(b);
   const offX = b.dataIdMap.get(x.dataId)?.memoryOffset;
   if (move === null || offX === undefined) return null;
   const out = b.makeOutput(outShape, x.dtype);
